@@ -1,0 +1,212 @@
+import { systemClock, type Clock } from './clock.js';
+import { BulkheadRejectedError, type BulkheadRejectionReason } from './errors.js';
+import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import * as validate from './validate.js';
+
+/** Options of {@link Bulkhead}. */
+export interface BulkheadOptions {
+  /** How many calls may run at once. Required. */
+  maxConcurrent: number;
+  /**
+   * How many calls may wait, first in first out, for a slot; beyond that a call is rejected
+   * at once. `Infinity`: no bound.
+   * @default 0
+   */
+  maxQueue?: number | undefined;
+  /**
+   * How long, in ms, a call may wait in the queue before it is rejected.
+   * @default Infinity (as long as it takes)
+   */
+  queueTimeout?: number | undefined;
+  /**
+   * The source of time.
+   * @default systemClock
+   */
+  clock?: Clock | undefined;
+  /** A name for logs and metrics. */
+  name?: string | undefined;
+}
+
+/** Events of a {@link Bulkhead}. */
+export interface BulkheadEvents {
+  /** A call was refused: no slot and no queue place (`'full'`), or its wait passed `queueTimeout`. */
+  rejected: { readonly error: BulkheadRejectedError; readonly reason: BulkheadRejectionReason };
+}
+
+/** A call waiting in the queue: a node of a doubly linked list, so leaving from the middle is O(1). */
+interface QueuedCall {
+  readonly grant: () => void;
+  readonly scope: Scope;
+  previous: QueuedCall | undefined;
+  next: QueuedCall | undefined;
+}
+
+/**
+ * Limits how many calls run at once against one dependency, so a slow dependency cannot take
+ * every socket, connection or worker of the service. Calls beyond `maxConcurrent` wait in a
+ * FIFO queue of `maxQueue` places; beyond that they are rejected with
+ * {@link BulkheadRejectedError} at once.
+ *
+ * A slot is held until the function really settles, even when its caller was already answered
+ * by a timeout or an abort: the limit counts work in flight, not promises awaited.
+ *
+ * @example
+ * ```ts
+ * const inventory = new Bulkhead({ maxConcurrent: 10, maxQueue: 50, queueTimeout: 1_000 });
+ * const stock = await inventory.execute(({ signal }) => fetch(stockUrl, { signal }));
+ * ```
+ */
+export class Bulkhead extends SingleLayerPolicy {
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+  readonly queueTimeout: number;
+  /** The name given in the options, if any. */
+  readonly name: string | undefined;
+  /** @internal */
+  readonly abortsWork = false;
+  private readonly clock: Clock;
+  private readonly events = new Emitter<BulkheadEvents>(['rejected']);
+  private running = 0;
+  private waiting = 0;
+  private head: QueuedCall | undefined = undefined;
+  private tail: QueuedCall | undefined = undefined;
+
+  constructor(options: BulkheadOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`new Bulkhead(options): options with maxConcurrent are required, got ${options === null ? 'null' : typeof options}`);
+    }
+    if (options.maxConcurrent === undefined) throw new TypeError('new Bulkhead(options): maxConcurrent is required');
+    this.maxConcurrent = validate.count('Bulkhead maxConcurrent', options.maxConcurrent, 1, true);
+    this.maxQueue = options.maxQueue === undefined ? 0 : validate.count('Bulkhead maxQueue', options.maxQueue, 0, true);
+    this.queueTimeout = options.queueTimeout === undefined ? Infinity : validate.duration('Bulkhead queueTimeout', options.queueTimeout, true);
+    this.clock = options.clock === undefined ? systemClock : validate.clock('Bulkhead clock', options.clock);
+    this.name = options.name === undefined ? undefined : validate.text('Bulkhead name', options.name);
+  }
+
+  /** How many calls hold a slot now (their work has not settled yet). */
+  get active(): number {
+    return this.running;
+  }
+
+  /** How many calls wait in the queue now. */
+  get queued(): number {
+    return this.waiting;
+  }
+
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof BulkheadEvents>(event: K, listener: Listener<BulkheadEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  /** @internal */
+  run(call: Call, scope: Scope, index: number): Promise<unknown> {
+    if (this.running < this.maxConcurrent) {
+      this.running++;
+      return this.runHolding(call, scope, index);
+    }
+    if (this.waiting >= this.maxQueue) return Promise.reject(this.reject('full'));
+    return this.enqueue(call, scope).then(() => this.runHolding(call, scope, index));
+  }
+
+  /** Runs the inner layers on a slot already taken, and gives the slot back when the work really ends. */
+  private runHolding(call: Call, scope: Scope, index: number): Promise<unknown> {
+    const release = this.releaseSlot;
+    if (!call.abortable) {
+      // Nothing can answer the caller early, so the inner promise settles with the work itself.
+      return call.next(index + 1, scope).then(
+        (value) => {
+          release();
+          return value;
+        },
+        (error: unknown) => {
+          release();
+          throw error;
+        },
+      );
+    }
+    // An abort answers the caller while the function may still run: keep the slot until it settles.
+    const tracker = call.trackWork(release);
+    return call.next(index + 1, scope).then(
+      (value) => {
+        call.endTracking(tracker);
+        return value;
+      },
+      (error: unknown) => {
+        call.endTracking(tracker);
+        throw error;
+      },
+    );
+  }
+
+  /** Frees a slot: hands it straight to the first queued call (no barging), or counts it free. */
+  private readonly releaseSlot = (): void => {
+    const first = this.head;
+    if (first === undefined) {
+      this.running--;
+      return;
+    }
+    this.unlink(first);
+    first.grant();
+  };
+
+  private enqueue(call: Call, scope: Scope): Promise<void> {
+    if (scope.isAborted()) return Promise.reject(scope.abortReason());
+    return new Promise<void>((resolve, reject) => {
+      let timer: unknown;
+      const leave = (): void => {
+        if (timer !== undefined) this.clock.clearTimeout(timer);
+      };
+      const entry: QueuedCall = {
+        scope,
+        // Resolving (rather than running the call from here) keeps the queued call in its own
+        // caller's async context: AsyncLocalStorage follows the await, not the releasing call.
+        grant: () => {
+          leave();
+          call.popWaiter(waiter);
+          resolve();
+        },
+        previous: this.tail,
+        next: undefined,
+      };
+      const waiter = call.pushWaiter(scope, (reason) => {
+        leave();
+        this.unlink(entry);
+        reject(reason);
+      });
+      if (this.tail === undefined) this.head = entry;
+      else this.tail.next = entry;
+      this.tail = entry;
+      this.waiting++;
+      if (this.queueTimeout !== Infinity) {
+        timer = this.clock.setTimeout(() => {
+          timer = undefined;
+          call.popWaiter(waiter);
+          this.unlink(entry);
+          reject(this.reject('queue-timeout'));
+        }, this.queueTimeout);
+      }
+    });
+  }
+
+  private unlink(entry: QueuedCall): void {
+    if (entry.previous === undefined) {
+      if (this.head !== entry) return; // already left
+      this.head = entry.next;
+    } else {
+      entry.previous.next = entry.next;
+    }
+    if (entry.next === undefined) this.tail = entry.previous;
+    else entry.next.previous = entry.previous;
+    entry.previous = undefined;
+    entry.next = undefined;
+    this.waiting--;
+  }
+
+  private reject(reason: BulkheadRejectionReason): BulkheadRejectedError {
+    const error = new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue);
+    if (this.events.has('rejected')) this.events.emit('rejected', { error, reason });
+    return error;
+  }
+}

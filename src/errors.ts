@@ -1,0 +1,122 @@
+/**
+ * A brand shared by every copy of bulwark loaded in one process: `Symbol.for` returns the
+ * same symbol everywhere, so the `is…Error` guards recognise an error thrown by another copy
+ * (two versions in one dependency tree), where `instanceof` fails. The brand, rather than
+ * `name` alone, keeps a DOMException named "TimeoutError" from passing for bulwark's.
+ */
+const errorKind = Symbol.for('bulwark.errorKind');
+
+type ErrorKind = 'ResilienceError' | 'CircuitOpenError' | 'BulkheadRejectedError' | 'TimeoutError';
+
+/** The base of every error a bulwark policy creates itself. */
+export class ResilienceError extends Error {
+  override name: string = 'ResilienceError';
+}
+
+/** Why a circuit breaker refused a call. */
+export type CircuitOpenReason = 'open' | 'half-open' | 'isolated';
+
+/**
+ * A circuit breaker refused the call without running it.
+ *
+ * @example
+ * ```ts
+ * try { await breaker.execute(callInventory); }
+ * catch (error) {
+ *   if (isCircuitOpenError(error)) res.setHeader('Retry-After', Math.ceil(error.retryAfter / 1000));
+ * }
+ * ```
+ */
+export class CircuitOpenError extends ResilienceError {
+  override readonly name = 'CircuitOpenError' as const;
+  /**
+   * Milliseconds until the breaker lets a trial call through: exact while it is open, `0`
+   * while it is half-open with every trial slot taken, `Infinity` while it is isolated.
+   */
+  readonly retryAfter: number;
+  /** The breaker's state when it refused the call. */
+  readonly state: CircuitOpenReason;
+
+  constructor(retryAfter: number, state: CircuitOpenReason = 'open') {
+    super(
+      state === 'isolated'
+        ? 'Circuit is isolated: calls are refused until reset()'
+        : state === 'half-open'
+          ? 'Circuit is half-open and every trial slot is taken'
+          : `Circuit is open: next trial in ${Math.ceil(retryAfter)} ms`,
+    );
+    this.retryAfter = retryAfter;
+    this.state = state;
+  }
+}
+
+/** Why a bulkhead refused a call. */
+export type BulkheadRejectionReason = 'full' | 'queue-timeout';
+
+/** A bulkhead refused the call: every slot and queue place was taken, or the wait timed out. */
+export class BulkheadRejectedError extends ResilienceError {
+  override readonly name = 'BulkheadRejectedError' as const;
+  /** `'full'`: no slot and no queue place; `'queue-timeout'`: waited `queueTimeout` ms in the queue. */
+  readonly reason: BulkheadRejectionReason;
+  /** The bulkhead's `maxConcurrent`. */
+  readonly maxConcurrent: number;
+  /** The bulkhead's `maxQueue`. */
+  readonly maxQueue: number;
+
+  constructor(reason: BulkheadRejectionReason, maxConcurrent: number, maxQueue: number) {
+    super(
+      reason === 'full'
+        ? `Bulkhead is full: ${maxConcurrent} running and ${maxQueue} queued`
+        : 'Bulkhead queue timeout: no slot became free in time',
+    );
+    this.reason = reason;
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
+  }
+}
+
+/** A `withTimeout` deadline passed before the call settled. */
+export class TimeoutError extends ResilienceError {
+  override readonly name = 'TimeoutError' as const;
+  /** The deadline that passed, in milliseconds. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(`Operation timed out after ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+// On the prototypes, not the instances: the brand stays out of `console.log` and JSON.
+for (const [type, kind] of [
+  [ResilienceError, 'ResilienceError'],
+  [CircuitOpenError, 'CircuitOpenError'],
+  [BulkheadRejectedError, 'BulkheadRejectedError'],
+  [TimeoutError, 'TimeoutError'],
+] as const) {
+  Object.defineProperty(type.prototype, errorKind, { value: kind satisfies ErrorKind });
+}
+
+function hasKind(error: unknown, kind: ErrorKind): boolean {
+  return typeof error === 'object' && error !== null && (error as { [errorKind]?: unknown })[errorKind] === kind;
+}
+
+/** True for any error a bulwark policy created, from this copy of bulwark or another. */
+export function isResilienceError(error: unknown): error is ResilienceError {
+  return error instanceof ResilienceError || (typeof error === 'object' && error !== null && errorKind in error);
+}
+
+/** True for a {@link CircuitOpenError}, from this copy of bulwark or another. */
+export function isCircuitOpenError(error: unknown): error is CircuitOpenError {
+  return error instanceof CircuitOpenError || hasKind(error, 'CircuitOpenError');
+}
+
+/** True for a {@link BulkheadRejectedError}, from this copy of bulwark or another. */
+export function isBulkheadRejectedError(error: unknown): error is BulkheadRejectedError {
+  return error instanceof BulkheadRejectedError || hasKind(error, 'BulkheadRejectedError');
+}
+
+/** True for a bulwark {@link TimeoutError} (not a DOMException of the same name), from any copy of bulwark. */
+export function isTimeoutError(error: unknown): error is TimeoutError {
+  return error instanceof TimeoutError || hasKind(error, 'TimeoutError');
+}

@@ -1,0 +1,83 @@
+import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { SingleLayerPolicy, type Call, type ExecutionContext, type Scope } from './policy.js';
+import * as validate from './validate.js';
+
+/** Options of {@link withFallback}. */
+export interface FallbackOptions {
+  /**
+   * Decides whether an error is replaced by the fallback; one it declines reaches the caller
+   * unchanged. A caller's abort is never replaced, and never asked about. If it throws, the
+   * call rejects with what it threw.
+   * @default every error
+   */
+  handles?: ((error: unknown) => boolean) | undefined;
+  /** A name for logs and metrics. */
+  name?: string | undefined;
+}
+
+/** Events of a {@link FallbackPolicy}. */
+export interface FallbackEvents {
+  /** The call failed with `error` and the fallback answers instead. */
+  fallback: { readonly error: unknown };
+}
+
+/** What a fallback computes its value with. */
+export type FallbackFunction<V> = (error: unknown, ctx: ExecutionContext) => V | PromiseLike<V>;
+
+/** The policy {@link withFallback} builds. */
+export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
+  /** The name given in the options, if any. */
+  readonly name: string | undefined;
+  /** @internal */
+  readonly abortsWork = false;
+  private readonly fallback: V | FallbackFunction<V>;
+  private readonly handles: ((error: unknown) => boolean) | undefined;
+  private readonly events = new Emitter<FallbackEvents>(['fallback']);
+
+  constructor(fallback: V | FallbackFunction<V>, options?: FallbackOptions) {
+    super();
+    const opts = validate.options('withFallback', options);
+    this.fallback = fallback;
+    this.handles = opts.handles === undefined ? undefined : validate.fn('withFallback handles', opts.handles);
+    this.name = opts.name === undefined ? undefined : validate.text('withFallback name', opts.name);
+  }
+
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof FallbackEvents>(event: K, listener: Listener<FallbackEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  /** @internal */
+  run(call: Call, scope: Scope, index: number): Promise<unknown> {
+    return call.next(index + 1, scope).then(undefined, (error: unknown) => this.recover(call, scope, error));
+  }
+
+  private recover(call: Call, scope: Scope, error: unknown): unknown {
+    // A caller's abort or an enclosing timeout has already answered the caller: nothing to replace.
+    if (call.abortable && scope.isAborted()) throw error;
+    if (this.handles !== undefined && !this.handles(error)) throw error;
+    if (this.events.has('fallback')) this.events.emit('fallback', { error });
+    const fallback = this.fallback;
+    if (typeof fallback !== 'function') return fallback;
+    return call.invoke(scope, (ctx) => (fallback as FallbackFunction<V>)(error, ctx));
+  }
+}
+
+/**
+ * Answers with a fallback when the call fails: a value, or what `fn(error, ctx)` returns
+ * (a function is always called, never returned). If the fallback function throws, the call
+ * rejects with its error.
+ *
+ * Put it outermost, so it also answers for an open circuit or a full bulkhead.
+ *
+ * @example
+ * ```ts
+ * const recommendations = compose(withFallback([] as Product[]), breaker, withTimeout(300));
+ * const shown = await recommendations.execute(({ signal }) => api.recommend(userId, { signal }));
+ * ```
+ */
+export function withFallback<V>(fallback: FallbackFunction<V>, options?: FallbackOptions): FallbackPolicy<V>;
+export function withFallback<const V>(fallback: V, options?: FallbackOptions): FallbackPolicy<V>;
+export function withFallback<V>(fallback: V | FallbackFunction<V>, options?: FallbackOptions): FallbackPolicy<V> {
+  return new FallbackPolicy<V>(fallback, options);
+}

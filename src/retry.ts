@@ -1,0 +1,194 @@
+import { systemClock, type Clock } from './clock.js';
+import { isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
+import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import * as validate from './validate.js';
+
+/**
+ * How a retry delay is randomised, so a fleet of clients does not retry in lockstep. With
+ * `d` the exponential delay for this retry and `r` a random number in [0, 1):
+ * - `'proportional'`: `d × (0.5 + r)`, between half and one and a half times `d`;
+ * - `'full'`: `d × r`, anywhere from 0 to `d` (AWS "full jitter");
+ * - `'equal'`: `d / 2 + r × d / 2`, between half of `d` and `d`;
+ * - `'decorrelated'`: between `baseDelay` and three times the previous delay (AWS
+ *   "decorrelated jitter"), ignoring `exponentialBase`;
+ * - `'none'`: exactly `d`.
+ *
+ * Every mode is then capped by `maxDelay`.
+ */
+export type JitterMode = 'proportional' | 'full' | 'equal' | 'decorrelated' | 'none';
+
+const jitterModes: readonly JitterMode[] = ['proportional', 'full', 'equal', 'decorrelated', 'none'];
+
+/** Options of {@link retryWithBackoff}. */
+export interface RetryOptions {
+  /**
+   * Retries after the first call: `3` makes up to 4 calls. `Infinity` retries until the
+   * caller aborts or an enclosing timeout expires.
+   * @default 3
+   */
+  maxRetries?: number | undefined;
+  /**
+   * The delay before the first retry, in ms, before jitter.
+   * @default 1_000
+   */
+  baseDelay?: number | undefined;
+  /**
+   * No delay is ever longer, in ms. Must be ≥ `baseDelay` when both are given.
+   * @default 30_000
+   */
+  maxDelay?: number | undefined;
+  /**
+   * The factor between two delays: retry n waits `baseDelay × exponentialBase^(n-1)`.
+   * @default 2
+   */
+  exponentialBase?: number | undefined;
+  /**
+   * How the delay is randomised; see {@link JitterMode}.
+   * @default 'proportional'
+   */
+  jitter?: JitterMode | undefined;
+  /**
+   * Decides whether the failure of attempt `attempt` (1 for the first call) is retried.
+   * Never asked about a caller's abort or an enclosing timeout's expiry. If it throws, the
+   * call rejects with what it threw.
+   * @default every error but a CircuitOpenError or a BulkheadRejectedError (retrying those only adds load)
+   */
+  retryOn?: ((error: unknown, attempt: number) => boolean) | undefined;
+  /**
+   * The source of randomness for jitter: a number in [0, 1).
+   * @default Math.random
+   */
+  random?: (() => number) | undefined;
+  /**
+   * The source of time.
+   * @default systemClock
+   */
+  clock?: Clock | undefined;
+  /** A name for logs and metrics. */
+  name?: string | undefined;
+}
+
+/** Events of a {@link RetryPolicy}. */
+export interface RetryEvents {
+  /** Attempt `attempt` failed with `error`; the next one starts after `delay` ms. */
+  retry: { readonly error: unknown; readonly attempt: number; readonly delay: number };
+  /** The call rejects with `error` after `attempts` attempts: retries spent, or `retryOn` declined. */
+  giveUp: { readonly error: unknown; readonly attempts: number };
+}
+
+const defaultRetryOn = (error: unknown): boolean => !isCircuitOpenError(error) && !isBulkheadRejectedError(error);
+
+/** The policy {@link retryWithBackoff} builds. */
+export class RetryPolicy extends SingleLayerPolicy {
+  readonly maxRetries: number;
+  readonly baseDelay: number;
+  readonly maxDelay: number;
+  readonly exponentialBase: number;
+  readonly jitter: JitterMode;
+  /** The name given in the options, if any. */
+  readonly name: string | undefined;
+  /** @internal */
+  readonly abortsWork = false;
+  private readonly retryOn: (error: unknown, attempt: number) => boolean;
+  private readonly random: () => number;
+  private readonly clock: Clock;
+  private readonly events = new Emitter<RetryEvents>(['retry', 'giveUp']);
+
+  constructor(options?: RetryOptions) {
+    super();
+    const opts = validate.options('retryWithBackoff', options);
+    this.maxRetries = opts.maxRetries === undefined ? 3 : validate.count('retryWithBackoff maxRetries', opts.maxRetries, 0, true);
+    this.baseDelay = opts.baseDelay === undefined ? 1_000 : validate.duration('retryWithBackoff baseDelay', opts.baseDelay);
+    this.maxDelay = opts.maxDelay === undefined ? 30_000 : validate.duration('retryWithBackoff maxDelay', opts.maxDelay);
+    if (opts.baseDelay !== undefined && opts.maxDelay !== undefined && this.maxDelay < this.baseDelay) {
+      throw new RangeError(`retryWithBackoff maxDelay must be ≥ baseDelay, got maxDelay ${this.maxDelay} < baseDelay ${this.baseDelay}`);
+    }
+    this.exponentialBase = opts.exponentialBase === undefined ? 2 : validate.finite('retryWithBackoff exponentialBase', opts.exponentialBase, 1);
+    this.jitter = opts.jitter === undefined ? 'proportional' : validate.oneOf('retryWithBackoff jitter', opts.jitter, jitterModes);
+    this.retryOn = opts.retryOn === undefined ? defaultRetryOn : validate.fn('retryWithBackoff retryOn', opts.retryOn);
+    this.random = opts.random === undefined ? Math.random : validate.fn('retryWithBackoff random', opts.random);
+    this.clock = opts.clock === undefined ? systemClock : validate.clock('retryWithBackoff clock', opts.clock);
+    this.name = opts.name === undefined ? undefined : validate.text('retryWithBackoff name', opts.name);
+  }
+
+  /** Subscribes to an event; returns the function that unsubscribes. */
+  on<K extends keyof RetryEvents>(event: K, listener: Listener<RetryEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * The delay before retry `retry` (1 for the first retry), in ms: `previous` is the delay
+   * before the retry before it (decorrelated jitter draws from it). Always finite and within
+   * [0, maxDelay], at any retry count.
+   */
+  delay(retry: number, previous: number = this.baseDelay): number {
+    const { baseDelay, maxDelay } = this;
+    // A random source outside [0, 1) (or NaN) must not produce a NaN or negative delay.
+    const drawn = this.random();
+    const r = drawn >= 0 ? Math.min(drawn, 1) : 0;
+    let delay: number;
+    if (this.jitter === 'decorrelated') {
+      // AWS: sleep = min(cap, random_between(base, sleep × 3)); `previous` is already capped, so this stays finite.
+      delay = baseDelay + r * (Math.max(baseDelay, previous * 3) - baseDelay);
+    } else {
+      // baseDelay × base^(n-1) overflows to Infinity (and 0 × Infinity is NaN) after enough retries: cap first.
+      const growth = this.exponentialBase ** (retry - 1);
+      const exponential = baseDelay === 0 ? 0 : Math.min(maxDelay, baseDelay * growth);
+      switch (this.jitter) {
+        case 'proportional':
+          delay = exponential * (0.5 + r);
+          break;
+        case 'full':
+          delay = exponential * r;
+          break;
+        case 'equal':
+          delay = exponential / 2 + (r * exponential) / 2;
+          break;
+        default:
+          delay = exponential;
+      }
+    }
+    return Math.min(maxDelay, delay);
+  }
+
+  /** @internal */
+  async run(call: Call, scope: Scope, index: number): Promise<unknown> {
+    let previousDelay = this.baseDelay;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call.next(index + 1, attempt === scope.attempt ? scope : scope.openAttempt(attempt));
+      } catch (error) {
+        // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
+        if (call.abortable && scope.isAborted()) throw error;
+        if (attempt > this.maxRetries || !this.retryOn(error, attempt)) {
+          if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
+          throw error;
+        }
+        const delay = this.delay(attempt, previousDelay);
+        previousDelay = delay;
+        if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
+        if (delay > 0) await call.sleep(scope, delay, this.clock);
+      }
+    }
+  }
+}
+
+/**
+ * Retries a failed call with exponential backoff and jitter. Before retry n it waits
+ * `min(maxDelay, jitter(min(maxDelay, baseDelay × exponentialBase^(n-1))))` ms; the wait
+ * ends at once when the caller aborts or an enclosing timeout expires. After the last
+ * attempt, the last error is rethrown unchanged.
+ *
+ * Only retry what is safe to repeat: an idempotent read, or a write the server deduplicates
+ * (an idempotency key).
+ *
+ * @example
+ * ```ts
+ * const retry = retryWithBackoff({ maxRetries: 3, baseDelay: 200, maxDelay: 5_000, jitter: 'full' });
+ * const order = await retry.execute(({ attempt }) => api.getOrder(id, { attempt }));
+ * ```
+ */
+export function retryWithBackoff(options?: RetryOptions): RetryPolicy {
+  return new RetryPolicy(options);
+}
