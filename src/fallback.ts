@@ -77,7 +77,7 @@ export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
  * ```
  */
 export function withFallback<V>(fallback: FallbackFunction<V>, options?: FallbackOptions): FallbackPolicy<V>;
-export function withFallback<const V>(fallback: V, options?: FallbackOptions): FallbackPolicy<V>;
+export function withFallback<V>(fallback: V, options?: FallbackOptions): FallbackPolicy<V>;
 export function withFallback<V>(fallback: V | FallbackFunction<V>, options?: FallbackOptions): FallbackPolicy<V> {
   return new FallbackPolicy<V>(fallback, options);
 }

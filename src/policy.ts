@@ -433,7 +433,9 @@ export type AlternativeOf<P> = P extends Policy<infer Alt> ? Alt : never;
  * const result = await payments.execute(({ signal }) => fetch(url, { signal }));
  * ```
  */
-export function compose<const P extends readonly Policy<any>[]>(...policies: P): Policy<AlternativeOf<P[number]>> {
+export function compose(): Policy<never>;
+export function compose<const P extends readonly Policy<any>[]>(...policies: P): Policy<AlternativeOf<P[number]>>;
+export function compose(...policies: readonly Policy<any>[]): Policy<unknown> {
   const layers: Layer[] = [];
   policies.forEach((policy, position) => {
     if (policy instanceof PolicyBase) {
@@ -444,5 +446,5 @@ export function compose<const P extends readonly Policy<any>[]>(...policies: P):
       throw new TypeError(`compose(): argument ${position + 1} is not a policy (an object with execute()), got ${policy === null ? 'null' : typeof policy}`);
     }
   });
-  return new Stack<AlternativeOf<P[number]>>(layers);
+  return new Stack<unknown>(layers);
 }
