@@ -129,8 +129,10 @@ export class RetryPolicy extends SingleLayerPolicy {
     const r = drawn >= 0 ? Math.min(drawn, 1) : 0;
     let delay: number;
     if (this.jitter === 'decorrelated') {
-      // AWS: sleep = min(cap, random_between(base, sleep × 3)); `previous` is already capped, so this stays finite.
-      delay = baseDelay + r * (Math.max(baseDelay, previous * 3) - baseDelay);
+      // AWS: sleep = min(cap, random_between(base, sleep × 3)). Capping `previous` first keeps
+      // `previous × 3` finite, and so the delay (cockatiel #86: NaN after 1 025 attempts).
+      const prior = previous >= 0 ? Math.min(previous, maxDelay) : baseDelay;
+      delay = baseDelay + r * (Math.max(baseDelay, prior * 3) - baseDelay);
     } else {
       // baseDelay × base^(n-1) overflows to Infinity (and 0 × Infinity is NaN) after enough retries: cap first.
       const growth = this.exponentialBase ** (retry - 1);

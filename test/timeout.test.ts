@@ -1,0 +1,383 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TimeoutError, TimeoutPolicy, isResilienceError, isTimeoutError, withTimeout, type Clock, type TimeoutOptions } from '../src/index.js';
+
+interface Outcome<T> {
+  settled: boolean;
+  rejected: boolean;
+  value: T | undefined;
+  error: unknown;
+}
+
+/** Records how a promise settles without awaiting it, so a test can look at it between timer steps. */
+function track<T>(promise: Promise<T>): Outcome<T> {
+  const outcome: Outcome<T> = { settled: false, rejected: false, value: undefined, error: undefined };
+  promise.then(
+    (value) => {
+      outcome.settled = true;
+      outcome.value = value;
+    },
+    (error: unknown) => {
+      outcome.settled = true;
+      outcome.rejected = true;
+      outcome.error = error;
+    },
+  );
+  return outcome;
+}
+
+/** A promise that never settles: a function that hangs and ignores its signal. */
+const hang = (): Promise<never> => new Promise<never>(() => {});
+
+/** A promise settled from outside. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A clock driven by hand; it counts the timers still armed. */
+class ManualClock implements Clock {
+  time = 1_700_000_000_000;
+  private readonly timers = new Map<number, { at: number; callback: () => void }>();
+  private nextId = 1;
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(callback: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + ms, callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  /** Moves time forward, firing due timers in order and letting promise callbacks run after each. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      let next: [number, { at: number; callback: () => void }] | undefined;
+      for (const entry of this.timers) if (entry[1].at <= end && (next === undefined || entry[1].at < next[1].at)) next = entry;
+      if (next === undefined) break;
+      this.timers.delete(next[0]);
+      this.time = next[1].at;
+      next[1].callback();
+      await flush();
+    }
+    this.time = end;
+    await flush();
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('withTimeout: the deadline', () => {
+  it.each([1, 100, 2_500])('rejects a call that ignores its signal with TimeoutError at %i ms, not 1 ms earlier', async (ms) => {
+    const outcome = track(withTimeout(ms).execute(hang));
+    await vi.advanceTimersByTimeAsync(ms - 1);
+    expect(outcome.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome.rejected).toBe(true);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(isTimeoutError(outcome.error)).toBe(true);
+    expect(isResilienceError(outcome.error)).toBe(true);
+    expect((outcome.error as TimeoutError).name).toBe('TimeoutError');
+    expect((outcome.error as TimeoutError).timeout).toBe(ms);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('aborts ctx.signal with the same TimeoutError the call rejects with', async () => {
+    let seen: AbortSignal | undefined;
+    const outcome = track(
+      withTimeout(100).execute(({ signal }) => {
+        seen = signal;
+        return hang();
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(99);
+    expect(seen?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(outcome.error);
+    expect(isTimeoutError(seen?.reason)).toBe(true);
+  });
+
+  it('rejects with its TimeoutError when fn stops on the signal and rejects with signal.reason', async () => {
+    let calls = 0;
+    const outcome = track(
+      withTimeout(50).execute(
+        ({ signal }) =>
+          new Promise<never>((_resolve, reject) => {
+            calls++;
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+          }),
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(50);
+    expect(isTimeoutError(outcome.error)).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it('gives every call its own deadline and its own signal', async () => {
+    const policy = withTimeout(100);
+    const signals: AbortSignal[] = [];
+    const first = track(
+      policy.execute(({ signal }) => {
+        signals.push(signal);
+        return hang();
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(isTimeoutError(first.error)).toBe(true);
+    const second = track(
+      policy.execute(({ signal }) => {
+        signals.push(signal);
+        return new Promise((resolve) => setTimeout(() => resolve('fresh'), 50));
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(50);
+    expect(second.value).toBe('fresh');
+    expect(signals[1]?.aborted).toBe(false);
+    expect(signals[0]).not.toBe(signals[1]);
+  });
+
+  it('resolves a call that settles 1 ms before the deadline', async () => {
+    const outcome = track(withTimeout(100).execute(() => new Promise((resolve) => setTimeout(() => resolve('just in time'), 99))));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(outcome.value).toBe('just in time');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(outcome.rejected).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no unhandled rejection when fn rejects after the timeout answered', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const late = new Error('late failure');
+      const outcome = track(withTimeout(10).execute(() => new Promise((_resolve, reject) => setTimeout(() => reject(late), 50))));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(isTimeoutError(outcome.error)).toBe(true);
+      await vi.advanceTimersByTimeAsync(100);
+      // Unhandled rejections are reported after a macrotask turn: give Node real ones.
+      vi.useRealTimers();
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(unhandled).toEqual([]);
+      expect(isTimeoutError(outcome.error)).toBe(true);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('withTimeout: nothing left behind', () => {
+  it.each<[string, () => unknown]>([
+    ['returns a value synchronously', () => 'sync'],
+    ['resolves later', () => new Promise((resolve) => setTimeout(() => resolve('async'), 10))],
+    ['throws synchronously', () => {
+      throw new Error('sync throw');
+    }],
+    ['rejects later', () => new Promise((_resolve, reject) => setTimeout(() => reject(new Error('async reject')), 10))],
+  ])('clears its timer when fn %s before the deadline', async (_label, fn) => {
+    const outcome = track(withTimeout(1_000).execute(fn));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(outcome.settled).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('passes fn’s own error through unchanged', async () => {
+    const error = new Error('dependency said no');
+    await expect(withTimeout(1_000).execute(() => Promise.reject(error))).rejects.toBe(error);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no timer after many calls that settle before the deadline', async () => {
+    const policy = withTimeout(5_000);
+    const calls = Array.from({ length: 1_000 }, (_, i) => policy.execute(() => Promise.resolve(i)));
+    await expect(Promise.all(calls)).resolves.toHaveLength(1_000);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('withTimeout(Infinity)', () => {
+  it('sets no deadline and arms no timer', async () => {
+    const work = deferred<string>();
+    let seen: AbortSignal | undefined;
+    const policy = withTimeout(Infinity);
+    expect(policy.timeout).toBe(Infinity);
+    const outcome = track(
+      policy.execute(({ signal }) => {
+        seen = signal;
+        return work.promise;
+      }),
+    );
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(30 * 24 * 3_600_000);
+    expect(outcome.settled).toBe(false);
+    expect(seen?.aborted).toBe(false);
+    work.resolve('eventually');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcome.value).toBe('eventually');
+  });
+});
+
+describe('withTimeout: caller aborts', () => {
+  it('rejects with the caller’s reason, not a TimeoutError, and clears the timer', async () => {
+    const policy = withTimeout(1_000);
+    const onTimeout = vi.fn();
+    policy.on('timeout', onTimeout);
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const outcome = track(
+      policy.execute(
+        ({ signal }) => {
+          seen = signal;
+          return hang();
+        },
+        { signal: controller.signal },
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(1);
+    const reason = new Error('user cancelled');
+    controller.abort(reason);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcome.error).toBe(reason);
+    expect(isTimeoutError(outcome.error)).toBe(false);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(reason);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(onTimeout).not.toHaveBeenCalled();
+  });
+
+  it('keeps the default AbortError of a caller who aborts without a reason', async () => {
+    const controller = new AbortController();
+    const outcome = track(withTimeout(1_000).execute(hang, { signal: controller.signal }));
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcome.error).toBe(controller.signal.reason);
+    expect((outcome.error as Error).name).toBe('AbortError');
+  });
+
+  it('times out normally when the caller’s signal does not abort, and removes its listener', async () => {
+    const controller = new AbortController();
+    const removed = vi.spyOn(controller.signal, 'removeEventListener');
+    const outcome = track(withTimeout(100).execute(hang, { signal: controller.signal }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(isTimeoutError(outcome.error)).toBe(true);
+    expect(removed).toHaveBeenCalledWith('abort', expect.any(Function));
+  });
+});
+
+describe('withTimeout: events', () => {
+  it('emits timeout { error, timeout } once with the error the call rejects with', async () => {
+    const policy = withTimeout(200);
+    const events: { error: TimeoutError; timeout: number }[] = [];
+    policy.on('timeout', (event) => events.push(event));
+    const outcome = track(policy.execute(hang));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.error).toBe(outcome.error);
+    expect(events[0]?.timeout).toBe(200);
+  });
+
+  it('emits nothing for a call that settles in time, and nothing after unsubscribe', async () => {
+    const policy = withTimeout(200);
+    const onTimeout = vi.fn();
+    const unsubscribe = policy.on('timeout', onTimeout);
+    await expect(policy.execute(() => 'fast')).resolves.toBe('fast');
+    unsubscribe();
+    const outcome = track(policy.execute(hang));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(outcome.rejected).toBe(true);
+    expect(onTimeout).not.toHaveBeenCalled();
+  });
+
+  it('rejects an unknown event name with a TypeError', () => {
+    expect(() => withTimeout(10).on('expired' as 'timeout', () => {})).toThrow(TypeError);
+  });
+});
+
+describe('withTimeout with an injected clock', () => {
+  it('arms its deadline on the clock and clears it there', async () => {
+    const clock = new ManualClock();
+    const policy = withTimeout(300, { clock });
+    const outcome = track(policy.execute(hang));
+    expect(clock.pending).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+    await clock.advance(299);
+    expect(outcome.settled).toBe(false);
+    await clock.advance(1);
+    expect(isTimeoutError(outcome.error)).toBe(true);
+    expect(clock.pending).toBe(0);
+
+    const work = deferred<string>();
+    const fast = track(policy.execute(() => work.promise));
+    expect(clock.pending).toBe(1);
+    work.resolve('done');
+    await flush();
+    expect(fast.value).toBe('done');
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('withTimeout: options', () => {
+  it.each<[string, unknown]>([
+    ['a string', '100'],
+    ['null', null],
+    ['undefined', undefined],
+    ['an object', {}],
+  ])('throws a TypeError for %s as ms', (_label, ms) => {
+    expect(() => withTimeout(ms as number)).toThrow(TypeError);
+    expect(() => withTimeout(ms as number)).toThrow(/ms/);
+  });
+
+  it.each<[number, RegExp]>([
+    [-1, /ms.*-1/],
+    [Number.NaN, /ms.*NaN/],
+    [-Infinity, /ms.*-Infinity/],
+    [2 ** 31, /ms.*2147483648/],
+  ])('throws a RangeError naming the option for %d', (ms, message) => {
+    expect(() => withTimeout(ms)).toThrow(RangeError);
+    expect(() => withTimeout(ms)).toThrow(message);
+  });
+
+  it.each<[string, unknown]>([
+    ['a clock without setTimeout', { now: () => 0 }],
+    ['a non-object', 'system'],
+  ])('throws a TypeError for %s as clock', (_label, clock) => {
+    expect(() => withTimeout(10, { clock } as TimeoutOptions)).toThrow(/clock/);
+  });
+
+  it('accepts 0 and a large finite deadline', () => {
+    expect(withTimeout(0)).toBeInstanceOf(TimeoutPolicy);
+    expect(withTimeout(86_400_000).timeout).toBe(86_400_000);
+  });
+});
