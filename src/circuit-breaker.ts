@@ -1,8 +1,10 @@
 import { systemClock, type Clock } from './clock.js';
-import { CircuitOpenError } from './errors.js';
+import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
 import * as validate from './validate.js';
+
+const isLocalRejection = (error: unknown): boolean => isBulkheadRejectedError(error) || isCircuitOpenError(error);
 
 /** The state of a {@link CircuitBreaker}. */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -26,9 +28,11 @@ export interface CircuitBreakerOptions {
   halfOpenMaxCalls?: number | undefined;
   /**
    * Decides whether an error counts as a failure of the dependency. An error it declines
-   * (a 404, a validation error) counts as a success: the dependency answered. A caller's abort
-   * is never counted, and never asked about. If it throws, the call rejects with what it threw
-   * and the outcome counts as a failure.
+   * (a 404, a validation error) counts as a success: the dependency answered. Never asked
+   * about, and never counted: a caller's abort, and a `BulkheadRejectedError` or
+   * `CircuitOpenError` from a policy inside this breaker (the call never reached the
+   * dependency). If it throws, the call rejects with what it threw and the outcome counts as a
+   * failure.
    * @default every error
    */
   isFailure?: ((error: unknown) => boolean) | undefined;
@@ -162,8 +166,11 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   private onError(call: Call, generation: number, trial: boolean, error: unknown): void {
-    if (call.callerAborted) {
-      // The caller gave up: this says nothing of the dependency. Free the trial slot for another caller.
+    if (call.callerAborted || isLocalRejection(error)) {
+      // The caller gave up, or a bulkhead or breaker inside this one refused the call before it
+      // reached the dependency: neither says anything of the dependency's health, and counting
+      // it either way would lie (a burst of load would open a breaker on a healthy service).
+      // Free the trial slot for another caller.
       if (trial && generation === this.generation) this.trialsInFlight--;
       return;
     }

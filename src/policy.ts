@@ -31,6 +31,11 @@ export interface ExecuteOptions {
  */
 export interface Policy<Alt = never> {
   /**
+   * Type-only: carries `Alt` for {@link compose}'s result type. Never set at run time, and
+   * an implementation of `Policy` need not declare it.
+   */
+  readonly '~alt'?: () => Alt;
+  /**
    * Runs `fn` under the policy. What `fn` throws reaches the caller unchanged unless it is
    * this policy's job to replace it.
    *
@@ -355,6 +360,8 @@ export function runLayers(layers: readonly Layer[], abortsWork: boolean, fn: (ct
 
 /** What every bulwark policy shares: `execute` and `wrap` over its layers. */
 export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
+  /** Type-only: see {@link Policy}. */
+  declare readonly '~alt'?: () => Alt;
   /** @internal */
   abstract readonly layers: readonly Layer[];
   /** @internal */
@@ -409,8 +416,13 @@ class Stack<Alt> extends PolicyBase<Alt> {
   }
 }
 
-/** The `Alt` of a policy type: what it may return instead of the function's result. */
-export type AlternativeOf<P> = P extends Policy<infer Alt> ? Alt : never;
+/**
+ * The `Alt` of a policy type: what it may return instead of the function's result. It is read
+ * off the type-only `~alt` member because `P extends Policy<infer Alt>` cannot see it:
+ * `execute` and `wrap` are generic, and TypeScript erases their `T` to `unknown` while
+ * inferring, which swallows `Alt`.
+ */
+export type AlternativeOf<P> = P extends { readonly '~alt'?: () => infer Alt } ? Alt : never;
 
 /**
  * Stacks policies into one: the first is the outermost. `compose()` with no policy passes
