@@ -340,22 +340,57 @@ export function runLayers(layers: readonly Layer[], abortsWork: boolean, fn: (ct
   const root = new Scope(call, undefined, 1, true);
   // The caller's abort wins at once, even over a layer that is slow to give up.
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
+    const unsubscribe = onAbort(signal, () => {
       call.abort(root, signal.reason);
       reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    });
     call.next(0, root).then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        unsubscribe();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unsubscribe();
         reject(error);
       },
     );
   });
+}
+
+/** The calls waiting on one caller signal, behind the one listener bulwark adds to it. */
+interface SignalSubscribers {
+  readonly callbacks: Set<() => void>;
+  readonly dispatch: () => void;
+}
+
+const subscribersBySignal = new WeakMap<AbortSignal, SignalSubscribers>();
+
+/**
+ * Runs `callback` when `signal` aborts; returns the function that unsubscribes. However many
+ * calls share one signal, it carries a single listener of bulwark's, removed with the last
+ * call, so a signal shared by hundreds of concurrent calls raises no
+ * MaxListenersExceededWarning (cockatiel #69, p-retry #71).
+ */
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let subscribers = subscribersBySignal.get(signal);
+  if (subscribers === undefined) {
+    const callbacks = new Set<() => void>();
+    const dispatch = (): void => {
+      subscribersBySignal.delete(signal);
+      for (const waiting of callbacks) waiting();
+      callbacks.clear();
+    };
+    subscribers = { callbacks, dispatch };
+    subscribersBySignal.set(signal, subscribers);
+    signal.addEventListener('abort', dispatch, { once: true });
+  }
+  const { callbacks, dispatch } = subscribers;
+  callbacks.add(callback);
+  return () => {
+    if (!callbacks.delete(callback) || callbacks.size > 0) return;
+    signal.removeEventListener('abort', dispatch);
+    if (subscribersBySignal.get(signal) === subscribers) subscribersBySignal.delete(signal);
+  };
 }
 
 /** What every bulwark policy shares: `execute` and `wrap` over its layers. */
