@@ -9,45 +9,16 @@ import {
   withTimeout,
   type BulkheadOptions,
 } from '../src/index.js';
+import { deferred, flush, track, type Deferred } from './fixtures/promises.js';
 
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise callback run. setImmediate stays real: fake timers here fake only setTimeout and Date. */
-function flush(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
+/** Fakes only setTimeout and Date: setImmediate, and with it `flush`, stays real. */
 function useFakeTimers(): void {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
 }
 
-/** Records how a promise settled without letting its rejection go unhandled. */
-function track<T>(promise: Promise<T>) {
-  const outcome: { state: 'pending' | 'fulfilled' | 'rejected'; value?: T; error?: unknown } = { state: 'pending' };
-  promise.then(
-    (value) => {
-      outcome.state = 'fulfilled';
-      outcome.value = value;
-    },
-    (error: unknown) => {
-      outcome.state = 'rejected';
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
-
 /** A function whose calls the test finishes by hand, one gate per call, in call order. */
 function gatedFunction<T = string>() {
-  const gates: ReturnType<typeof deferred<T>>[] = [];
+  const gates: Deferred<T>[] = [];
   const fn = vi.fn(() => {
     const gate = deferred<T>();
     gates.push(gate);
@@ -116,7 +87,7 @@ describe('Bulkhead: queue', () => {
   it('starts queued calls in FIFO order, whichever running call frees a slot', async () => {
     const bulkhead = new Bulkhead({ maxConcurrent: 2, maxQueue: Infinity });
     const started: number[] = [];
-    const gates = new Map<number, ReturnType<typeof deferred<void>>>();
+    const gates = new Map<number, Deferred<void>>();
     const calls = Array.from({ length: 8 }, (_, i) =>
       bulkhead.execute(() => {
         started.push(i);

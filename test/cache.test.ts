@@ -7,23 +7,9 @@ import {
   withTimeout,
   type CacheFallbackOptions,
   type CacheStore,
-  type Clock,
   type MemoryCacheOptions,
 } from '../src/index.js';
-
-/** A clock whose time only moves when the test says so. The cache arms no timer, so timers throw. */
-class ManualClock implements Clock {
-  time = 1_700_000_000_000;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(): unknown {
-    throw new Error('MemoryCache must not arm timers');
-  }
-  clearTimeout(): void {
-    throw new Error('MemoryCache must not arm timers');
-  }
-}
+import { manualClock } from './fixtures/clock.js';
 
 interface User {
   id: string;
@@ -106,74 +92,74 @@ describe('MemoryCache: time to live', () => {
     [100, undefined],
     [10_000, undefined],
   ])('with ttl 100, an entry read %i ms after it was stored gives %s', (elapsed, expected) => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ ttl: 100, clock });
     cache.set('k', 'v');
-    clock.time += elapsed;
+    advance(elapsed);
     expect(cache.get('k')).toBe(expected);
   });
 
   it('counts the lifetime from the write: reading does not extend it', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ ttl: 100, clock });
     cache.set('k', 'v');
-    clock.time += 60;
+    advance(60);
     expect(cache.get('k')).toBe('v');
-    clock.time += 40;
+    advance(40);
     expect(cache.get('k')).toBeUndefined();
   });
 
   it('restarts the lifetime when the key is written again', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ ttl: 100, clock });
     cache.set('k', 'old');
-    clock.time += 80;
+    advance(80);
     cache.set('k', 'new');
-    clock.time += 80;
+    advance(80);
     expect(cache.get('k')).toBe('new');
   });
 
   it('drops an expired entry when it is read', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ ttl: 100, clock });
     cache.set('k', 'v');
-    clock.time += 100;
+    advance(100);
     expect(cache.get('k')).toBeUndefined();
     expect(cache.size).toBe(0);
   });
 
   it('keeps entries forever by default (ttl Infinity)', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ clock });
     expect(cache.ttl).toBe(Infinity);
     cache.set('k', 'v');
-    clock.time += 10 * 365 * 24 * 3_600_000;
+    advance(10 * 365 * 24 * 3_600_000);
     expect(cache.get('k')).toBe('v');
   });
 
   it('lets one entry override the default ttl, shorter or longer', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ ttl: 100, clock });
     cache.set('short', 's', 10);
     cache.set('long', 'l', 1_000);
     cache.set('forever', 'f', Infinity);
     cache.set('default', 'd');
-    clock.time += 10;
+    advance(10);
     expect(cache.get('short')).toBeUndefined();
     expect(cache.get('default')).toBe('d');
-    clock.time += 90;
+    advance(90);
     expect(cache.get('default')).toBeUndefined();
     expect(cache.get('long')).toBe('l');
-    clock.time += 900;
+    advance(900);
     expect(cache.get('long')).toBeUndefined();
     expect(cache.get('forever')).toBe('f');
   });
 
   it('gives an entry a finite ttl even when the default is Infinity', () => {
-    const clock = new ManualClock();
+    const { clock, advance } = manualClock();
     const cache = new MemoryCache<string>({ clock });
     cache.set('k', 'v', 50);
-    clock.time += 50;
+    advance(50);
     expect(cache.get('k')).toBeUndefined();
   });
 
@@ -443,7 +429,7 @@ describe('withCacheFallback', () => {
   it('reads as the seed’s ServiceWithFallback: service through a policy stack, else cache, else default', async () => {
     vi.useFakeTimers();
     try {
-      const clock = new ManualClock();
+      const { clock, advance } = manualClock();
       const cache = new MemoryCache<User>({ maxEntries: 100, ttl: 60_000, clock });
       let failures = 0;
       const service = vi.fn(async (id: string): Promise<User> => {
@@ -473,7 +459,7 @@ describe('withCacheFallback', () => {
       await expect(cached).resolves.toEqual({ id: 'u1', name: 'user u1' });
       await expect(unknown).resolves.toBe(guest);
 
-      clock.time += 60_000; // the cached value expired: the default answers
+      advance(60_000); // the cached value expired: the default answers
       const expired = getUser('u1');
       await vi.advanceTimersByTimeAsync(10);
       await expect(expired).resolves.toBe(guest);

@@ -1,48 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Bulkhead, BulkheadRejectedError, CircuitBreaker, CircuitOpenError, compose, isCircuitOpenError, type CircuitState, type Clock } from '../src/index.js';
-
-/**
- * A clock the test moves by hand. Its timer functions record calls: the breaker reads the time
- * when asked and must never arm a timer (an idle breaker costs nothing).
- */
-function manualClock(start = 1_700_000_000_000) {
-  let now = start;
-  const setTimeout = vi.fn((_callback: () => void, _ms: number): unknown => 0);
-  const clearTimeout = vi.fn((_handle: unknown): void => undefined);
-  const clock: Clock = { now: () => now, setTimeout, clearTimeout };
-  return {
-    clock,
-    setTimeout,
-    clearTimeout,
-    advance(ms: number): void {
-      now += ms;
-    },
-  };
-}
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise callback run (real macrotask: the breaker arms no timer). */
-function flush(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to reject');
-}
+import { Bulkhead, BulkheadRejectedError, CircuitBreaker, CircuitOpenError, compose, isCircuitOpenError, type CircuitState } from '../src/index.js';
+import { manualClock } from './fixtures/clock.js';
+import { deferred, flush, hang, rejectionOf } from './fixtures/promises.js';
 
 async function openError(promise: Promise<unknown>): Promise<CircuitOpenError> {
   const error = await rejectionOf(promise);
@@ -470,7 +429,7 @@ describe('CircuitBreaker: caller aborts', () => {
     breaker.on('success', success);
     const controller = new AbortController();
     const reason = new Error('user navigated away');
-    const call = breaker.execute(() => new Promise<never>(() => undefined), { signal: controller.signal });
+    const call = breaker.execute(hang, { signal: controller.signal });
     controller.abort(reason);
     await expect(call).rejects.toBe(reason);
     expect(breaker.state).toBe('closed');
@@ -501,7 +460,7 @@ describe('CircuitBreaker: caller aborts', () => {
     await fail(breaker);
     advance(1_000);
     const controller = new AbortController();
-    const trial = breaker.execute(() => new Promise<never>(() => undefined), { signal: controller.signal });
+    const trial = breaker.execute(hang, { signal: controller.signal });
     const refused = await openError(breaker.execute(() => 'ran'));
     expect(refused.state).toBe('half-open');
     controller.abort('gave up');

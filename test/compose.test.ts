@@ -17,7 +17,7 @@ import {
   type ExecutionContext,
   type Policy,
 } from '../src/index.js';
-import { settle } from './fixtures/counting-clock.js';
+import { hang, hangUntilAborted, reasonOf, settle } from './fixtures/promises.js';
 
 /** A policy not made by bulwark: it logs when a call enters and leaves it. */
 class RecordingPolicy implements Policy {
@@ -56,13 +56,6 @@ const tryTwice: Policy = {
     return (...args) => this.execute(() => fn(...args));
   },
 };
-
-/** A function that never settles on its own and rejects with the abort reason when its signal aborts. */
-function hangUntilAborted({ signal }: ExecutionContext): Promise<never> {
-  return new Promise((_, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -311,11 +304,11 @@ describe('a policy not made by bulwark', () => {
   it('receives a signal that an enclosing timeout aborts with its TimeoutError', async () => {
     const log: string[] = [];
     const foreign = new RecordingPolicy('foreign', log);
-    const run = settle(compose(withTimeout(50), foreign).execute(() => new Promise<never>(() => {})));
+    const run = settle(compose(withTimeout(50), foreign).execute(hang));
     await vi.advanceTimersByTimeAsync(50);
     const outcome = await run.promise;
     expect(outcome.status).toBe('rejected');
-    const reason = outcome.status === 'rejected' ? outcome.reason : undefined;
+    const reason = reasonOf(outcome);
     expect(reason).toBeInstanceOf(TimeoutError);
     const signal = foreign.signals[0];
     expect(signal?.aborted).toBe(true);
@@ -436,11 +429,11 @@ describe('an enclosing timeout and an inner breaker', () => {
     const failures: unknown[] = [];
     breaker.on('failure', ({ error }) => failures.push(error));
     const stack = compose(withTimeout(10), breaker);
-    const run = settle(stack.execute(() => new Promise<never>(() => {})));
+    const run = settle(stack.execute(hang));
     await vi.advanceTimersByTimeAsync(10);
     const outcome = await run.promise;
     expect(outcome.status).toBe('rejected');
-    const reason = outcome.status === 'rejected' ? outcome.reason : undefined;
+    const reason = reasonOf(outcome);
     expect(isTimeoutError(reason)).toBe(true);
     expect(failures).toHaveLength(1);
     expect(failures[0]).toBe(reason);

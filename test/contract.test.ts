@@ -13,34 +13,12 @@ import {
   retryWithBackoff,
   withFallback,
   withTimeout,
-  type ExecutionContext,
   type Policy,
 } from '../src/index.js';
-import { CountingClock, flush, settle, type Settling } from './fixtures/counting-clock.js';
+import { CountingClock } from './fixtures/clock.js';
+import { collectingUnhandledRejections, deferred, flush, hang, hangUntilAborted, reasonOf, settle, type Settling } from './fixtures/promises.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** Never settles on its own; rejects with the abort reason when its signal aborts. */
-function hangUntilAborted({ signal }: ExecutionContext): Promise<never> {
-  return new Promise((_, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
-
-/** A promise settled by hand. */
-function deferred<T = unknown>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (reason: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function reasonOf(outcome: Settling<unknown>['outcome']): unknown {
-  return outcome?.status === 'rejected' ? outcome.reason : undefined;
-}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -171,7 +149,7 @@ describe('nothing outlives a call', () => {
       [
         'a caller abort while queued, and the call it waited for',
         async ({ stack, clock }) => {
-          const holder = deferred();
+          const holder = deferred<unknown>();
           const first = settle(stack.execute(() => holder.promise));
           const controller = new AbortController();
           const queued = settle(stack.execute(() => 'never', { signal: controller.signal }));
@@ -185,7 +163,7 @@ describe('nothing outlives a call', () => {
       [
         'a queue timeout, and the call it waited for',
         async ({ stack, clock }) => {
-          const holder = deferred();
+          const holder = deferred<unknown>();
           const first = settle(stack.execute(() => holder.promise));
           const queued = settle(stack.execute(() => 'never'));
           await clock.advance(500);
@@ -197,7 +175,7 @@ describe('nothing outlives a call', () => {
       [
         'a full bulkhead, and the calls it held',
         async ({ stack }) => {
-          const holder = deferred();
+          const holder = deferred<unknown>();
           const first = settle(stack.execute(() => holder.promise));
           const second = settle(stack.execute(() => 'queued'));
           const refused = settle(stack.execute(() => 'refused'));
@@ -226,16 +204,21 @@ describe('nothing outlives a call', () => {
       );
     }
 
+    /** 2 000 calls through `stack` sharing `signal`; each answers its index after a macrotask turn. */
+    function quickCalls(stack: Policy, signal: AbortSignal): Promise<number>[] {
+      return Array.from({ length: 2_000 }, (_, i) =>
+        stack.execute(async () => {
+          await flush();
+          return i;
+        }, { signal }),
+      );
+    }
+
     it('keeps no abort listener on the signal once the calls settle', async () => {
       const clock = new CountingClock();
       const stack = sharedSignalStack(clock);
       const controller = new AbortController();
-      const runs = Array.from({ length: 2_000 }, (_, i) =>
-        stack.execute(async () => {
-          await flush();
-          return i;
-        }, { signal: controller.signal }),
-      );
+      const runs = quickCalls(stack, controller.signal);
       expect(getEventListeners(controller.signal, 'abort').length).toBeGreaterThan(0);
       await clock.advance(10);
       const values = await Promise.all(runs);
@@ -268,12 +251,7 @@ describe('nothing outlives a call', () => {
         const clock = new CountingClock();
         const stack = sharedSignalStack(clock);
         const controller = new AbortController();
-        const runs = Array.from({ length: 2_000 }, (_, i) =>
-          stack.execute(async () => {
-            await flush();
-            return i;
-          }, { signal: controller.signal }),
-        );
+        const runs = quickCalls(stack, controller.signal);
         await clock.advance(10);
         await Promise.all(runs);
         await flush();
@@ -321,11 +299,6 @@ describe('nothing outlives a call', () => {
   });
 
   describe('no unhandled rejection when the function rejects after a timeout answered', () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
-
     it.each<[string, (clock: CountingClock, fallback: () => string) => Policy<unknown>]>([
       ['withTimeout alone', (clock) => withTimeout(10, { clock })],
       ['a fallback outside the timeout', (clock, fallback) => compose(withFallback(fallback), withTimeout(10, { clock }))],
@@ -346,9 +319,7 @@ describe('nothing outlives a call', () => {
           ),
       ],
     ])('%s', async (_, build) => {
-      unhandled.length = 0;
-      process.on('unhandledRejection', onUnhandled);
-      try {
+      await collectingUnhandledRejections(async (unhandled) => {
         const clock = new CountingClock();
         const fallback = vi.fn(() => 'fallback');
         const stack = build(clock, fallback);
@@ -369,15 +340,11 @@ describe('nothing outlives a call', () => {
         expect(fallback.mock.calls.length).toBeLessThanOrEqual(1); // a fallback answers once, never for the late one
         if (answered?.status === 'rejected') expect(isTimeoutError(answered.reason)).toBe(true);
         expect(clock.armed).toBe(0);
-      } finally {
-        process.off('unhandledRejection', onUnhandled);
-      }
+      });
     });
 
     it('nor when it rejects after the caller aborted', async () => {
-      unhandled.length = 0;
-      process.on('unhandledRejection', onUnhandled);
-      try {
+      await collectingUnhandledRejections(async (unhandled) => {
         const clock = new CountingClock();
         const fallback = vi.fn(() => 'fallback');
         const stack = compose(withFallback(fallback), new CircuitBreaker({ clock }), retryWithBackoff({ clock }), withTimeout(1_000, { clock }), new Bulkhead({ maxConcurrent: 1, clock }));
@@ -393,9 +360,7 @@ describe('nothing outlives a call', () => {
         expect(unhandled).toEqual([]);
         expect(reasonOf(run.outcome)).toBe('gone');
         expect(fallback).not.toHaveBeenCalled();
-      } finally {
-        process.off('unhandledRejection', onUnhandled);
-      }
+      });
     });
   });
 });
@@ -653,7 +618,7 @@ describe('ctx.signal', () => {
     const runs = [
       settle(stack.execute(() => 'ok')),
       settle(stack.execute(({ attempt }) => (attempt === 1 ? Promise.reject(new Error('flaky')) : 'ok'))),
-      settle(stack.execute(() => new Promise<never>(() => {}))), // times out twice
+      settle(stack.execute(hang)), // times out twice
       settle(stack.execute(() => 'ok', { signal: caller.signal })),
       settle(withTimeout(20, { clock }).execute(async () => 'ok')),
     ];

@@ -10,32 +10,7 @@ import {
   type ExecutionContext,
   type FallbackOptions,
 } from '../src/index.js';
-
-interface Outcome<T> {
-  settled: boolean;
-  rejected: boolean;
-  value: T | undefined;
-  error: unknown;
-}
-
-/** Records how a promise settles without awaiting it, so a test can look at it between timer steps. */
-function track<T>(promise: Promise<T>): Outcome<T> {
-  const outcome: Outcome<T> = { settled: false, rejected: false, value: undefined, error: undefined };
-  promise.then(
-    (value) => {
-      outcome.settled = true;
-      outcome.value = value;
-    },
-    (error: unknown) => {
-      outcome.settled = true;
-      outcome.rejected = true;
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
-
-const hang = (): Promise<never> => new Promise<never>(() => {});
+import { collectingUnhandledRejections, hang, letNodeReportUnhandledRejections, track } from './fixtures/promises.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -197,12 +172,7 @@ describe('withFallback: caller aborts', () => {
 
 describe('withFallback with withTimeout', () => {
   it('runs the fallback once only when fn rejects late, after the timeout inside it', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
-    process.on('unhandledRejection', onUnhandled);
-    try {
+    await collectingUnhandledRejections(async (unhandled) => {
       const fallback = vi.fn((_error: unknown) => 'fallback');
       const policy = withFallback(fallback);
       const onFallback = vi.fn();
@@ -215,15 +185,11 @@ describe('withFallback with withTimeout', () => {
       expect(fallback).toHaveBeenCalledTimes(1);
       expect(isTimeoutError(fallback.mock.calls[0]?.[0])).toBe(true);
       await vi.advanceTimersByTimeAsync(100);
-      vi.useRealTimers();
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await letNodeReportUnhandledRejections();
       expect(fallback).toHaveBeenCalledTimes(1);
       expect(onFallback).toHaveBeenCalledTimes(1);
       expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
   });
 
   it('does not run a fallback inside a timeout that already answered the caller', async () => {

@@ -12,30 +12,7 @@ import {
   type JitterMode,
   type RetryOptions,
 } from '../src/index.js';
-
-interface Outcome<T> {
-  settled: boolean;
-  rejected: boolean;
-  value: T | undefined;
-  error: unknown;
-}
-
-/** Records how a promise settles without awaiting it, so a test can look at it between timer steps. */
-function track<T>(promise: Promise<T>): Outcome<T> {
-  const outcome: Outcome<T> = { settled: false, rejected: false, value: undefined, error: undefined };
-  promise.then(
-    (value) => {
-      outcome.settled = true;
-      outcome.value = value;
-    },
-    (error: unknown) => {
-      outcome.settled = true;
-      outcome.rejected = true;
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
+import { track } from './fixtures/promises.js';
 
 /** A function that fails every time with a new error, and keeps the errors and contexts it saw. */
 function failing(): { fn: (ctx: ExecutionContext) => Promise<never>; errors: Error[]; contexts: ExecutionContext[]; times: number[] } {
@@ -424,10 +401,14 @@ describe('retryWithBackoff: retryOn', () => {
     expect(errors).toHaveLength(1);
   });
 
-  it.each([
-    ['a CircuitOpenError', () => new CircuitOpenError(1_000)],
-    ['a BulkheadRejectedError', () => new BulkheadRejectedError('full', 1, 0)],
-  ])('by default does not retry %s', async (_label, make) => {
+  it.each<[string, string, () => Error, number]>([
+    // what the default does, the error, how many calls maxRetries 3 makes
+    ['does not retry', 'a CircuitOpenError', () => new CircuitOpenError(1_000), 1],
+    ['does not retry', 'a BulkheadRejectedError', () => new BulkheadRejectedError('full', 1, 0), 1],
+    ['retries', 'a TypeError (fetch network failure)', () => new TypeError('fetch failed'), 4],
+    ['retries', 'a plain Error', () => new Error('503'), 4],
+    ['retries', 'a TimeoutError', () => new TimeoutError(100), 4],
+  ])('by default %s %s', async (_verb, _label, make, expectedCalls) => {
     const error = make();
     let calls = 0;
     const retry = retryWithBackoff({ maxRetries: 3, baseDelay: 0 });
@@ -437,24 +418,7 @@ describe('retryWithBackoff: retryOn', () => {
         return Promise.reject(error);
       }),
     ).rejects.toBe(error);
-    expect(calls).toBe(1);
-  });
-
-  it.each([
-    ['a TypeError (fetch network failure)', () => new TypeError('fetch failed')],
-    ['a plain Error', () => new Error('503')],
-    ['a TimeoutError', () => new TimeoutError(100)],
-  ])('by default retries %s', async (_label, make) => {
-    const error = make();
-    let calls = 0;
-    const retry = retryWithBackoff({ maxRetries: 3, baseDelay: 0 });
-    await expect(
-      retry.execute(() => {
-        calls++;
-        return Promise.reject(error);
-      }),
-    ).rejects.toBe(error);
-    expect(calls).toBe(4);
+    expect(calls).toBe(expectedCalls);
   });
 });
 

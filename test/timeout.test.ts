@@ -1,88 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TimeoutError, TimeoutPolicy, isResilienceError, isTimeoutError, withTimeout, type Clock, type TimeoutOptions } from '../src/index.js';
-
-interface Outcome<T> {
-  settled: boolean;
-  rejected: boolean;
-  value: T | undefined;
-  error: unknown;
-}
-
-/** Records how a promise settles without awaiting it, so a test can look at it between timer steps. */
-function track<T>(promise: Promise<T>): Outcome<T> {
-  const outcome: Outcome<T> = { settled: false, rejected: false, value: undefined, error: undefined };
-  promise.then(
-    (value) => {
-      outcome.settled = true;
-      outcome.value = value;
-    },
-    (error: unknown) => {
-      outcome.settled = true;
-      outcome.rejected = true;
-      outcome.error = error;
-    },
-  );
-  return outcome;
-}
-
-/** A promise that never settles: a function that hangs and ignores its signal. */
-const hang = (): Promise<never> => new Promise<never>(() => {});
-
-/** A promise settled from outside. */
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** A clock driven by hand; it counts the timers still armed. */
-class ManualClock implements Clock {
-  time = 1_700_000_000_000;
-  private readonly timers = new Map<number, { at: number; callback: () => void }>();
-  private nextId = 1;
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  /** Moves time forward, firing due timers in order and letting promise callbacks run after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      let next: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= end && (next === undefined || entry[1].at < next[1].at)) next = entry;
-      if (next === undefined) break;
-      this.timers.delete(next[0]);
-      this.time = next[1].at;
-      next[1].callback();
-      await flush();
-    }
-    this.time = end;
-    await flush();
-  }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
+import { TimeoutError, TimeoutPolicy, isResilienceError, isTimeoutError, withTimeout, type TimeoutOptions } from '../src/index.js';
+import { CountingClock } from './fixtures/clock.js';
+import { collectingUnhandledRejections, deferred, flushMicrotasks, hang, letNodeReportUnhandledRejections, track } from './fixtures/promises.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -172,26 +91,16 @@ describe('withTimeout: the deadline', () => {
   });
 
   it('leaves no unhandled rejection when fn rejects after the timeout answered', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
-    process.on('unhandledRejection', onUnhandled);
-    try {
+    await collectingUnhandledRejections(async (unhandled) => {
       const late = new Error('late failure');
       const outcome = track(withTimeout(10).execute(() => new Promise((_resolve, reject) => setTimeout(() => reject(late), 50))));
       await vi.advanceTimersByTimeAsync(10);
       expect(isTimeoutError(outcome.error)).toBe(true);
       await vi.advanceTimersByTimeAsync(100);
-      // Unhandled rejections are reported after a macrotask turn: give Node real ones.
-      vi.useRealTimers();
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await letNodeReportUnhandledRejections();
       expect(unhandled).toEqual([]);
       expect(isTimeoutError(outcome.error)).toBe(true);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+    });
   });
 });
 
@@ -327,24 +236,24 @@ describe('withTimeout: events', () => {
 
 describe('withTimeout with an injected clock', () => {
   it('arms its deadline on the clock and clears it there', async () => {
-    const clock = new ManualClock();
+    const clock = new CountingClock({ flush: flushMicrotasks }); // fake timers fake setImmediate here
     const policy = withTimeout(300, { clock });
     const outcome = track(policy.execute(hang));
-    expect(clock.pending).toBe(1);
+    expect(clock.armed).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
     await clock.advance(299);
     expect(outcome.settled).toBe(false);
     await clock.advance(1);
     expect(isTimeoutError(outcome.error)).toBe(true);
-    expect(clock.pending).toBe(0);
+    expect(clock.armed).toBe(0);
 
     const work = deferred<string>();
     const fast = track(policy.execute(() => work.promise));
-    expect(clock.pending).toBe(1);
+    expect(clock.armed).toBe(1);
     work.resolve('done');
-    await flush();
+    await flushMicrotasks();
     expect(fast.value).toBe('done');
-    expect(clock.pending).toBe(0);
+    expect(clock.armed).toBe(0);
   });
 });
 
