@@ -128,7 +128,7 @@ export class Bulkhead extends SingleLayerPolicy {
     }
     // An abort answers the caller while the function may still run: keep the slot until it settles.
     const tracker = call.trackWork(release);
-    return call.next(index + 1, scope).then(
+    return call.next(index + 1, scope.openTracked(tracker)).then(
       (value) => {
         call.endTracking(tracker);
         return value;
@@ -164,13 +164,13 @@ export class Bulkhead extends SingleLayerPolicy {
         // caller's async context: AsyncLocalStorage follows the await, not the releasing call.
         grant: () => {
           leave();
-          call.popWaiter(waiter);
+          call.removeWaiter(waiter);
           resolve();
         },
         previous: this.tail,
         next: undefined,
       };
-      const waiter = call.pushWaiter(scope, (reason) => {
+      const waiter = call.addWaiter(scope, (reason) => {
         leave();
         this.unlink(entry);
         reject(reason);
@@ -182,7 +182,7 @@ export class Bulkhead extends SingleLayerPolicy {
       if (this.queueTimeout !== Infinity) {
         timer = this.clock.setTimeout(() => {
           timer = undefined;
-          call.popWaiter(waiter);
+          call.removeWaiter(waiter);
           this.unlink(entry);
           reject(this.reject('queue-timeout'));
         }, this.queueTimeout);

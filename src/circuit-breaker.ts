@@ -192,12 +192,14 @@ export class CircuitBreaker extends SingleLayerPolicy {
     if (!failed) {
       this.consecutiveFailures = 0;
       if (this.events.has('success')) this.events.emit('success', { state: this.current });
-      if (trial) this.transition('closed');
+      // A listener that called isolate() or reset() has the last word.
+      if (trial && generation === this.generation) this.transition('closed');
       return;
     }
     this.consecutiveFailures++;
     if (this.events.has('failure')) {
       this.events.emit('failure', { error, state: this.current, consecutiveFailures: this.consecutiveFailures });
+      if (generation !== this.generation) return;
     }
     if (trial || this.consecutiveFailures >= this.failureThreshold) this.transition('open');
   }

@@ -1,3 +1,5 @@
+import type { Clock } from './clock.js';
+
 /**
  * What a policy passes to the function it runs.
  */
@@ -72,27 +74,34 @@ export interface Layer {
 /**
  * Something a call is waiting on (the user's function, a retry sleep, a bulkhead queue
  * place) that an abort of `scope` or of an enclosing scope must end at once.
+ * @internal
  */
-interface Waiter {
+export interface Waiter {
   readonly scope: Scope;
   readonly reject: (reason: unknown) => void;
-  readonly previous: Waiter | undefined;
 }
 
-/** Counts the user's promises still running below a bulkhead slot. @internal */
+/**
+ * Counts the user's promises still running below one bulkhead slot, so the slot is held
+ * until that work really ends, even after an abort answered the caller.
+ * @internal
+ */
 export interface WorkTracker {
   pending: number;
   closed: boolean;
+  released: boolean;
   readonly onIdle: () => void;
-  readonly previous: WorkTracker | undefined;
+}
+
+function releaseIfIdle(tracker: WorkTracker): void {
+  if (tracker.closed && tracker.pending === 0 && !tracker.released) {
+    tracker.released = true;
+    tracker.onIdle();
+  }
 }
 
 /**
  * The state of one `execute()` as it travels down a stack.
- *
- * Within one call, work is sequential (a retry runs one attempt at a time), so what the call
- * waits on forms a stack of waiters, innermost on top, and the work below an aborted scope is
- * exactly the top of that stack.
  * @internal
  */
 export class Call {
@@ -101,11 +110,9 @@ export class Call {
   readonly callerSignal: AbortSignal | undefined;
   /** False when nothing can abort this call (no caller signal, no timeout in the stack): the user's function then runs without a race. */
   readonly abortable: boolean;
-  /** The innermost thing the call waits on. */
-  private waiter: Waiter | undefined = undefined;
-  /** Open work trackers, innermost first: see {@link Call.trackWork}. */
-  private trackers: WorkTracker | undefined = undefined;
-  /** Scopes whose `signal` was read, so an abort reaches their controllers. */
+  /** What the call waits on now, outermost first. */
+  private waiters: Waiter[] | undefined = undefined;
+  /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
   private signalScopes: Scope[] | undefined = undefined;
 
   constructor(layers: readonly Layer[], fn: (ctx: ExecutionContext) => unknown, callerSignal: AbortSignal | undefined, abortable: boolean) {
@@ -127,34 +134,38 @@ export class Call {
   }
 
   /**
-   * Runs user code (the function, a fallback) and settles with its outcome, or with the abort
-   * reason as soon as `scope` aborts, even when the code ignores its signal. A synchronous
-   * throw becomes a rejection.
+   * Runs user code (the function, a fallback, a foreign policy) and settles with its outcome,
+   * or with the abort reason as soon as `scope` aborts, even when the code ignores its signal.
+   * A synchronous throw, or a result whose `then` throws, becomes a rejection.
    */
   invoke(scope: Scope, fn: (ctx: ExecutionContext) => unknown): Promise<unknown> {
-    if (this.abortable && scope.isAborted()) return Promise.reject(scope.abortReason());
-    let result: unknown;
-    try {
-      result = fn(scope);
-    } catch (error) {
-      return Promise.reject(error);
+    if (!this.abortable) {
+      try {
+        return Promise.resolve(fn(scope));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-    if (!this.abortable || !isPromiseLike(result)) return Promise.resolve(result);
-    return this.race(scope, Promise.resolve(result));
-  }
-
-  private race(scope: Scope, work: Promise<unknown>): Promise<unknown> {
+    if (scope.isAborted()) return Promise.reject(scope.abortReason());
     return new Promise((resolve, reject) => {
-      const waiter = this.pushWaiter(scope, reject);
-      const trackers = this.trackers;
-      for (let tracker = trackers; tracker !== undefined; tracker = tracker.previous) tracker.pending++;
+      // Registered before the code runs, so work it starts synchronously (a foreign policy
+      // running inner layers) is nested inside it, and counted against the bulkhead slots
+      // that enclose this scope only.
+      const waiter = this.addWaiter(scope, reject);
+      scope.countWork(1);
       const finish = (): void => {
-        this.popWaiter(waiter);
-        for (let tracker = trackers; tracker !== undefined; tracker = tracker.previous) {
-          if (--tracker.pending === 0 && tracker.closed) tracker.onIdle();
-        }
+        this.removeWaiter(waiter);
+        scope.countWork(-1);
       };
-      work.then(
+      let result: unknown;
+      try {
+        result = fn(scope);
+      } catch (error) {
+        finish();
+        reject(error);
+        return;
+      }
+      Promise.resolve(result).then(
         (value) => {
           finish();
           resolve(value);
@@ -171,148 +182,182 @@ export class Call {
    * Waits `ms` on `clock`, or rejects with the abort reason as soon as `scope` aborts (and
    * clears the timer then).
    */
-  sleep(scope: Scope, ms: number, clock: { setTimeout(callback: () => void, ms: number): unknown; clearTimeout(handle: unknown): void }): Promise<void> {
+  sleep(scope: Scope, ms: number, clock: Clock): Promise<void> {
     if (scope.isAborted()) return Promise.reject(scope.abortReason());
     return new Promise<void>((resolve, reject) => {
-      const waiter = this.pushWaiter(scope, (reason) => {
+      const waiter = this.addWaiter(scope, (reason) => {
         clock.clearTimeout(timer);
         reject(reason);
       });
       const timer = clock.setTimeout(() => {
-        this.popWaiter(waiter);
+        this.removeWaiter(waiter);
         resolve();
       }, ms);
     });
   }
 
   /** Registers something the call waits on; `onAbort` runs once if `scope` aborts first. */
-  pushWaiter(scope: Scope, onAbort: (reason: unknown) => void): Waiter {
-    const waiter: Waiter = { scope, reject: onAbort, previous: this.waiter };
-    this.waiter = waiter;
+  addWaiter(scope: Scope, onAbort: (reason: unknown) => void): Waiter {
+    const waiter: Waiter = { scope, reject: onAbort };
+    (this.waiters ??= []).push(waiter);
     return waiter;
   }
 
   /** Unregisters a waiter that ended by itself; one already ended by an abort is ignored. */
-  popWaiter(waiter: Waiter): void {
-    if (this.waiter === waiter) this.waiter = waiter.previous;
+  removeWaiter(waiter: Waiter): void {
+    const waiters = this.waiters;
+    if (waiters === undefined) return;
+    if (waiters[waiters.length - 1] === waiter) {
+      waiters.pop();
+    } else {
+      const at = waiters.indexOf(waiter);
+      if (at !== -1) waiters.splice(at, 1);
+    }
   }
 
   /**
    * Aborts `scope` (a timeout's, or the root one when the caller aborts): marks it, aborts
-   * the signals the user read inside it, and rejects everything waiting inside it.
+   * the signals the user read inside it, and rejects everything waiting inside it, innermost
+   * first.
    */
   abort(scope: Scope, reason: unknown): void {
-    if (scope.aborted) return;
-    scope.aborted = true;
-    scope.reason = reason;
+    if (!scope.markAborted(reason)) return;
     if (this.signalScopes !== undefined) {
       for (const candidate of this.signalScopes) {
         if (candidate.isWithin(scope)) candidate.abortSignal(reason);
       }
     }
-    let waiter = this.waiter;
-    while (waiter !== undefined && waiter.scope.isWithin(scope)) {
-      this.waiter = waiter.previous;
-      waiter.reject(reason);
-      waiter = this.waiter;
+    const waiters = this.waiters;
+    if (waiters === undefined) return;
+    for (let at = waiters.length - 1; at >= 0; at--) {
+      const waiter = waiters[at];
+      if (waiter !== undefined && waiter.scope.isWithin(scope)) {
+        waiters.splice(at, 1);
+        waiter.reject(reason);
+      }
     }
   }
 
-  /**
-   * Starts counting the user's work that runs from now on, so a bulkhead can hold its slot
-   * until that work really ends, even after an abort answered the caller: `onIdle` runs once,
-   * when {@link Call.endTracking} was called and every counted promise has settled.
-   */
+  /** Starts counting the work below a bulkhead slot: `onIdle` runs once, after {@link Call.endTracking} and when the counted work has settled. */
   trackWork(onIdle: () => void): WorkTracker {
-    const tracker: WorkTracker = { pending: 0, closed: false, onIdle, previous: this.trackers };
-    this.trackers = tracker;
-    return tracker;
+    return { pending: 0, closed: false, released: false, onIdle };
   }
 
   endTracking(tracker: WorkTracker): void {
-    if (this.trackers === tracker) this.trackers = tracker.previous;
     tracker.closed = true;
-    if (tracker.pending === 0) tracker.onIdle();
+    releaseIfIdle(tracker);
   }
 
   trackSignal(scope: Scope): void {
     (this.signalScopes ??= []).push(scope);
   }
+
+  /** Forgets a scope that can no longer abort (its timeout settled), so a long call does not pile up controllers. */
+  forgetSignal(scope: Scope): void {
+    const scopes = this.signalScopes;
+    if (scopes === undefined) return;
+    const at = scopes.indexOf(scope);
+    if (at !== -1) scopes.splice(at, 1);
+  }
 }
 
 /**
  * The context of the user's function at one depth of a stack. A timeout opens a scope that it
- * can abort; a retry opens a scope per attempt that only changes `attempt`. The object itself
- * is the `ExecutionContext` the function receives.
+ * can abort; a retry opens one per attempt that only changes `attempt`; a bulkhead opens one
+ * that counts the work below its slot. The object itself is the `ExecutionContext` the
+ * function receives: its own fields are private, so spreading or logging it shows `attempt`
+ * alone.
  * @internal
  */
 export class Scope implements ExecutionContext {
-  readonly call: Call;
-  readonly parent: Scope | undefined;
   readonly attempt: number;
-  /** True for a scope that can be aborted on its own (the root, a timeout's); false for a retry attempt's. */
-  private readonly abortable: boolean;
-  aborted = false;
-  reason: unknown = undefined;
-  private controller: AbortController | undefined = undefined;
+  readonly #call: Call;
+  readonly #parent: Scope | undefined;
+  /** True for a scope that can be aborted on its own (the root, a timeout's). */
+  readonly #abortable: boolean;
+  readonly #tracker: WorkTracker | undefined;
+  #aborted = false;
+  #reason: unknown = undefined;
+  #controller: AbortController | undefined = undefined;
 
-  constructor(call: Call, parent: Scope | undefined, attempt: number, abortable: boolean) {
-    this.call = call;
-    this.parent = parent;
+  constructor(call: Call, parent: Scope | undefined, attempt: number, abortable: boolean, tracker?: WorkTracker) {
     this.attempt = attempt;
-    this.abortable = abortable;
+    this.#call = call;
+    this.#parent = parent;
+    this.#abortable = abortable;
+    this.#tracker = tracker;
   }
 
   get signal(): AbortSignal {
-    if (this.controller !== undefined) return this.controller.signal;
-    if (!this.abortable && this.parent !== undefined) return this.parent.signal;
-    if (this.parent === undefined && this.call.callerSignal !== undefined) return this.call.callerSignal;
+    if (this.#controller !== undefined) return this.#controller.signal;
+    if (!this.#abortable && this.#parent !== undefined) return this.#parent.signal;
+    if (this.#parent === undefined && this.#call.callerSignal !== undefined) return this.#call.callerSignal;
     const controller = new AbortController();
-    this.controller = controller;
+    this.#controller = controller;
     if (this.isAborted()) controller.abort(this.abortReason());
-    else this.call.trackSignal(this);
+    else this.#call.trackSignal(this);
     return controller.signal;
   }
 
   isAborted(): boolean {
-    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.parent) {
-      if (scope.aborted) return true;
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope.#aborted) return true;
     }
     return false;
   }
 
   /** The reason of the nearest aborted scope, this one or an enclosing one. */
   abortReason(): unknown {
-    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.parent) {
-      if (scope.aborted) return scope.reason;
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope.#aborted) return scope.#reason;
     }
     return undefined;
   }
 
+  /** Marks this scope aborted; false when it already was. */
+  markAborted(reason: unknown): boolean {
+    if (this.#aborted) return false;
+    this.#aborted = true;
+    this.#reason = reason;
+    return true;
+  }
+
   isWithin(ancestor: Scope): boolean {
-    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.parent) {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
       if (scope === ancestor) return true;
     }
     return false;
   }
 
   abortSignal(reason: unknown): void {
-    if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.#controller !== undefined && !this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  /** Adds `delta` to the work counted by every bulkhead slot enclosing this scope. */
+  countWork(delta: 1 | -1): void {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      const tracker = scope.#tracker;
+      if (tracker !== undefined) {
+        tracker.pending += delta;
+        if (delta < 0) releaseIfIdle(tracker);
+      }
+    }
   }
 
   /** A child scope that a timeout can abort. */
   openAbortable(): Scope {
-    return new Scope(this.call, this, this.attempt, true);
+    return new Scope(this.#call, this, this.attempt, true);
   }
 
   /** A child scope for one retry attempt. */
   openAttempt(attempt: number): Scope {
-    return new Scope(this.call, this, attempt, false);
+    return new Scope(this.#call, this, attempt, false);
   }
-}
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+  /** A child scope whose work `tracker` counts. */
+  openTracked(tracker: WorkTracker): Scope {
+    return new Scope(this.#call, this, this.attempt, false, tracker);
+  }
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {
@@ -326,6 +371,9 @@ function isAbortSignal(value: unknown): value is AbortSignal {
 export function runLayers(layers: readonly Layer[], abortsWork: boolean, fn: (ctx: ExecutionContext) => unknown, options: ExecuteOptions | undefined): Promise<unknown> {
   if (typeof fn !== 'function') {
     return Promise.reject(new TypeError(`execute(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`));
+  }
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    return Promise.reject(new TypeError(`execute(fn, options): options must be an object, got ${options === null ? 'null' : typeof options}`));
   }
   const signal = options?.signal;
   if (signal === undefined) {
@@ -423,8 +471,9 @@ export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
 }
 
 /**
- * Runs a policy that was not made by bulwark (any object with `execute`) as a layer, with the
- * scope's signal, and without letting it delay an abort.
+ * Runs a policy that was not made by bulwark (any object with `execute`) as a layer. It gets
+ * the scope's signal; its own give-ups (a timeout of its own, an abort of the context it
+ * passes in) abort the layers inside it, and the `attempt` it passes in reaches the function.
  */
 class ForeignLayer implements Layer {
   readonly abortsWork = true;
@@ -435,7 +484,33 @@ class ForeignLayer implements Layer {
   }
 
   run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    return call.invoke(scope, (ctx) => this.policy.execute(() => call.next(index + 1, scope), { signal: ctx.signal }));
+    return call.invoke(scope, (ctx) => this.policy.execute((given?: Partial<ExecutionContext>) => this.runInside(call, scope, index, given), { signal: ctx.signal }));
+  }
+
+  private runInside(call: Call, scope: Scope, index: number, given: Partial<ExecutionContext> | undefined): Promise<unknown> {
+    const inner = scope.openAbortable();
+    const attempt = given?.attempt;
+    const context = typeof attempt === 'number' && attempt !== inner.attempt ? inner.openAttempt(attempt) : inner;
+    const signal = given?.signal;
+    let unsubscribe: (() => void) | undefined;
+    if (isAbortSignal(signal) && signal !== scope.signal) {
+      if (signal.aborted) call.abort(inner, signal.reason);
+      else unsubscribe = onAbort(signal, () => call.abort(inner, signal.reason));
+    }
+    const end = (): void => {
+      unsubscribe?.();
+      call.forgetSignal(inner);
+    };
+    return call.next(index + 1, context).then(
+      (value) => {
+        end();
+        return value;
+      },
+      (error: unknown) => {
+        end();
+        throw error;
+      },
+    );
   }
 }
 

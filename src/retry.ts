@@ -77,6 +77,9 @@ export interface RetryEvents {
   giveUp: { readonly error: unknown; readonly attempts: number };
 }
 
+/** Retries in a row with no delay before one yields to the event loop. */
+const ZERO_DELAY_STREAK = 64;
+
 const defaultRetryOn = (error: unknown): boolean => !isCircuitOpenError(error) && !isBulkheadRejectedError(error);
 
 /** The policy {@link retryWithBackoff} builds. */
@@ -157,6 +160,7 @@ export class RetryPolicy extends SingleLayerPolicy {
   /** @internal */
   async run(call: Call, scope: Scope, index: number): Promise<unknown> {
     let previousDelay = this.baseDelay;
+    let zeroDelays = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call.next(index + 1, attempt === scope.attempt ? scope : scope.openAttempt(attempt));
@@ -170,7 +174,14 @@ export class RetryPolicy extends SingleLayerPolicy {
         const delay = this.delay(attempt, previousDelay);
         previousDelay = delay;
         if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
-        if (delay > 0) await call.sleep(scope, delay, this.clock);
+        if (delay > 0) {
+          zeroDelays = 0;
+          await call.sleep(scope, delay, this.clock);
+        } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
+          // Retries without delay run on microtasks; a long streak of them would starve the
+          // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
+          await call.sleep(scope, 0, this.clock);
+        }
       }
     }
   }

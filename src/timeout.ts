@@ -61,10 +61,12 @@ export class TimeoutPolicy extends SingleLayerPolicy {
       call.next(index + 1, inner).then(
         (value) => {
           clock.clearTimeout(timer);
+          call.forgetSignal(inner);
           resolve(value);
         },
         (error: unknown) => {
           clock.clearTimeout(timer);
+          call.forgetSignal(inner);
           reject(error);
         },
       );

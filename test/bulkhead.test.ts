@@ -1,11 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Bulkhead,
   BulkheadRejectedError,
+  CircuitBreaker,
   TimeoutError,
   compose,
   isBulkheadRejectedError,
+  retryWithBackoff,
   withTimeout,
   type BulkheadOptions,
 } from '../src/index.js';
@@ -513,5 +516,55 @@ describe('Bulkhead: options', () => {
   it('rejects an unknown event name', () => {
     const bulkhead = new Bulkhead({ maxConcurrent: 1 });
     expect(() => bulkhead.on('full' as 'rejected', () => undefined)).toThrow(TypeError);
+  });
+});
+
+describe('Bulkhead: slot accounting in nested stacks', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('releases an outer slot exactly once when a timeout between two bulkheads fires and the call is retried', async () => {
+    useFakeTimers();
+    const outer = new Bulkhead({ maxConcurrent: 1 });
+    const stack = compose(
+      retryWithBackoff({ maxRetries: 1, baseDelay: 50, jitter: 'none' }),
+      outer,
+      withTimeout(10),
+      new Bulkhead({ maxConcurrent: 1 }),
+      new CircuitBreaker(),
+    );
+    const call = stack.execute(() => new Promise<void>((resolve) => setTimeout(resolve, 20)));
+    const outcome = call.then(
+      () => 'resolved',
+      (error: unknown) => (error as Error).name,
+    );
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await outcome).toBe('TimeoutError');
+    expect(outer.active).toBe(0);
+    let running = 0;
+    let peak = 0;
+    const work = async (): Promise<void> => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+    };
+    const settled = Promise.allSettled([outer.execute(work), outer.execute(work), outer.execute(work)]);
+    await vi.advanceTimersByTimeAsync(50);
+    await settled;
+    expect(peak).toBe(1);
+    expect(outer.active).toBe(0);
+  });
+
+  it('frees the slot when the function returns an object whose then getter throws', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+    const controller = new AbortController();
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const stack = compose(withTimeout(50), bulkhead);
+    await expect(stack.execute(() => revocable.proxy, { signal: controller.signal })).rejects.toBeInstanceOf(TypeError);
+    expect(bulkhead.active).toBe(0);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -814,3 +814,35 @@ describe('CircuitBreaker: options', () => {
     expect(() => new CircuitBreaker({ [option]: value } as never)).toThrow(option);
   });
 });
+
+describe('CircuitBreaker: manual control from inside a listener', () => {
+  const fail = (): Promise<never> => Promise.reject(new Error('down'));
+
+  it('isolate() in a failure listener wins over the opening that failure would cause', async () => {
+    const time = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeout: 1_000, clock: time.clock });
+    const changes: string[] = [];
+    breaker.on('stateChange', ({ from, to }) => changes.push(`${from}->${to}`));
+    breaker.on('failure', ({ consecutiveFailures }) => {
+      if (consecutiveFailures === 2) breaker.isolate();
+    });
+    await rejectionOf(breaker.execute(fail));
+    await rejectionOf(breaker.execute(fail));
+    time.advance(10_000);
+    expect(breaker.state).toBe('isolated');
+    expect(changes).toEqual(['closed->isolated']);
+  });
+
+  it.each<[string, 'success' | 'failure', CircuitState]>([
+    ['reset() in a failing trial’s failure listener', 'failure', 'closed'],
+    ['isolate() in a succeeding trial’s success listener', 'success', 'isolated'],
+  ])('%s has the last word', async (_, event, expected) => {
+    const time = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, clock: time.clock });
+    await rejectionOf(breaker.execute(fail));
+    time.advance(1_000);
+    breaker.on(event, () => (expected === 'closed' ? breaker.reset() : breaker.isolate()));
+    await breaker.execute(event === 'failure' ? fail : () => Promise.resolve('ok')).catch(() => undefined);
+    expect(breaker.state).toBe(expected);
+  });
+});

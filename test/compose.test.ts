@@ -444,3 +444,89 @@ describe('an enclosing timeout and an inner breaker', () => {
     expect(fn).not.toHaveBeenCalled();
   });
 });
+
+describe('compose: a policy not made by bulwark in the middle of a stack', () => {
+  /** Calls the function at once, with a context of its own, as a thin wrapper from another library would. */
+  const passThrough: Policy = {
+    execute: <T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> =>
+      Promise.resolve(fn({ signal: new AbortController().signal, attempt: 1 })),
+    wrap: <A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>) => async (...args: A): Promise<R> => fn(...args),
+  };
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('does not make a retried call wait for a bulkhead slot it holds itself', async () => {
+    vi.useFakeTimers();
+    for (const maxQueue of [0, 1]) {
+      const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue });
+      const stack = compose(passThrough, retryWithBackoff({ maxRetries: 1, baseDelay: 1, jitter: 'none' }), bulkhead);
+      const call = stack.execute(({ attempt }) => (attempt === 1 ? Promise.reject(new Error('once')) : 'ok'));
+      await vi.advanceTimersByTimeAsync(5);
+      await expect(call).resolves.toBe('ok');
+      expect([bulkhead.active, bulkhead.queued]).toEqual([0, 0]);
+    }
+  });
+
+  it('lets an enclosing timeout reach the breaker and the bulkhead queue inside it', async () => {
+    vi.useFakeTimers();
+    const breaker = new CircuitBreaker({ failureThreshold: 1 });
+    const hanging = compose(passThrough, withTimeout(30), breaker).execute(hang);
+    const hangingOutcome = settle(hanging);
+    await vi.advanceTimersByTimeAsync(30);
+    expect(isTimeoutError(reasonOf(await hangingOutcome.outcome))).toBe(true);
+    expect(breaker.state).toBe('open');
+
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    const queued = compose(passThrough, withTimeout(50), bulkhead);
+    const holder = settle(queued.execute(() => new Promise((resolve) => setTimeout(resolve, 300))));
+    const waiter = settle(queued.execute(() => 'never runs'));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(isTimeoutError(reasonOf(await waiter.outcome))).toBe(true);
+    expect(bulkhead.queued).toBe(0);
+    await vi.advanceTimersByTimeAsync(250);
+    await holder.outcome;
+    expect([bulkhead.active, bulkhead.queued]).toEqual([0, 0]);
+  });
+
+  it("stops the layers inside it when it gives up by its own timeout, and passes its attempt on", async () => {
+    vi.useFakeTimers();
+    const giveUpAfter50ms: Policy = {
+      execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> {
+        const controller = new AbortController();
+        return new Promise<T>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            const error = new Error('gave up');
+            controller.abort(error);
+            reject(error);
+          }, 50);
+          Promise.resolve(fn({ signal: controller.signal, attempt: 7 })).then(
+            (value) => (clearTimeout(timer), resolve(value)),
+            (error: unknown) => (clearTimeout(timer), reject(error)),
+          );
+        });
+      },
+      wrap: passThrough.wrap,
+    };
+    const attempts: number[] = [];
+    const signals: AbortSignal[] = [];
+    const stack = compose(giveUpAfter50ms, retryWithBackoff({ maxRetries: 5, baseDelay: 20, jitter: 'none' }));
+    const call = settle(
+      stack.execute(({ attempt, signal }) => {
+        attempts.push(attempt);
+        signals.push(signal);
+        return Promise.reject(new Error('down'));
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(50);
+    expect((reasonOf(await call.outcome) as Error).message).toBe('gave up');
+    const callsWhenAnswered = attempts.length;
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(attempts).toHaveLength(callsWhenAnswered);
+    expect(signals.at(-1)?.aborted).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    // With no retry inside it, the function sees the attempt the outer policy passed in.
+    await expect(compose(giveUpAfter50ms, withTimeout(1_000)).execute(({ attempt }) => attempt)).resolves.toBe(7);
+  });
+});

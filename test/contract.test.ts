@@ -719,3 +719,13 @@ describe('driven by vi.useFakeTimers() alone', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('the context a function receives', () => {
+  it('shows only attempt when spread or logged, and still gives signal on read', async () => {
+    const stack = compose(retryWithBackoff({ maxRetries: 0 }), withTimeout(1_000));
+    const seen = await stack.execute((ctx) => ({ spread: { ...ctx }, json: JSON.stringify(ctx), aborted: ctx.signal.aborted }));
+    expect(seen.spread).toEqual({ attempt: 1 });
+    expect(JSON.parse(seen.json)).toEqual({ attempt: 1 });
+    expect(seen.aborted).toBe(false);
+  });
+});

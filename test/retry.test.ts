@@ -665,3 +665,33 @@ describe('retryWithBackoff: options', () => {
     expect([retry.maxRetries, retry.baseDelay, retry.maxDelay, retry.exponentialBase, retry.jitter]).toEqual([3, 1_000, 30_000, 2, 'proportional']);
   });
 });
+
+describe('retryWithBackoff: retries without delay', () => {
+  // Bounded, not Infinity: without the yield this test would starve the event loop and hang.
+  it('still lets an enclosing timeout fire during a long streak of zero-delay retries', async () => {
+    let calls = 0;
+    const stack = compose(withTimeout(40), retryWithBackoff({ maxRetries: 100_000, baseDelay: 0, maxDelay: 0 }));
+    const call = track(
+      stack.execute(() => {
+        calls++;
+        throw new Error('down');
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(40);
+    expect(call.rejected).toBe(true);
+    expect(isTimeoutError(call.error)).toBe(true);
+    const callsWhenAnswered = calls;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(calls).toBe(callsWhenAnswered);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('runs a short streak of zero-delay retries without arming a timer', async () => {
+    const setTimeout = vi.fn(globalThis.setTimeout);
+    const clock = { now: () => Date.now(), setTimeout, clearTimeout: globalThis.clearTimeout } as const;
+    const fn = vi.fn(({ attempt }: ExecutionContext) => (attempt < 4 ? Promise.reject(new Error('blip')) : 'ok'));
+    await expect(retryWithBackoff({ maxRetries: 3, baseDelay: 0, maxDelay: 0, clock }).execute(fn)).resolves.toBe('ok');
+    expect(fn).toHaveBeenCalledTimes(4);
+    expect(setTimeout).not.toHaveBeenCalled();
+  });
+});

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   Bulkhead,
   CircuitBreaker,
@@ -206,6 +206,16 @@ describe('bad arguments to execute and wrap', () => {
 
   it('execute with a signal that is not an AbortSignal rejects with a TypeError naming it', async () => {
     await expect(stack.execute(() => 1, { signal: loose({ aborted: false }) })).rejects.toThrow(/signal must be an AbortSignal/);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['a number', 5, /options must be an object, got number/],
+    ['null', null, /options must be an object, got null/],
+    ['a string', 'fast', /options must be an object, got string/],
+  ])('execute with options that are %s rejects with a TypeError naming them', async (_, options, message) => {
+    const fn = vi.fn(() => 1);
+    await expect(stack.execute(fn, loose(options))).rejects.toThrow(message);
+    expect(fn).not.toHaveBeenCalled();
   });
 
   it('wrap of something that is not a function throws a TypeError at once', () => {
