@@ -29,7 +29,9 @@ export interface RetryOptions {
    */
   maxRetries?: number | undefined;
   /**
-   * The delay before the first retry, in ms, before jitter.
+   * The delay before the first retry, in ms, before jitter. With 0, retries run at once, but
+   * every 64th retry in a row without delay yields to the event loop, so timers and aborts
+   * still get through.
    * @default 1_000
    */
   baseDelay?: number | undefined;
