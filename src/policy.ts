@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { isTimeoutError } from './errors.js';
 
 /**
  * What a policy passes to the function it runs.
@@ -71,6 +72,9 @@ export interface Layer {
   readonly abortsWork: boolean;
 }
 
+/** Signals bulwark handed out as `ctx.signal` inside a timeout (or another abortable scope). */
+const deadlineSignals = new WeakSet<AbortSignal>();
+
 /**
  * Something a call is waiting on (the user's function, a retry sleep, a bulkhead queue
  * place) that an abort of `scope` or of an enclosing scope must end at once.
@@ -128,9 +132,15 @@ export class Call {
     return layer === undefined ? this.invoke(scope, this.fn) : layer.run(this, scope, index);
   }
 
-  /** True once the caller's own signal aborted: from then on no failure is the dependency's. */
+  /**
+   * True once the caller's own signal aborted: from then on no failure is the dependency's.
+   * A `ctx.signal` that an enclosing bulwark timeout aborted is not a caller's abort, even when
+   * passed by hand to an inner `execute`: nested by hand, a breaker counts the timeout just as
+   * it does inside `compose`.
+   */
   get callerAborted(): boolean {
-    return this.callerSignal !== undefined && this.callerSignal.aborted;
+    const signal = this.callerSignal;
+    return signal !== undefined && signal.aborted && !(deadlineSignals.has(signal) && isTimeoutError(signal.reason));
   }
 
   /**
@@ -294,6 +304,7 @@ export class Scope implements ExecutionContext {
     if (this.#parent === undefined && this.#call.callerSignal !== undefined) return this.#call.callerSignal;
     const controller = new AbortController();
     this.#controller = controller;
+    if (this.#parent !== undefined) deadlineSignals.add(controller.signal);
     if (this.isAborted()) controller.abort(this.abortReason());
     else this.#call.trackSignal(this);
     return controller.signal;

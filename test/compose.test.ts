@@ -475,7 +475,7 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
     const hanging = compose(passThrough, withTimeout(30), breaker).execute(hang);
     const hangingOutcome = settle(hanging);
     await vi.advanceTimersByTimeAsync(30);
-    expect(isTimeoutError(reasonOf(await hangingOutcome.outcome))).toBe(true);
+    expect(isTimeoutError(reasonOf(await hangingOutcome.promise))).toBe(true);
     expect(breaker.state).toBe('open');
 
     const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
@@ -483,10 +483,10 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
     const holder = settle(queued.execute(() => new Promise((resolve) => setTimeout(resolve, 300))));
     const waiter = settle(queued.execute(() => 'never runs'));
     await vi.advanceTimersByTimeAsync(50);
-    expect(isTimeoutError(reasonOf(await waiter.outcome))).toBe(true);
+    expect(isTimeoutError(reasonOf(await waiter.promise))).toBe(true);
     expect(bulkhead.queued).toBe(0);
     await vi.advanceTimersByTimeAsync(250);
-    await holder.outcome;
+    await holder.promise;
     expect([bulkhead.active, bulkhead.queued]).toEqual([0, 0]);
   });
 
@@ -520,7 +520,7 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
       }),
     );
     await vi.advanceTimersByTimeAsync(50);
-    expect((reasonOf(await call.outcome) as Error).message).toBe('gave up');
+    expect((reasonOf(await call.promise) as Error).message).toBe('gave up');
     const callsWhenAnswered = attempts.length;
     await vi.advanceTimersByTimeAsync(2_000);
     expect(attempts).toHaveLength(callsWhenAnswered);
@@ -528,5 +528,30 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
     expect(vi.getTimerCount()).toBe(0);
     // With no retry inside it, the function sees the attempt the outer policy passed in.
     await expect(compose(giveUpAfter50ms, withTimeout(1_000)).execute(({ attempt }) => attempt)).resolves.toBe(7);
+  });
+});
+
+describe('compose: policies nested by hand', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a breaker run inside a timeout’s function with its ctx.signal counts the timeout, as inside compose', async () => {
+    vi.useFakeTimers();
+    const breaker = new CircuitBreaker({ failureThreshold: 1 });
+    const call = settle(withTimeout(30).execute(({ signal }) => breaker.execute(hang, { signal })));
+    await vi.advanceTimersByTimeAsync(30);
+    expect(isTimeoutError(reasonOf(await call.promise))).toBe(true);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a caller’s abort passed down the same way is still not counted', async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1 });
+    const caller = new AbortController();
+    const call = settle(withTimeout(1_000).execute(({ signal }) => breaker.execute(hang, { signal }), { signal: caller.signal }));
+    const reason = new Error('user left');
+    caller.abort(reason);
+    expect(reasonOf(await call.promise)).toBe(reason);
+    expect(breaker.state).toBe('closed');
   });
 });
