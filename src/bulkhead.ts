@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { BulkheadRejectedError, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
 /** Options of {@link Bulkhead}. */
@@ -112,32 +112,11 @@ export class Bulkhead extends SingleLayerPolicy {
 
   /** Runs the inner layers on a slot already taken, and gives the slot back when the work really ends. */
   private runHolding(call: Call, scope: Scope, index: number): Promise<unknown> {
-    const release = this.releaseSlot;
-    if (!call.abortable) {
-      // Nothing can answer the caller early, so the inner promise settles with the work itself.
-      return call.next(index + 1, scope).then(
-        (value) => {
-          release();
-          return value;
-        },
-        (error: unknown) => {
-          release();
-          throw error;
-        },
-      );
-    }
+    // Nothing can answer the caller early, so the inner promise settles with the work itself.
+    if (!call.abortable) return whenSettled(call.next(index + 1, scope), this.releaseSlot);
     // An abort answers the caller while the function may still run: keep the slot until it settles.
-    const tracker = call.trackWork(release);
-    return call.next(index + 1, scope.openTracked(tracker)).then(
-      (value) => {
-        call.endTracking(tracker);
-        return value;
-      },
-      (error: unknown) => {
-        call.endTracking(tracker);
-        throw error;
-      },
-    );
+    const tracker = openWorkTracker(this.releaseSlot);
+    return whenSettled(call.next(index + 1, scope.openTracked(tracker)), () => closeWorkTracker(tracker));
   }
 
   /** Frees a slot: hands it straight to the first queued call (no barging), or counts it free. */

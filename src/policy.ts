@@ -97,6 +97,35 @@ export interface WorkTracker {
   readonly onIdle: () => void;
 }
 
+/** Starts counting the work below a bulkhead slot: `onIdle` runs once, after {@link closeWorkTracker} and when the counted work has settled. @internal */
+export function openWorkTracker(onIdle: () => void): WorkTracker {
+  return { pending: 0, closed: false, released: false, onIdle };
+}
+
+/** The layers under the slot have answered; `onIdle` runs as soon as their work has settled too. @internal */
+export function closeWorkTracker(tracker: WorkTracker): void {
+  tracker.closed = true;
+  releaseIfIdle(tracker);
+}
+
+/**
+ * Runs `onSettle` when `promise` settles, and passes its outcome on unchanged: `finally`
+ * without the extra promise it allocates. `onSettle` must not throw.
+ * @internal
+ */
+export function whenSettled<T>(promise: Promise<T>, onSettle: () => void): Promise<T> {
+  return promise.then(
+    (value) => {
+      onSettle();
+      return value;
+    },
+    (error: unknown) => {
+      onSettle();
+      throw error;
+    },
+  );
+}
+
 function releaseIfIdle(tracker: WorkTracker): void {
   if (tracker.closed && tracker.pending === 0 && !tracker.released) {
     tracker.released = true;
@@ -246,16 +275,6 @@ export class Call {
         waiter.reject(reason);
       }
     }
-  }
-
-  /** Starts counting the work below a bulkhead slot: `onIdle` runs once, after {@link Call.endTracking} and when the counted work has settled. */
-  trackWork(onIdle: () => void): WorkTracker {
-    return { pending: 0, closed: false, released: false, onIdle };
-  }
-
-  endTracking(tracker: WorkTracker): void {
-    tracker.closed = true;
-    releaseIfIdle(tracker);
   }
 
   trackSignal(scope: Scope): void {
@@ -508,20 +527,10 @@ class ForeignLayer implements Layer {
       if (signal.aborted) call.abort(inner, signal.reason);
       else unsubscribe = onAbort(signal, () => call.abort(inner, signal.reason));
     }
-    const end = (): void => {
+    return whenSettled(call.next(index + 1, context), () => {
       unsubscribe?.();
       call.forgetSignal(inner);
-    };
-    return call.next(index + 1, context).then(
-      (value) => {
-        end();
-        return value;
-      },
-      (error: unknown) => {
-        end();
-        throw error;
-      },
-    );
+    });
   }
 }
 
