@@ -1,7 +1,14 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  // Each subpath is its own entry; subpaths use the core through types only, so no class is
+  // bundled twice and the core never imports a subpath.
+  entry: {
+    index: 'src/index.ts',
+    health: 'src/health/index.ts',
+    prometheus: 'src/prometheus/index.ts',
+    otel: 'src/otel/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: { compilerOptions: { stripInternal: true } },
   clean: true,

@@ -3,7 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // examples/ import the library by its package name, as a user's code does.
-  resolve: { alias: { bulwark: fileURLToPath(new URL('./src/index.ts', import.meta.url)) } },
+  resolve: {
+    alias: [
+      { find: /^bulwark$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^bulwark\/(health|prometheus|otel)$/, replacement: fileURLToPath(new URL('./src/$1/index.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     typecheck: {

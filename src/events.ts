@@ -8,8 +8,9 @@ export type Unsubscribe = () => void;
  * Reports an error thrown by a listener without letting it reach the call that emitted the
  * event: a broken metrics hook must not fail a payment. `reportError` (browsers, Deno, Bun)
  * dispatches it as an uncaught error event; elsewhere it goes to `console.error`.
+ * @internal
  */
-function reportListenerError(event: string, error: unknown): void {
+export function reportListenerError(event: string, error: unknown): void {
   const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
   if (typeof report === 'function') {
     report(error);

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import { isTimeoutError } from './errors.js';
+import { reportListenerError } from './events.js';
 
 /**
  * What a policy passes to the function it runs.
@@ -70,6 +71,47 @@ export interface Layer {
   run(call: Call, scope: Scope, index: number): Promise<unknown>;
   /** True for a layer that can abort the work inside it (a timeout). */
   readonly abortsWork: boolean;
+  /** Watches every call through this layer (a metrics registry); undefined costs nothing. */
+  readonly observer?: CallObserver | undefined;
+}
+
+/**
+ * Watches the calls through one policy. `started` runs as a call enters the policy and
+ * returns a token (a start time); `finished` runs once when the policy's part of the call
+ * settles, with `error` undefined and `failed` false on success. Neither may throw: what they
+ * throw is reported like a listener's error and the call goes on.
+ * @internal
+ */
+export interface CallObserver {
+  started(): number;
+  finished(token: number, failed: boolean, error: unknown): void;
+}
+
+function observe(observer: CallObserver, run: () => Promise<unknown>): Promise<unknown> {
+  let token: number;
+  try {
+    token = observer.started();
+  } catch (thrown) {
+    reportListenerError('observer', thrown);
+    return run();
+  }
+  const finish = (failed: boolean, error: unknown): void => {
+    try {
+      observer.finished(token, failed, error);
+    } catch (thrown) {
+      reportListenerError('observer', thrown);
+    }
+  };
+  return run().then(
+    (value) => {
+      finish(false, undefined);
+      return value;
+    },
+    (error: unknown) => {
+      finish(true, error);
+      throw error;
+    },
+  );
 }
 
 /** Signals bulwark handed out as `ctx.signal` inside a timeout (or another abortable scope). */
@@ -158,7 +200,9 @@ export class Call {
   /** Runs the layer at `index`, or the user's function past the last layer. */
   next(index: number, scope: Scope): Promise<unknown> {
     const layer = this.layers[index];
-    return layer === undefined ? this.invoke(scope, this.fn) : layer.run(this, scope, index);
+    if (layer === undefined) return this.invoke(scope, this.fn);
+    if (layer.observer === undefined) return layer.run(this, scope, index);
+    return observe(layer.observer, () => layer.run(this, scope, index));
   }
 
   /**
@@ -496,6 +540,8 @@ export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
 export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
   /** @internal */
   readonly layers: readonly Layer[] = [this];
+  /** @internal */
+  observer: CallObserver | undefined = undefined;
   /** @internal */
   abstract run(call: Call, scope: Scope, index: number): Promise<unknown>;
 }
