@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { BulkheadRejectedError, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Scope } from './policy.js';
+import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Frame, type Scope, type WorkTracker } from './policy.js';
 import * as validate from './validate.js';
 
 /** Options of {@link Bulkhead}. */
@@ -101,6 +101,34 @@ export class Bulkhead extends SingleLayerPolicy {
   }
 
   /** @internal */
+  enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope | undefined {
+    if (this.running >= this.maxConcurrent) return undefined; // wait or be refused: run() decides
+    this.running++;
+    // Nothing can answer the caller early, so the inner promise settles with the work itself.
+    if (!call.abortable) return scope;
+    // An abort answers the caller while the function may still run: keep the slot until it settles.
+    const tracker = openWorkTracker(this.releaseSlot);
+    frame.keep(slot, tracker);
+    return scope.openTracked(tracker);
+  }
+
+  /** @internal */
+  leave(_call: Call, tracker: unknown): void {
+    this.leaveSlot(tracker as WorkTracker | undefined);
+  }
+
+  /** @internal */
+  leaveWithError(_call: Call, _index: number, tracker: unknown, error: unknown): never {
+    this.leaveSlot(tracker as WorkTracker | undefined);
+    throw error;
+  }
+
+  private leaveSlot(tracker: WorkTracker | undefined): void {
+    if (tracker === undefined) this.releaseSlot();
+    else closeWorkTracker(tracker);
+  }
+
+  /** @internal Runs a call that found no free slot: it queues, or is refused. */
   run(call: Call, scope: Scope, index: number): Promise<unknown> {
     if (this.running < this.maxConcurrent) {
       this.running++;

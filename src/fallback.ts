@@ -1,5 +1,5 @@
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type ExecutionContext, type Scope } from './policy.js';
+import { SingleLayerPolicy, type Call, type ExecutionContext, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
 /** Options of {@link withFallback}. */
@@ -48,8 +48,14 @@ export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
   }
 
   /** @internal */
-  run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    return call.next(index + 1, scope).then(undefined, (error: unknown) => this.recover(call, scope, error));
+  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
+    frame.keep(slot, scope);
+    return scope;
+  }
+
+  /** @internal */
+  leaveWithError(call: Call, _index: number, scope: unknown, error: unknown): unknown {
+    return this.recover(call, scope as Scope, error);
   }
 
   private recover(call: Call, scope: Scope, error: unknown): unknown {

@@ -62,17 +62,57 @@ export interface Policy<Alt = never> {
 }
 
 /**
- * One layer of a stack: its own work around `call.next(index + 1, scope)`, which runs the
- * layers inside it and, past the last one, the user's function. A composed stack is a flat
- * array of layers run by index, so stacking costs no closure per layer.
+ * One layer of a stack. A layer that can let a call through without waiting implements the
+ * synchronous trio `enter`/`leave`/`leaveWithError`: consecutive such layers are entered in one
+ * go and left in one reaction to the inner promise, so a stack of five costs about one
+ * promise hop, not five. A layer that must wait (a full bulkhead's queue) or that wraps code of
+ * its own (a foreign policy) implements `run`, which takes the call from there down.
  * @internal
  */
 export interface Layer {
-  run(call: Call, scope: Scope, index: number): Promise<unknown>;
   /** True for a layer that can abort the work inside it (a timeout). */
   readonly abortsWork: boolean;
   /** Watches every call through this layer (a metrics registry); undefined costs nothing. */
   readonly observer?: CallObserver | undefined;
+  /**
+   * Lets the call in without waiting: returns the scope for the layers inside, or undefined
+   * when the call must wait (then `run` takes it). Throws to refuse the call (an open circuit).
+   * What the leave needs later goes in `frame.keep(slot, token)`.
+   */
+  enter?(call: Call, scope: Scope, frame: Frame, slot: number): Scope | undefined;
+  /** The layers inside answered with a value. Throws to fail the call instead. */
+  leave?(call: Call, token: unknown): void;
+  /**
+   * The layers inside failed with `error`: throws to pass an error outward, or returns what
+   * answers instead (a value, or a promise: a retry, a fallback function).
+   */
+  leaveWithError?(call: Call, index: number, token: unknown, error: unknown): unknown;
+  /** Runs this layer and everything inside it: its own work around `call.next(index + 1, scope)`. */
+  run?(call: Call, scope: Scope, index: number): Promise<unknown>;
+}
+
+/**
+ * The layers of one call entered together by `Call.next`, with what each needs to leave.
+ * @internal
+ */
+export class Frame {
+  /** The first layer entered. */
+  readonly from: number;
+  /** One past the last layer entered. */
+  to: number;
+  /** What each layer kept for its leave, by `index - from`; created by the first layer that keeps something. */
+  tokens: unknown[] | undefined = undefined;
+  /** Observer tokens of the observed layers, by `index - from`. */
+  observed: number[] | undefined = undefined;
+
+  constructor(from: number) {
+    this.from = from;
+    this.to = from;
+  }
+
+  keep(slot: number, token: unknown): void {
+    (this.tokens ??= [])[slot] = token;
+  }
 }
 
 /**
@@ -87,31 +127,49 @@ export interface CallObserver {
   finished(token: number, failed: boolean, error: unknown): void;
 }
 
-function observe(observer: CallObserver, run: () => Promise<unknown>): Promise<unknown> {
-  let token: number;
+function startObserving(observer: CallObserver): number {
   try {
-    token = observer.started();
+    return observer.started();
   } catch (thrown) {
     reportListenerError('observer', thrown);
-    return run();
+    return Number.NaN;
   }
-  const finish = (failed: boolean, error: unknown): void => {
-    try {
-      observer.finished(token, failed, error);
-    } catch (thrown) {
-      reportListenerError('observer', thrown);
-    }
-  };
+}
+
+function notifyObserver(observer: CallObserver, token: number, failed: boolean, error: unknown): void {
+  try {
+    observer.finished(token, failed, error);
+  } catch (thrown) {
+    reportListenerError('observer', thrown);
+  }
+}
+
+function finishObserving(layer: Layer, frame: Frame, slot: number, failed: boolean, error: unknown): void {
+  if (layer.observer !== undefined) notifyObserver(layer.observer, frame.observed?.[slot] ?? Number.NaN, failed, error);
+}
+
+function observeRefusal(observer: CallObserver, refusal: unknown): void {
+  notifyObserver(observer, startObserving(observer), true, refusal);
+}
+
+function observe(observer: CallObserver, run: () => Promise<unknown>): Promise<unknown> {
+  const token = startObserving(observer);
   return run().then(
     (value) => {
-      finish(false, undefined);
+      notifyObserver(observer, token, false, undefined);
       return value;
     },
     (error: unknown) => {
-      finish(true, error);
+      notifyObserver(observer, token, true, error);
       throw error;
     },
   );
+}
+
+const settled = Promise.resolve();
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
 }
 
 /** Signals bulwark handed out as `ctx.signal` inside a timeout (or another abortable scope). */
@@ -197,12 +255,109 @@ export class Call {
     this.abortable = abortable;
   }
 
-  /** Runs the layer at `index`, or the user's function past the last layer. */
+  /**
+   * Runs the layers from `index` down, and the user's function past the last one. Layers that
+   * can let the call through at once are entered in a row, and left together when what they
+   * wrap settles: one promise reaction for all of them.
+   */
   next(index: number, scope: Scope): Promise<unknown> {
-    const layer = this.layers[index];
-    if (layer === undefined) return this.invoke(scope, this.fn);
-    if (layer.observer === undefined) return layer.run(this, scope, index);
-    return observe(layer.observer, () => layer.run(this, scope, index));
+    const layers = this.layers;
+    const frame = new Frame(index);
+    let inner = scope;
+    let at = index;
+    for (; at < layers.length; at++) {
+      const layer = layers[at] as Layer;
+      if (layer.enter === undefined) break;
+      let entered: Scope | undefined;
+      try {
+        entered = layer.enter(this, inner, frame, at - index);
+      } catch (refusal) {
+        if (layer.observer !== undefined) observeRefusal(layer.observer, refusal);
+        frame.to = at;
+        return this.leaveGroup(frame, Promise.reject(refusal));
+      }
+      if (entered === undefined) break;
+      if (layer.observer !== undefined) (frame.observed ??= [])[at - index] = startObserving(layer.observer);
+      inner = entered;
+    }
+    frame.to = at;
+    if (at < layers.length) return this.leaveGroup(frame, this.runOne(at, inner));
+    return at === index ? this.invoke(inner, this.fn) : this.invokeAndLeave(inner, frame);
+  }
+
+  /** Runs the layer at `index` with its own `run`. */
+  private runOne(index: number, scope: Scope): Promise<unknown> {
+    const layer = this.layers[index] as Layer;
+    const run = layer.run;
+    if (run === undefined) return Promise.reject(new Error(`bulwark: layer ${index} can neither enter nor run`));
+    if (layer.observer === undefined) return run.call(layer, this, scope, index);
+    return observe(layer.observer, () => run.call(layer, this, scope, index));
+  }
+
+  private leaveGroup(frame: Frame, inner: Promise<unknown>): Promise<unknown> {
+    if (frame.to === frame.from) return inner;
+    return inner.then(
+      (value) => this.leaveFrom(frame, frame.to, value),
+      (error: unknown) => this.leaveWithErrorFrom(frame, frame.to, error),
+    );
+  }
+
+  /** Leaves the entered layers below `top` (exclusive), innermost first, with a value. */
+  private leaveFrom(frame: Frame, top: number, value: unknown): unknown {
+    const layers = this.layers;
+    const from = frame.from;
+    for (let at = top - 1; at >= from; at--) {
+      const layer = layers[at] as Layer;
+      const slot = at - from;
+      if (layer.leave !== undefined) {
+        try {
+          layer.leave(this, frame.tokens?.[slot]);
+        } catch (error) {
+          finishObserving(layer, frame, slot, true, error);
+          return this.leaveWithErrorFrom(frame, at, error);
+        }
+      }
+      finishObserving(layer, frame, slot, false, undefined);
+    }
+    return value;
+  }
+
+  /** Leaves the entered layers below `top` (exclusive), innermost first, with an error: a layer may answer instead. */
+  private leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown {
+    const layers = this.layers;
+    const from = frame.from;
+    for (let at = top - 1; at >= from; at--) {
+      const layer = layers[at] as Layer;
+      const slot = at - from;
+      if (layer.leaveWithError === undefined) {
+        finishObserving(layer, frame, slot, true, error);
+        continue;
+      }
+      let answer: unknown;
+      try {
+        answer = layer.leaveWithError(this, at, frame.tokens?.[slot], error);
+      } catch (thrown) {
+        finishObserving(layer, frame, slot, true, thrown);
+        error = thrown;
+        continue;
+      }
+      if (!isPromise(answer)) {
+        finishObserving(layer, frame, slot, false, undefined);
+        return this.leaveFrom(frame, at, answer);
+      }
+      // The layer answers later (a retry, a fallback function): the layers outside it wait for that.
+      return answer.then(
+        (value) => {
+          finishObserving(layer, frame, slot, false, undefined);
+          return this.leaveFrom(frame, at, value);
+        },
+        (failure: unknown) => {
+          finishObserving(layer, frame, slot, true, failure);
+          return this.leaveWithErrorFrom(frame, at, failure);
+        },
+      );
+    }
+    throw error;
   }
 
   /**
@@ -256,6 +411,73 @@ export class Call {
         (error: unknown) => {
           finish();
           reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Runs the user's function under the layers of `frame` and leaves them when it settles: the
+   * same as `leaveGroup(frame, invoke(scope, fn))` with one promise hop fewer, which is most of
+   * what a stack costs on the success path.
+   */
+  private invokeAndLeave(scope: Scope, frame: Frame): Promise<unknown> {
+    const fn = this.fn;
+    if (!this.abortable) {
+      let result: unknown;
+      try {
+        result = fn(scope);
+      } catch (error) {
+        return this.leaveGroup(frame, Promise.reject(error));
+      }
+      return this.leaveGroup(frame, Promise.resolve(result));
+    }
+    if (scope.isAborted()) return this.leaveGroup(frame, Promise.reject(scope.abortReason()));
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const leave = (value: unknown): void => {
+        if (answered) return;
+        answered = true;
+        try {
+          resolve(this.leaveFrom(frame, frame.to, value));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      const leaveWithError = (error: unknown): void => {
+        if (answered) return;
+        answered = true;
+        try {
+          resolve(this.leaveWithErrorFrom(frame, frame.to, error));
+        } catch (thrown) {
+          reject(thrown);
+        }
+      };
+      // Registered before the code runs, so work it starts synchronously (a foreign policy
+      // running inner layers) is nested inside it, and counted against the bulkhead slots
+      // that enclose this scope only. An abort answers at once, in a microtask of its own, so
+      // no layer's leave (a retry, a fallback) runs inside the loop that aborts.
+      const waiter = this.addWaiter(scope, (reason) => void settled.then(() => leaveWithError(reason)));
+      scope.countWork(1);
+      let result: unknown;
+      try {
+        result = fn(scope);
+      } catch (error) {
+        this.removeWaiter(waiter);
+        scope.countWork(-1);
+        leaveWithError(error);
+        return;
+      }
+      Promise.resolve(result).then(
+        (value) => {
+          this.removeWaiter(waiter);
+          scope.countWork(-1);
+          leave(value);
+        },
+        (error: unknown) => {
+          this.removeWaiter(waiter);
+          scope.countWork(-1);
+          leaveWithError(error);
         },
       );
     });
@@ -542,8 +764,6 @@ export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
   readonly layers: readonly Layer[] = [this];
   /** @internal */
   observer: CallObserver | undefined = undefined;
-  /** @internal */
-  abstract run(call: Call, scope: Scope, index: number): Promise<unknown>;
 }
 
 /**

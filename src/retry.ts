@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
 /**
@@ -160,30 +160,50 @@ export class RetryPolicy extends SingleLayerPolicy {
   }
 
   /** @internal */
-  async run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    let previousDelay = this.baseDelay;
+  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
+    frame.keep(slot, scope);
+    return scope.attempt === 1 ? scope : scope.openAttempt(1);
+  }
+
+  /** @internal The first attempt failed: give up (throws) or retry (the promise of the attempts to come). */
+  leaveWithError(call: Call, index: number, token: unknown, error: unknown): Promise<unknown> {
+    const scope = token as Scope;
+    const delay = this.nextDelay(call, scope, 1, this.baseDelay, error);
+    return this.retry(call, scope, index, 2, delay);
+  }
+
+  /**
+   * After attempt `attempt` failed with `error`: throws it to give up (retries spent, `retryOn`
+   * declined, or the call was aborted), else returns the delay before the next attempt.
+   */
+  private nextDelay(call: Call, scope: Scope, attempt: number, previousDelay: number, error: unknown): number {
+    // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
+    if (call.abortable && scope.isAborted()) throw error;
+    if (attempt > this.maxRetries || !this.retryOn(error, attempt)) {
+      if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
+      throw error;
+    }
+    const delay = this.delay(attempt, previousDelay);
+    if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
+    return delay;
+  }
+
+  /** Waits `delay`, then runs attempt `attempt` and the ones after it. */
+  private async retry(call: Call, scope: Scope, index: number, attempt: number, delay: number): Promise<unknown> {
     let zeroDelays = 0;
-    for (let attempt = 1; ; attempt++) {
+    for (; ; attempt++) {
+      if (delay > 0) {
+        zeroDelays = 0;
+        await call.sleep(scope, delay, this.clock);
+      } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
+        // Retries without delay run on microtasks; a long streak of them would starve the
+        // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
+        await call.sleep(scope, 0, this.clock);
+      }
       try {
         return await call.next(index + 1, attempt === scope.attempt ? scope : scope.openAttempt(attempt));
       } catch (error) {
-        // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
-        if (call.abortable && scope.isAborted()) throw error;
-        if (attempt > this.maxRetries || !this.retryOn(error, attempt)) {
-          if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
-          throw error;
-        }
-        const delay = this.delay(attempt, previousDelay);
-        previousDelay = delay;
-        if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
-        if (delay > 0) {
-          zeroDelays = 0;
-          await call.sleep(scope, delay, this.clock);
-        } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
-          // Retries without delay run on microtasks; a long streak of them would starve the
-          // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
-          await call.sleep(scope, 0, this.clock);
-        }
+        delay = this.nextDelay(call, scope, attempt, delay, error);
       }
     }
   }

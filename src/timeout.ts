@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { TimeoutError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
 /** Options of {@link withTimeout}. */
@@ -21,6 +21,30 @@ export interface TimeoutEvents {
   timeout: { readonly error: TimeoutError; readonly timeout: number };
 }
 
+/**
+ * One call under a timeout: a node of the policy's deadline list, which is kept in start order
+ * so its head always expires first.
+ */
+interface Deadline {
+  readonly call: Call;
+  /** The scope the timeout aborts when it expires. */
+  readonly scope: Scope;
+  /** Clock time at which it expires; NaN until stamped (see {@link TimeoutPolicy}). */
+  at: number;
+  /** Set when it expired: the call fails with it, whatever the layers inside answered. */
+  expired: TimeoutError | undefined;
+  linked: boolean;
+  /** Its own timer, with an injected clock. */
+  timer: unknown;
+  previous: Deadline | undefined;
+  next: Deadline | undefined;
+}
+
+const settled = Promise.resolve();
+
+/** Microtask turns a new call under a timeout gets to settle before its deadline is armed. */
+const CHECK_TURNS = 3;
+
 /** The policy {@link withTimeout} builds. */
 export class TimeoutPolicy extends SingleLayerPolicy {
   /** The deadline in ms (`Infinity`: none). */
@@ -31,6 +55,20 @@ export class TimeoutPolicy extends SingleLayerPolicy {
   readonly abortsWork: boolean;
   private readonly clock: Clock;
   private readonly events = new Emitter<TimeoutEvents>(['timeout']);
+  /**
+   * The calls under this policy that have not settled, oldest first. One timer serves them
+   * all: it is armed for the head, and re-armed for the next head when it fires.
+   */
+  private head: Deadline | undefined = undefined;
+  private tail: Deadline | undefined = undefined;
+  private timer: unknown = undefined;
+  private checkPending = false;
+  private checkTurns = 0;
+  /**
+   * True on the system clock: deadlines share the timer above. An injected clock (a test's)
+   * gets one timer per call, armed at once, so it sees exactly the timers of the calls pending.
+   */
+  private readonly shared: boolean;
 
   constructor(timeout: number, options?: TimeoutOptions) {
     super();
@@ -39,6 +77,7 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     this.clock = opts.clock === undefined ? systemClock : validate.clock('withTimeout clock', opts.clock);
     this.name = opts.name === undefined ? undefined : validate.text('withTimeout name', opts.name);
     this.abortsWork = this.timeout !== Infinity;
+    this.shared = opts.clock === undefined;
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -47,30 +86,123 @@ export class TimeoutPolicy extends SingleLayerPolicy {
   }
 
   /** @internal */
-  run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    if (this.timeout === Infinity) return call.next(index + 1, scope);
+  enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope {
+    if (this.timeout === Infinity) return scope;
     const inner = scope.openAbortable();
-    const clock = this.clock;
-    return new Promise((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
-        const error = new TimeoutError(this.timeout);
-        if (this.events.has('timeout')) this.events.emit('timeout', { error, timeout: this.timeout });
-        call.abort(inner, error);
-        reject(error);
-      }, this.timeout);
-      call.next(index + 1, inner).then(
-        (value) => {
-          clock.clearTimeout(timer);
-          call.forgetSignal(inner);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clock.clearTimeout(timer);
-          call.forgetSignal(inner);
-          reject(error);
-        },
-      );
-    });
+    const deadline: Deadline = { call, scope: inner, at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined };
+    frame.keep(slot, deadline);
+    if (!this.shared) {
+      deadline.timer = this.clock.setTimeout(() => this.expireOne(deadline), this.timeout);
+      return inner;
+    }
+    deadline.linked = true;
+    deadline.previous = this.tail;
+    if (this.tail === undefined) this.head = deadline;
+    else this.tail.next = deadline;
+    this.tail = deadline;
+    if (!this.checkPending) {
+      this.checkPending = true;
+      void settled.then(this.check);
+    }
+    return inner;
+  }
+
+  /** @internal */
+  leave(_call: Call, deadline: unknown): void {
+    if (deadline === undefined) return;
+    const expired = this.settle(deadline as Deadline);
+    if (expired !== undefined) throw expired;
+  }
+
+  /** @internal */
+  leaveWithError(_call: Call, _index: number, deadline: unknown, error: unknown): never {
+    if (deadline === undefined) throw error;
+    throw this.settle(deadline as Deadline) ?? error;
+  }
+
+  /** Takes a settled call off the list; returns its TimeoutError if it had expired. */
+  private settle(deadline: Deadline): TimeoutError | undefined {
+    deadline.call.forgetSignal(deadline.scope);
+    if (deadline.timer !== undefined) {
+      this.clock.clearTimeout(deadline.timer);
+      deadline.timer = undefined;
+      return deadline.expired;
+    }
+    if (deadline.linked) this.unlink(deadline);
+    if (this.head === undefined && this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    return deadline.expired;
+  }
+
+  /*
+   * Most calls under a timeout settle within the turn of the event loop that started them (a
+   * cache hit, an answer already buffered): for those, reading the clock and arming a timer
+   * would be pure cost (a timer costs about ten awaits). So a new call is stamped with its
+   * expiry, and the timer armed, a few microtask turns after it started (CHECK_TURNS), once
+   * the calls that settle at once have done so. Until then no timer could fire anyway (the
+   * turn is still running), so no deadline is missed; a call stamped late by synchronous work
+   * in that same turn expires late by as long, never early.
+   */
+  private readonly check = (): void => {
+    const head = this.head;
+    if (head === undefined) {
+      this.checkPending = false;
+      this.checkTurns = 0;
+      return;
+    }
+    if (++this.checkTurns < CHECK_TURNS) {
+      void settled.then(this.check);
+      return;
+    }
+    this.checkPending = false;
+    this.checkTurns = 0;
+    const now = this.clock.now();
+    // The unstamped calls are the newest, at the tail.
+    for (let deadline = this.tail; deadline !== undefined && Number.isNaN(deadline.at); deadline = deadline.previous) {
+      deadline.at = now + this.timeout;
+    }
+    if (this.timer === undefined) this.arm(head.at - now);
+  };
+
+  private arm(ms: number): void {
+    this.timer = this.clock.setTimeout(this.expire, Math.max(0, ms));
+  }
+
+  /** The timer fired: aborts every call whose deadline has come, and re-arms for the next one. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const now = this.clock.now();
+    for (let head = this.head; head !== undefined && head.at <= now; head = this.head) {
+      this.unlink(head);
+      this.abortExpired(head);
+    }
+    const next = this.head;
+    if (next !== undefined && this.timer === undefined && !Number.isNaN(next.at)) this.arm(next.at - now);
+  };
+
+  /** An injected clock's timer of one call fired. */
+  private expireOne(deadline: Deadline): void {
+    deadline.timer = undefined;
+    this.abortExpired(deadline);
+  }
+
+  private abortExpired(deadline: Deadline): void {
+    const error = new TimeoutError(this.timeout);
+    deadline.expired = error;
+    if (this.events.has('timeout')) this.events.emit('timeout', { error, timeout: this.timeout });
+    deadline.call.abort(deadline.scope, error);
+  }
+
+  private unlink(deadline: Deadline): void {
+    deadline.linked = false;
+    if (deadline.previous === undefined) this.head = deadline.next;
+    else deadline.previous.next = deadline.next;
+    if (deadline.next === undefined) this.tail = deadline.previous;
+    else deadline.next.previous = deadline.previous;
+    deadline.previous = undefined;
+    deadline.next = undefined;
   }
 }
 

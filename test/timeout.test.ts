@@ -290,3 +290,95 @@ describe('withTimeout: options', () => {
     expect(withTimeout(86_400_000).timeout).toBe(86_400_000);
   });
 });
+
+describe('withTimeout on the system clock: one timer for every pending call', () => {
+  it('arms no timer at all for calls that settle within the turn that started them', async () => {
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    const policy = withTimeout(1_000);
+    for (let i = 0; i < 50; i++) await expect(policy.execute(() => Promise.resolve(i))).resolves.toBe(i);
+    await expect(Promise.all(Array.from({ length: 50 }, (_, i) => policy.execute(async () => i)))).resolves.toHaveLength(50);
+    expect(armed).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('serves 100 pending calls with one timer, and clears it when the last one settles', async () => {
+    const policy = withTimeout(1_000);
+    const work = Array.from({ length: 100 }, () => deferred<string>());
+    const outcomes = work.map((w) => track(policy.execute(() => w.promise)));
+    await flushMicrotasks();
+    expect(vi.getTimerCount()).toBe(1);
+    work.forEach((w, i) => {
+      if (i < 99) w.resolve(`done ${i}`);
+    });
+    await flushMicrotasks();
+    expect(outcomes.filter((o) => o.settled)).toHaveLength(99);
+    expect(vi.getTimerCount()).toBe(1);
+    work[99]?.resolve('last');
+    await flushMicrotasks();
+    expect(outcomes[99]?.value).toBe('last');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('times each call out at its own deadline, also after an earlier call settled early', async () => {
+    const policy = withTimeout(1_000);
+    const onTimeout = vi.fn();
+    policy.on('timeout', onTimeout);
+    const early = deferred<string>();
+    const first = track(policy.execute(() => early.promise)); // t = 0, settles at 100
+    await vi.advanceTimersByTimeAsync(300);
+    const second = track(policy.execute(hang)); // t = 300, deadline 1 300
+    await vi.advanceTimersByTimeAsync(400);
+    const third = track(policy.execute(hang)); // t = 700, deadline 1 700
+    early.resolve('early');
+    await flushMicrotasks();
+    expect(first.value).toBe('early');
+    await vi.advanceTimersByTimeAsync(1_299 - 700);
+    expect(second.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(second.error)).toBe(true);
+    expect(third.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(399);
+    expect(third.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(third.error)).toBe(true);
+    expect(onTimeout).toHaveBeenCalledTimes(2);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('times out calls that start at the same instant together, each with its own error', async () => {
+    const policy = withTimeout(50);
+    const outcomes = Array.from({ length: 3 }, () => track(policy.execute(hang)));
+    await vi.advanceTimersByTimeAsync(49);
+    expect(outcomes.some((o) => o.settled)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes.every((o) => isTimeoutError(o.error))).toBe(true);
+    expect(new Set(outcomes.map((o) => o.error)).size).toBe(3);
+  });
+
+  it('keeps the deadline of a call whose function takes a few microtask turns and then hangs', async () => {
+    const policy = withTimeout(200);
+    const outcome = track(
+      policy.execute(async () => {
+        for (let i = 0; i < 20; i++) await Promise.resolve();
+        return hang();
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(199);
+    expect(outcome.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(outcome.error)).toBe(true);
+  });
+
+  it('does not let one policy’s timer serve another’s calls', async () => {
+    const short = withTimeout(100);
+    const long = withTimeout(300);
+    const a = track(short.execute(hang));
+    const b = track(long.execute(hang));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(isTimeoutError(a.error)).toBe(true);
+    expect(b.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(isTimeoutError(b.error)).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
