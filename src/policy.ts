@@ -247,6 +247,9 @@ export class Call {
   private waiters: Waiter[] | undefined = undefined;
   /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
   private signalScopes: Scope[] | undefined = undefined;
+  /** Checks to queue once the work now being entered has started (see {@link Call.checkWhenStarted}): the first, and any more. */
+  private check: (() => void) | undefined = undefined;
+  private moreChecks: (() => void)[] | undefined = undefined;
 
   constructor(layers: readonly Layer[], fn: (ctx: ExecutionContext) => unknown, callerSignal: AbortSignal | undefined, abortable: boolean) {
     this.layers = layers;
@@ -265,6 +268,7 @@ export class Call {
     const frame = new Frame(index);
     let inner = scope;
     let at = index;
+    let outcome: Promise<unknown> | undefined;
     for (; at < layers.length; at++) {
       const layer = layers[at] as Layer;
       if (layer.enter === undefined) break;
@@ -273,16 +277,36 @@ export class Call {
         entered = layer.enter(this, inner, frame, at - index);
       } catch (refusal) {
         if (layer.observer !== undefined) observeRefusal(layer.observer, refusal);
-        frame.to = at;
-        return this.leaveGroup(frame, Promise.reject(refusal));
+        outcome = Promise.reject(refusal);
+        break;
       }
       if (entered === undefined) break;
       if (layer.observer !== undefined) (frame.observed ??= [])[at - index] = startObserving(layer.observer);
       inner = entered;
     }
     frame.to = at;
-    if (at < layers.length) return this.leaveGroup(frame, this.runOne(at, inner));
-    return at === index ? this.invoke(inner, this.fn) : this.invokeAndLeave(inner, frame);
+    if (outcome !== undefined) outcome = this.leaveGroup(frame, outcome);
+    else if (at < layers.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
+    else outcome = at === index ? this.invoke(inner, this.fn) : this.invokeAndLeave(inner, frame);
+    if (this.check !== undefined) {
+      void settled.then(this.check);
+      this.check = undefined;
+      const more = this.moreChecks;
+      if (more !== undefined) {
+        this.moreChecks = undefined;
+        for (const check of more) void settled.then(check);
+      }
+    }
+    return outcome;
+  }
+
+  /**
+   * Runs `check` in a microtask queued once the work below has started: after the reaction to
+   * a function that has already settled, so a call that settles at once is done by then.
+   */
+  checkWhenStarted(check: () => void): void {
+    if (this.check === undefined) this.check = check;
+    else (this.moreChecks ??= []).push(check);
   }
 
   /** Runs the layer at `index` with its own `run`. */

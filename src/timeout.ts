@@ -40,10 +40,6 @@ interface Deadline {
   next: Deadline | undefined;
 }
 
-const settled = Promise.resolve();
-
-/** Microtask turns a new call under a timeout gets to settle before its deadline is armed. */
-const CHECK_TURNS = 3;
 
 /** The policy {@link withTimeout} builds. */
 export class TimeoutPolicy extends SingleLayerPolicy {
@@ -62,8 +58,6 @@ export class TimeoutPolicy extends SingleLayerPolicy {
   private head: Deadline | undefined = undefined;
   private tail: Deadline | undefined = undefined;
   private timer: unknown = undefined;
-  private checkPending = false;
-  private checkTurns = 0;
   /**
    * True on the system clock: deadlines share the timer above. An injected clock (a test's)
    * gets one timer per call, armed at once, so it sees exactly the timers of the calls pending.
@@ -100,10 +94,7 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     if (this.tail === undefined) this.head = deadline;
     else this.tail.next = deadline;
     this.tail = deadline;
-    if (!this.checkPending) {
-      this.checkPending = true;
-      void settled.then(this.check);
-    }
+    call.checkWhenStarted(() => this.check(deadline));
     return inner;
   }
 
@@ -140,31 +131,22 @@ export class TimeoutPolicy extends SingleLayerPolicy {
    * Most calls under a timeout settle within the turn of the event loop that started them (a
    * cache hit, an answer already buffered): for those, reading the clock and arming a timer
    * would be pure cost (a timer costs about ten awaits). So a new call is stamped with its
-   * expiry, and the timer armed, a few microtask turns after it started (CHECK_TURNS), once
-   * the calls that settle at once have done so. Until then no timer could fire anyway (the
-   * turn is still running), so no deadline is missed; a call stamped late by synchronous work
-   * in that same turn expires late by as long, never early.
+   * expiry, and the timer armed, in a microtask queued once the call has started its work:
+   * after the reaction to a function that has already settled. Until then no timer could fire
+   * anyway (the turn is still running), so no deadline is missed; a call stamped late by
+   * synchronous work in that same turn expires late by as long, never early.
    */
-  private readonly check = (): void => {
-    const head = this.head;
-    if (head === undefined) {
-      this.checkPending = false;
-      this.checkTurns = 0;
-      return;
-    }
-    if (++this.checkTurns < CHECK_TURNS) {
-      void settled.then(this.check);
-      return;
-    }
-    this.checkPending = false;
-    this.checkTurns = 0;
+  /** Stamps `deadline` (and the calls before it not stamped yet) and arms the timer, if it is still pending. */
+  private check(deadline: Deadline): void {
+    if (!deadline.linked || !Number.isNaN(deadline.at)) return;
     const now = this.clock.now();
-    // The unstamped calls are the newest, at the tail.
-    for (let deadline = this.tail; deadline !== undefined && Number.isNaN(deadline.at); deadline = deadline.previous) {
-      deadline.at = now + this.timeout;
+    // The unstamped calls are the newest: from this one back to the last stamped one.
+    for (let unstamped: Deadline | undefined = deadline; unstamped !== undefined && Number.isNaN(unstamped.at); unstamped = unstamped.previous) {
+      unstamped.at = now + this.timeout;
     }
-    if (this.timer === undefined) this.arm(head.at - now);
-  };
+    const head = this.head;
+    if (this.timer === undefined && head !== undefined && !Number.isNaN(head.at)) this.arm(head.at - now);
+  }
 
   private arm(ms: number): void {
     this.timer = this.clock.setTimeout(this.expire, Math.max(0, ms));
