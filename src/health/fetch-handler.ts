@@ -1,0 +1,67 @@
+import {
+  answer,
+  endpointFor,
+  handlerSettings,
+  isAllowedMethod,
+  isVerbose,
+  methodNotAllowed,
+  pathOf,
+  wantsHealthJson,
+  type Answer,
+  type HealthHandlerOptions,
+  type HealthPaths,
+} from './format.js';
+import type { HealthMonitor } from './monitor.js';
+import { reportError } from './options.js';
+
+/**
+ * A `(Request) => Promise<Response | undefined>` handler: `undefined` for a path that is not a
+ * health endpoint, so the caller hands the request on. Its promise never rejects.
+ */
+export interface FetchHealthHandler {
+  (request: Request): Promise<Response | undefined>;
+  /** The paths it answers (`false`: switched off). */
+  readonly paths: HealthPaths;
+}
+
+/**
+ * Serves a {@link HealthMonitor} with the web's `Request` and `Response`, for Hono, Bun,
+ * Deno, Next.js route handlers and workers. Same endpoints, statuses, headers and bodies as
+ * `nodeHealthHandler`; a path that is not a health endpoint resolves to `undefined`.
+ *
+ * @example
+ * ```ts
+ * const health = fetchHealthHandler(monitor);
+ * Bun.serve({ fetch: async (request) => (await health(request)) ?? app.fetch(request) });
+ * // Next.js, app/health/route.ts:
+ * export const GET = async (request: Request) => (await health(request)) ?? new Response(null, { status: 404 });
+ * ```
+ */
+export function fetchHealthHandler(monitor: HealthMonitor, options?: HealthHandlerOptions<Request>): FetchHealthHandler {
+  const { paths, verbose } = handlerSettings('fetchHealthHandler', monitor, options);
+  const handler = async (request: Request): Promise<Response | undefined> => {
+    let path: string;
+    try {
+      path = pathOf(new URL(request.url).pathname);
+    } catch {
+      return undefined; // not a URL this handler can route; someone else may
+    }
+    const endpoint = endpointFor(paths, path);
+    if (endpoint === undefined) return undefined;
+    const head = request.method === 'HEAD';
+    try {
+      const result = isAllowedMethod(request.method)
+        ? await answer(monitor, endpoint, wantsHealthJson(request.headers.get('accept')), isVerbose(verbose, request))
+        : methodNotAllowed();
+      return toResponse(result, head);
+    } catch (error) {
+      reportError('fetchHealthHandler', error);
+      return toResponse({ status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: '{"error":"internal error"}' }, head);
+    }
+  };
+  return Object.assign(handler, { paths });
+}
+
+function toResponse(result: Answer, head: boolean): Response {
+  return new Response(head ? null : result.body, { status: result.status, headers: result.headers });
+}

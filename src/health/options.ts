@@ -1,0 +1,95 @@
+/**
+ * What every file of `bulwark/health` shares: option checks with the same messages as the
+ * core's, and the default clock. The health entry takes nothing but types from the core, so
+ * no code of the core is bundled twice; these few lines are the price.
+ * @internal
+ */
+import type { Clock } from '../clock.js';
+
+/** Largest delay a JavaScript timer can wait (2³¹ − 1 ms); longer ones fire at once. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * The clock used when none is given. Like the core's `systemClock`, it looks up `Date.now`,
+ * `setTimeout` and `clearTimeout` on `globalThis` at every call, so fake timers installed
+ * after bulwark was loaded still drive it.
+ */
+export const defaultClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
+};
+
+/** Names a value in an error message without printing an object's contents. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
+}
+
+/**
+ * An options object (or `undefined`), with no key outside `known`: a misspelt option
+ * (`cacheTTL`) would otherwise be ignored without a word.
+ */
+export function options<T extends object>(name: string, value: T | undefined, known: readonly (keyof T & string)[]): Partial<T> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} options must be an object, got ${show(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!(known as readonly string[]).includes(key)) {
+      throw new TypeError(`${name} has no option ${JSON.stringify(key)}; known options: ${known.map((k) => JSON.stringify(k)).join(', ')}`);
+    }
+  }
+  return value;
+}
+
+/** A timeout in ms: finite, > 0 and no longer than a timer can wait. */
+export function positiveDuration(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${show(value)}`);
+  if (!(value > 0) || !Number.isFinite(value) || value > MAX_TIMER_DELAY) {
+    throw new RangeError(`${name} must be a duration in ms greater than 0 and at most ${MAX_TIMER_DELAY}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** A duration in ms: finite and ≥ 0. */
+export function duration(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${show(value)}`);
+  if (!(value >= 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a finite duration in ms ≥ 0, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false, got ${show(value)}`);
+  return value;
+}
+
+export function clock(name: string, value: unknown): Clock {
+  const candidate = value as { now?: unknown; setTimeout?: unknown; clearTimeout?: unknown } | null;
+  if (
+    typeof candidate !== 'object' || candidate === null ||
+    typeof candidate.now !== 'function' || typeof candidate.setTimeout !== 'function' || typeof candidate.clearTimeout !== 'function'
+  ) {
+    throw new TypeError(`${name} must be a Clock with now(), setTimeout() and clearTimeout(), got ${show(value)}`);
+  }
+  return value as Clock;
+}
+
+/**
+ * Reports an error that must not break a probe (a throwing `verbose` predicate): through
+ * `reportError` where the runtime has it, else `console.error`, like the core's listeners.
+ */
+export function reportError(what: string, error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') {
+    report(error);
+  } else {
+    console.error(`bulwark/health: ${what} threw`, error);
+  }
+}
