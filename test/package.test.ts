@@ -6,7 +6,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const built = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts'];
+const entries = ['index', 'health', 'prometheus', 'otel'];
+const built = entries.flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.cjs`, `dist/${entry}.d.ts`, `dist/${entry}.d.cts`]);
+/** The subpath entries and one export each must have. */
+const subpaths = [
+  ['bulwark/health', 'HealthMonitor'],
+  ['bulwark/prometheus', 'renderPrometheus'],
+  ['bulwark/otel', 'registerOpenTelemetryMetrics'],
+] as const;
 
 /** Plain node in the project root (no vite, no loader), so `bulwark` resolves through the package's own exports map. */
 async function node(args: string[]): Promise<string> {
@@ -59,15 +66,45 @@ describe('the built package', () => {
     expect(output.resolved).toMatch(/[\\/]dist[\\/]index\.cjs$/);
   });
 
+  it.each(subpaths)('loads %s with import and with require, each from its own file', async (subpath, name) => {
+    const file = subpath.split('/')[1];
+    const esm = JSON.parse(
+      await node(['--input-type=module', '--eval', `const m = await import('${subpath}'); console.log(JSON.stringify({ type: typeof m.${name}, resolved: import.meta.resolve('${subpath}') }))`]),
+    ) as { type: string; resolved: string };
+    expect(esm.type).toBe('function');
+    expect(esm.resolved).toMatch(new RegExp(`/dist/${file}\\.js$`));
+    const cjs = JSON.parse(
+      await node(['--input-type=commonjs', '--eval', `const m = require('${subpath}'); console.log(JSON.stringify({ type: typeof m.${name}, resolved: require.resolve('${subpath}') }))`]),
+    ) as { type: string; resolved: string };
+    expect(cjs.type).toBe('function');
+    expect(cjs.resolved).toMatch(new RegExp(`[\\\\/]dist[\\\\/]${file}\\.cjs$`));
+  });
+
+  it.each(subpaths.map(([subpath]) => subpath.split('/')[1] as string))('builds dist/%s.js with no import at all: no copy of the core, no node: module', (file) => {
+    for (const extension of ['js', 'cjs']) {
+      const code = readFileSync(new URL(`../dist/${file}.${extension}`, import.meta.url), 'utf8');
+      expect(code).not.toMatch(/^\s*import\s[^(]/m);
+      expect(code).not.toMatch(/\brequire\(/);
+      expect(code).not.toMatch(/class CircuitBreaker\b/);
+    }
+  });
+
+  it('keeps the core free of the subpaths', () => {
+    const core = readFileSync(new URL('../dist/index.js', import.meta.url), 'utf8');
+    expect(core).not.toMatch(/HealthMonitor|renderPrometheus|registerOpenTelemetryMetrics/);
+  });
+
   it('has types for both formats, listed first in each exports condition', () => {
     const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, Record<string, Record<string, string>>>;
     };
-    const main = manifest.exports['.'];
-    expect(Object.keys(main?.['import'] ?? {})[0]).toBe('types');
-    expect(Object.keys(main?.['require'] ?? {})[0]).toBe('types');
-    expect(main?.['import']?.['types']).toBe('./dist/index.d.ts');
-    expect(main?.['require']?.['types']).toBe('./dist/index.d.cts');
+    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel']] as const) {
+      const conditions = manifest.exports[key];
+      expect(Object.keys(conditions?.['import'] ?? {})[0]).toBe('types');
+      expect(Object.keys(conditions?.['require'] ?? {})[0]).toBe('types');
+      expect(conditions?.['import']?.['types']).toBe(`./dist/${entry}.d.ts`);
+      expect(conditions?.['require']?.['types']).toBe(`./dist/${entry}.d.cts`);
+    }
   });
 });
 
