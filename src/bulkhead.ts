@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { BulkheadRejectedError, type BulkheadRejectionReason } from './errors.js';
+import { BulkheadRejectedError, refusal, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Frame, type Scope, type WorkTracker } from './policy.js';
 import * as validate from './validate.js';
@@ -212,7 +212,7 @@ export class Bulkhead extends SingleLayerPolicy {
   }
 
   private reject(reason: BulkheadRejectionReason): BulkheadRejectedError {
-    const error = new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue);
+    const error = refusal(() => new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue));
     if (this.events.has('rejected')) this.events.emit('rejected', { error, reason });
     return error;
   }

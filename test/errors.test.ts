@@ -217,3 +217,21 @@ describe('guards across two loaded copies of bulwark', () => {
     checkAcrossCopies(other);
   });
 });
+
+describe('refusals carry no stack trace', () => {
+  it('gives a full bulkhead’s rejection a stack of its name and message only, and restores Error.stackTraceLimit', async () => {
+    const limit = Error.stackTraceLimit;
+    const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+    const blocker = bulkhead.execute(() => new Promise<void>((resolve) => setTimeout(resolve, 1)));
+    const error = await bulkhead.execute(() => 'never').catch((caught: unknown) => caught);
+    expect(isBulkheadRejectedError(error)).toBe(true);
+    expect((error as Error).stack).toBe(`BulkheadRejectedError: ${(error as Error).message}`);
+    expect(Error.stackTraceLimit).toBe(limit);
+    await blocker;
+  });
+
+  it('leaves the stack of an error a user builds alone', () => {
+    expect(new BulkheadRejectedError('full', 1, 0).stack).toMatch(/\n\s+at /);
+    expect(new CircuitOpenError(10).stack).toMatch(/\n\s+at /);
+  });
+});
