@@ -1,5 +1,6 @@
+import { createWindow, describeShape, sameShape, type OutcomeWindow, type WindowContents, type WindowShape } from './breaker-window.js';
 import { systemClock, type Clock } from './clock.js';
-import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
+import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, type CircuitOpenReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
 import * as validate from './validate.js';
@@ -9,23 +10,149 @@ const isLocalRejection = (error: unknown): boolean => isBulkheadRejectedError(er
 /** The state of a {@link CircuitBreaker}. */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
 
+/**
+ * Why a {@link CircuitBreaker} changed state:
+ * - `'failure-threshold'`: closed → open, `failureThreshold` consecutive failures;
+ * - `'failure-rate'`: closed → open, the failure rate in the window reached `failureRate.threshold`;
+ * - `'slow-call-rate'`: closed → open, the slow-call rate in the window reached `slowCall.rateThreshold`;
+ * - `'trial-failure'`: half-open → open, a trial failed;
+ * - `'trial-slow'`: half-open → open, a trial succeeded but took longer than `slowCall.duration`;
+ * - `'trial-success'`: half-open → closed, `halfOpenSuccessThreshold` trials succeeded;
+ * - `'half-open-timeout'`: half-open → open, not closed within `halfOpenMaxWait` of its first trial;
+ * - `'recovery-timeout'`: open → half-open, the break duration passed;
+ * - `'manual'`: `isolate()` or `reset()`;
+ * - `'restored'`: `restore(snapshot)`.
+ *
+ * When one outcome meets several opening conditions, the reason is the first of
+ * `'failure-threshold'`, `'failure-rate'`, `'slow-call-rate'`.
+ */
+export type CircuitStateChangeReason =
+  | 'failure-threshold'
+  | 'failure-rate'
+  | 'slow-call-rate'
+  | 'trial-failure'
+  | 'trial-slow'
+  | 'trial-success'
+  | 'half-open-timeout'
+  | 'recovery-timeout'
+  | 'manual'
+  | 'restored';
+
+/**
+ * The sliding window the failure and slow-call rates are measured over: the last `calls`
+ * outcomes, or the outcomes of the last `duration` ms kept in `buckets` buckets (an outcome
+ * leaves the window between `duration − duration / buckets` and `duration` ms after it was
+ * recorded). Neither arms a timer.
+ *
+ * @example
+ * ```ts
+ * const lastHundredCalls: CircuitBreakerWindow = { calls: 100 };
+ * const lastMinute: CircuitBreakerWindow = { duration: 60_000, buckets: 12 };
+ * ```
+ */
+export type CircuitBreakerWindow =
+  | { readonly calls: number }
+  | {
+      readonly duration: number;
+      /** @default 10 */
+      readonly buckets?: number | undefined;
+    };
+
+/**
+ * Opening on the failure rate of the recent calls rather than on a run of failures.
+ *
+ * @example
+ * ```ts
+ * // open when half the calls of the last 30 s failed, once there were at least 20
+ * const failureRate: CircuitBreakerFailureRate = { threshold: 0.5, minimumCalls: 20, window: { duration: 30_000 } };
+ * ```
+ */
+export interface CircuitBreakerFailureRate {
+  /** The failure rate, in (0, 1], at or above which the circuit opens. Required. */
+  threshold: number;
+  /**
+   * How many outcomes the window must hold before any rate may open the circuit.
+   * @default 100, or `window.calls` when that is smaller
+   */
+  minimumCalls?: number | undefined;
+  /**
+   * @default { calls: 100 }
+   */
+  window?: CircuitBreakerWindow | undefined;
+}
+
+/**
+ * Opening when too many calls are slow, even though they succeed.
+ *
+ * @example
+ * ```ts
+ * // open when 80 % of the calls in the window took longer than 2 s
+ * const slowCall: CircuitBreakerSlowCall = { duration: 2_000, rateThreshold: 0.8 };
+ * ```
+ */
+export interface CircuitBreakerSlowCall {
+  /** A call that takes longer than this many ms is slow (one that takes exactly this long is not). Required. */
+  duration: number;
+  /** The slow-call rate, in (0, 1], at or above which the circuit opens. Required. */
+  rateThreshold: number;
+}
+
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
   /**
    * Consecutive failures that open the circuit; a success resets the count.
-   * @default 5
+   * @default 5; with `failureRate`, none (only the rate opens the circuit, unless this is given
+   * too: 5 failures in a row are routine at a few hundred calls a second with a 20 % error rate)
    */
   failureThreshold?: number | undefined;
   /**
-   * How long, in ms, the circuit stays open before it lets trial calls through.
-   * @default 30_000
+   * Opens the circuit when the failure rate in a sliding window reaches `threshold`, once the
+   * window holds `minimumCalls` outcomes. Either this or `failureThreshold` opens the circuit,
+   * whichever is met first. The window is cleared whenever the circuit closes.
+   * @default none
    */
-  recoveryTimeout?: number | undefined;
+  failureRate?: CircuitBreakerFailureRate | undefined;
+  /**
+   * Counts the calls slower than `duration` ms and opens the circuit when their rate in the
+   * window reaches `rateThreshold`. It shares the window and `minimumCalls` of `failureRate`
+   * (without `failureRate`: the last 100 calls, at least 100 of them). A failure can be slow
+   * too. While half-open, a slow trial re-opens the circuit like a failed one.
+   * @default none
+   */
+  slowCall?: CircuitBreakerSlowCall | undefined;
+  /**
+   * How long, in ms, the circuit stays open before it lets trial calls through; or a function
+   * of how many times in a row it has opened (1 the first time, back to 1 once it closes), so
+   * a dependency that stays down is probed less and less often. If the function throws or
+   * returns anything but a duration from 0 to 2³¹ − 1 ms, the circuit stays open 30 000 ms
+   * that time and the error is reported once (through `reportError`, else `console.error`).
+   * @default 30_000
+   * @example
+   * ```ts
+   * new CircuitBreaker({ recoveryTimeout: (opens) => Math.min(5_000 * 2 ** (opens - 1), 300_000) });
+   * ```
+   */
+  recoveryTimeout?: number | ((opens: number) => number) | undefined;
   /**
    * How many trial calls run at once while half-open; every other caller is rejected at once.
    * @default 1
    */
   halfOpenMaxCalls?: number | undefined;
+  /**
+   * How many trials must succeed to close the circuit. When it is larger than
+   * `halfOpenMaxCalls`, a new trial is let through as each one succeeds. Any trial failure
+   * re-opens the circuit.
+   * @default halfOpenMaxCalls
+   */
+  halfOpenSuccessThreshold?: number | undefined;
+  /**
+   * The longest the circuit stays half-open, in ms counted from its first trial: if it has not
+   * closed by then (a trial that never returns), it re-opens and ignores the late outcomes of
+   * the trials still running. A half-open circuit nobody calls waits for its first trial
+   * without limit. `Infinity`: no limit.
+   * @default the break duration that just ended (no limit when that was 0)
+   */
+  halfOpenMaxWait?: number | undefined;
   /**
    * Decides whether an error counts as a failure of the dependency. An error it declines
    * (a 404, a validation error) counts as a success: the dependency answered. Never asked
@@ -37,6 +164,14 @@ export interface CircuitBreakerOptions {
    */
   isFailure?: ((error: unknown) => boolean) | undefined;
   /**
+   * A snapshot from {@link CircuitBreaker.toJSON} to start from (a state saved by another
+   * process, or before a restart). An open circuit whose break ended while it was saved starts
+   * ready for a trial. A snapshot holding window outcomes restores only with the same
+   * `failureRate.window` and `slowCall.duration`; a bad or incompatible snapshot throws.
+   * @default a closed circuit with no history
+   */
+  initialState?: CircuitBreakerSnapshot | undefined;
+  /**
    * The source of time. The breaker arms no timer: it reads the clock when asked.
    * @default systemClock
    */
@@ -47,8 +182,8 @@ export interface CircuitBreakerOptions {
 
 /** Events of a {@link CircuitBreaker}. */
 export interface CircuitBreakerEvents {
-  /** The state changed; listeners see the events in the order the changes happened. */
-  stateChange: { readonly from: CircuitState; readonly to: CircuitState };
+  /** The state changed, and why; listeners see the events in the order the changes happened. */
+  stateChange: { readonly from: CircuitState; readonly to: CircuitState; readonly reason: CircuitStateChangeReason };
   /** A call through the breaker succeeded (or failed with an error `isFailure` declined). */
   success: { readonly state: CircuitState };
   /** A call through the breaker failed and was counted. */
@@ -58,115 +193,570 @@ export interface CircuitBreakerEvents {
 }
 
 /**
+ * What {@link CircuitBreaker.stats} reports. The window counts are those of the closed state:
+ * an open or half-open breaker shows the window that opened it, and the window is cleared
+ * when the circuit closes. Without `failureRate` or `slowCall` there is no window and they
+ * are 0.
+ */
+export interface CircuitBreakerStats {
+  readonly state: CircuitState;
+  /** Outcomes in the window. */
+  readonly calls: number;
+  /** Failures in the window. */
+  readonly failures: number;
+  /** Calls in the window slower than `slowCall.duration` (failed or not). */
+  readonly slowCalls: number;
+  /** `failures / calls`, 0 when the window is empty. */
+  readonly failureRate: number;
+  /** `slowCalls / calls`, 0 when the window is empty. */
+  readonly slowCallRate: number;
+  readonly consecutiveFailures: number;
+  /** How many times in a row the circuit has opened without closing in between. */
+  readonly consecutiveOpens: number;
+  /** When it last opened (or was isolated), in epoch ms; `undefined` while closed. */
+  readonly openedAt: number | undefined;
+  /** Ms until a trial is allowed: 0 while closed or half-open, `Infinity` while isolated. */
+  readonly retryAfter: number;
+  /** Trials running now (half-open only). */
+  readonly trialsInFlight: number;
+  /** Trials that succeeded since it turned half-open (half-open only). */
+  readonly trialSuccesses: number;
+}
+
+/** The saved outcomes of a window, in a {@link CircuitBreakerSnapshot}. */
+export type CircuitBreakerWindowSnapshot = WindowContents;
+
+/**
+ * A breaker's state as plain JSON, from {@link CircuitBreaker.toJSON}. Times are epoch ms
+ * read from the breaker's clock, so a snapshot taken in one process means the same in another.
+ * In-flight trials are not saved: a half-open breaker comes back with every trial slot free.
+ */
+export interface CircuitBreakerSnapshot {
+  /** The snapshot format; this version of bulwark reads and writes 1. */
+  readonly version: 1;
+  /** When it was taken (epoch ms). */
+  readonly savedAt: number;
+  readonly state: CircuitState;
+  readonly consecutiveFailures: number;
+  readonly consecutiveOpens: number;
+  /** When it last opened or was isolated (epoch ms); `null` while closed. */
+  readonly openedAt: number | null;
+  /** While open: when it lets a trial through (epoch ms); otherwise `null`. */
+  readonly retryAt: number | null;
+  /** While open or half-open: the break duration of the current opening (ms). */
+  readonly breakDuration: number | null;
+  /** While half-open: trials that succeeded so far. */
+  readonly trialSuccesses: number;
+  /** The `slowCall.duration` the window's slow calls were measured against, `null` without `slowCall`. */
+  readonly slowCallDuration: number | null;
+  /** The window's outcomes, `null` when it holds none. */
+  readonly window: CircuitBreakerWindowSnapshot | null;
+}
+
+const DEFAULT_FAILURE_THRESHOLD = 5;
+const DEFAULT_RECOVERY_TIMEOUT = 30_000;
+const DEFAULT_WINDOW_CALLS = 100;
+const DEFAULT_MINIMUM_CALLS = 100;
+const DEFAULT_WINDOW_BUCKETS = 10;
+const SNAPSHOT_VERSION = 1;
+const EVENT_NAMES: readonly (keyof CircuitBreakerEvents)[] = ['stateChange', 'success', 'failure', 'rejected'];
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
+}
+
+function plainObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${name} must be an object, got ${describeValue(value)}`);
+  return value as Record<string, unknown>;
+}
+
+/** A rate threshold in (0, 1]. */
+function rate(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number in (0, 1], got ${describeValue(value)}`);
+  if (!(value > 0 && value <= 1)) throw new RangeError(`${name} must be a number in (0, 1], got ${describeValue(value)}`);
+  return value;
+}
+
+function windowShape(name: string, value: unknown): WindowShape {
+  const window = plainObject(name, value);
+  const hasCalls = window['calls'] !== undefined;
+  const hasDuration = window['duration'] !== undefined;
+  if (hasCalls === hasDuration) {
+    throw new TypeError(`${name} must be { calls } or { duration, buckets? }, got ${hasCalls ? 'both calls and duration' : 'neither calls nor duration'}`);
+  }
+  if (hasCalls) {
+    if (window['buckets'] !== undefined) throw new TypeError(`${name}.buckets goes with duration, not with calls`);
+    return { calls: validate.count(`${name}.calls`, window['calls'], 1) };
+  }
+  const duration = validate.duration(`${name}.duration`, window['duration']);
+  if (duration < 1) throw new RangeError(`${name}.duration must be at least 1 ms, got ${duration}`);
+  const buckets = window['buckets'] === undefined ? Math.min(DEFAULT_WINDOW_BUCKETS, Math.floor(duration)) : validate.count(`${name}.buckets`, window['buckets'], 1);
+  if (buckets < 1 || buckets > duration) {
+    throw new RangeError(`${name}.buckets must be from 1 to duration (${duration}), so each bucket spans at least 1 ms, got ${buckets}`);
+  }
+  return { duration, buckets };
+}
+
+/**
+ * A breaker's options, checked once. The breakers of a {@link CircuitBreakerGroup} share one.
+ * @internal
+ */
+export class BreakerSettings {
+  readonly failureThreshold: number;
+  readonly recoveryTimeout: number | ((opens: number) => number);
+  readonly halfOpenMaxCalls: number;
+  readonly halfOpenSuccessThreshold: number;
+  /** `undefined`: the break duration that just ended. */
+  readonly halfOpenMaxWait: number | undefined;
+  readonly isFailure: ((error: unknown) => boolean) | undefined;
+  readonly clock: Clock;
+  readonly name: string | undefined;
+  /** The window, when `failureRate` or `slowCall` needs one. */
+  readonly window: WindowShape | undefined;
+  readonly minimumCalls: number;
+  /** `Infinity` without `failureRate`: a rate never reaches it. */
+  readonly failureRateThreshold: number;
+  readonly slowCallDuration: number | undefined;
+  readonly slowCallRateThreshold: number;
+  /** True when recording an outcome needs the time: slow calls, or a time window. */
+  readonly timesOutcomes: boolean;
+  /** A broken `recoveryTimeout` function is reported once. */
+  reportedRecoveryTimeout = false;
+
+  constructor(options: CircuitBreakerOptions | undefined, what = 'CircuitBreaker') {
+    const opts = validate.options(what, options);
+    let failureRate: Record<string, unknown> | undefined;
+    let slowCall: Record<string, unknown> | undefined;
+    if (opts.failureRate !== undefined) failureRate = plainObject(`${what} failureRate`, opts.failureRate);
+    if (opts.slowCall !== undefined) slowCall = plainObject(`${what} slowCall`, opts.slowCall);
+
+    this.failureThreshold =
+      opts.failureThreshold === undefined
+        ? failureRate === undefined
+          ? DEFAULT_FAILURE_THRESHOLD
+          : Infinity
+        : validate.count(`${what} failureThreshold`, opts.failureThreshold, 1);
+    const recovery = opts.recoveryTimeout;
+    this.recoveryTimeout =
+      recovery === undefined ? DEFAULT_RECOVERY_TIMEOUT : typeof recovery === 'function' ? recovery : validate.duration(`${what} recoveryTimeout`, recovery);
+    this.halfOpenMaxCalls = opts.halfOpenMaxCalls === undefined ? 1 : validate.count(`${what} halfOpenMaxCalls`, opts.halfOpenMaxCalls, 1);
+    this.halfOpenSuccessThreshold =
+      opts.halfOpenSuccessThreshold === undefined ? this.halfOpenMaxCalls : validate.count(`${what} halfOpenSuccessThreshold`, opts.halfOpenSuccessThreshold, 1);
+    if (opts.halfOpenMaxWait === undefined) {
+      this.halfOpenMaxWait = undefined;
+    } else {
+      const wait = validate.duration(`${what} halfOpenMaxWait`, opts.halfOpenMaxWait, true);
+      if (wait === 0) throw new RangeError(`${what} halfOpenMaxWait must be more than 0 ms (a trial needs time to answer), got 0`);
+      this.halfOpenMaxWait = wait;
+    }
+    this.isFailure = opts.isFailure === undefined ? undefined : validate.fn(`${what} isFailure`, opts.isFailure);
+    this.clock = opts.clock === undefined ? systemClock : validate.clock(`${what} clock`, opts.clock);
+    this.name = opts.name === undefined ? undefined : validate.text(`${what} name`, opts.name);
+
+    this.failureRateThreshold = failureRate === undefined ? Infinity : rate(`${what} failureRate.threshold`, failureRate['threshold']);
+    if (slowCall === undefined) {
+      this.slowCallDuration = undefined;
+      this.slowCallRateThreshold = Infinity;
+    } else {
+      this.slowCallDuration = validate.duration(`${what} slowCall.duration`, slowCall['duration']);
+      this.slowCallRateThreshold = rate(`${what} slowCall.rateThreshold`, slowCall['rateThreshold']);
+    }
+    if (failureRate === undefined && slowCall === undefined) {
+      this.window = undefined;
+      this.minimumCalls = DEFAULT_MINIMUM_CALLS;
+    } else {
+      const window = failureRate?.['window'] === undefined ? { calls: DEFAULT_WINDOW_CALLS } : windowShape(`${what} failureRate.window`, failureRate['window']);
+      const given = failureRate?.['minimumCalls'];
+      let minimumCalls: number;
+      if (given === undefined) {
+        minimumCalls = 'calls' in window ? Math.min(DEFAULT_MINIMUM_CALLS, window.calls) : DEFAULT_MINIMUM_CALLS;
+      } else {
+        minimumCalls = validate.count(`${what} failureRate.minimumCalls`, given, 1);
+        if ('calls' in window && minimumCalls > window.calls) {
+          throw new RangeError(`${what} failureRate.minimumCalls (${minimumCalls}) must not exceed failureRate.window.calls (${window.calls}): the window could never hold enough calls to open the circuit`);
+        }
+      }
+      this.window = window;
+      this.minimumCalls = minimumCalls;
+    }
+    this.timesOutcomes = this.slowCallDuration !== undefined || (this.window !== undefined && 'duration' in this.window);
+  }
+}
+
+/** A snapshot that passed every check. */
+interface CheckedSnapshot {
+  readonly state: CircuitState;
+  readonly consecutiveFailures: number;
+  readonly consecutiveOpens: number;
+  readonly openedAt: number | undefined;
+  readonly retryAt: number;
+  readonly breakDuration: number;
+  readonly trialSuccesses: number;
+  readonly window: WindowContents | undefined;
+}
+
+function epochTime(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a time in epoch ms, got ${describeValue(value)}`);
+  if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite time in epoch ms, got ${describeValue(value)}`);
+  return value;
+}
+
+function checkWindowContents(name: string, value: unknown): WindowContents {
+  const window = plainObject(name, value);
+  if (Array.isArray(window['outcomes'])) {
+    const calls = validate.count(`${name}.calls`, window['calls'], 1);
+    const outcomes = window['outcomes'] as unknown[];
+    if (outcomes.length > calls) throw new RangeError(`${name}.outcomes holds ${outcomes.length} outcomes, more than the window's ${calls} calls`);
+    outcomes.forEach((code, at) => {
+      if (code !== 0 && code !== 1 && code !== 2 && code !== 3) throw new RangeError(`${name}.outcomes[${at}] must be 0, 1, 2 or 3, got ${describeValue(code)}`);
+    });
+    return { calls, outcomes: outcomes as number[] };
+  }
+  if (Array.isArray(window['counts'])) {
+    const shape = windowShape(name, { duration: window['duration'], buckets: window['buckets'] });
+    if (!('duration' in shape)) throw new TypeError(`${name} must hold outcomes or counts`);
+    const counts = (window['counts'] as unknown[]).map((bucket, at): [number, number, number, number] => {
+      const where = `${name}.counts[${at}]`;
+      if (!Array.isArray(bucket) || bucket.length !== 4) throw new TypeError(`${where} must be [start, calls, failures, slowCalls], got ${describeValue(bucket)}`);
+      const start = epochTime(`${where}[0]`, bucket[0]);
+      const calls = validate.count(`${where}[1] (calls)`, bucket[1], 0);
+      const failures = validate.count(`${where}[2] (failures)`, bucket[2], 0);
+      const slowCalls = validate.count(`${where}[3] (slow calls)`, bucket[3], 0);
+      if (failures > calls || slowCalls > calls) throw new RangeError(`${where} counts more failures or slow calls than calls`);
+      return [start, calls, failures, slowCalls];
+    });
+    return { duration: shape.duration, buckets: shape.buckets, counts };
+  }
+  throw new TypeError(`${name} must hold outcomes (a count window) or counts (a time window)`);
+}
+
+function shapeOf(contents: WindowContents): WindowShape {
+  return 'outcomes' in contents ? { calls: contents.calls } : { duration: contents.duration, buckets: contents.buckets };
+}
+
+/** Checks a snapshot against the breaker's settings; throws a `TypeError` or `RangeError` naming what is wrong. */
+function checkSnapshot(name: string, value: unknown, settings: BreakerSettings): CheckedSnapshot {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be a snapshot from breaker.toJSON(), got ${describeValue(value)}`);
+  }
+  const snapshot = value as Record<string, unknown>;
+  const version = snapshot['version'];
+  if (version !== SNAPSHOT_VERSION) {
+    throw new (typeof version === 'number' ? RangeError : TypeError)(
+      `${name}.version must be ${SNAPSHOT_VERSION} (the snapshot format this version of bulwark reads), got ${describeValue(version)}`,
+    );
+  }
+  const state = validate.oneOf(`${name}.state`, snapshot['state'], ['closed', 'open', 'half-open', 'isolated'] as const);
+  const consecutiveFailures = validate.count(`${name}.consecutiveFailures`, snapshot['consecutiveFailures'], 0);
+  const consecutiveOpens = validate.count(`${name}.consecutiveOpens`, snapshot['consecutiveOpens'], 0);
+  const trialSuccesses = validate.count(`${name}.trialSuccesses`, snapshot['trialSuccesses'], 0);
+  epochTime(`${name}.savedAt`, snapshot['savedAt']);
+  const openedAt = snapshot['openedAt'] === null ? undefined : epochTime(`${name}.openedAt`, snapshot['openedAt']);
+  let retryAt = 0;
+  let breakDuration = 0;
+  if (state === 'open' || state === 'half-open') {
+    if (openedAt === undefined) throw new TypeError(`${name}.openedAt must be a time in epoch ms for a ${state} circuit, got null`);
+    breakDuration = validate.duration(`${name}.breakDuration`, snapshot['breakDuration']);
+  }
+  if (state === 'open') {
+    retryAt = epochTime(`${name}.retryAt`, snapshot['retryAt']);
+    if (openedAt !== undefined && (retryAt < openedAt || retryAt - openedAt > validate.MAX_TIMER_DELAY)) {
+      throw new RangeError(`${name}.retryAt must be from openedAt to openedAt + ${validate.MAX_TIMER_DELAY} ms, got ${retryAt} (openedAt ${openedAt})`);
+    }
+  }
+  const savedSlowCall = snapshot['slowCallDuration'];
+  if (savedSlowCall !== null) validate.duration(`${name}.slowCallDuration`, savedSlowCall);
+  let window: WindowContents | undefined;
+  if (snapshot['window'] !== null) {
+    window = checkWindowContents(`${name}.window`, snapshot['window']);
+    const saved = shapeOf(window);
+    if (!sameShape(saved, settings.window)) {
+      const ours = settings.window === undefined ? 'has no window (neither failureRate nor slowCall)' : `has a window of ${describeShape(settings.window)}`;
+      throw new RangeError(
+        `${name} holds the outcomes of a window of ${describeShape(saved)}, but this breaker ${ours}: ` +
+          'restore it into a breaker with the options it was saved with, or build this one without initialState',
+      );
+    }
+    if (savedSlowCall !== (settings.slowCallDuration ?? null)) {
+      throw new RangeError(
+        `${name} holds slow calls measured against slowCall.duration ${describeValue(savedSlowCall)}, but this breaker's is ${describeValue(settings.slowCallDuration ?? null)}: ` +
+          'restore it into a breaker with the options it was saved with, or build this one without initialState',
+      );
+    }
+  }
+  return { state, consecutiveFailures, consecutiveOpens, openedAt, retryAt, breakDuration, trialSuccesses, window };
+}
+
+function reportBrokenRecoveryTimeout(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') {
+    report(error);
+  } else {
+    console.error(`bulwark: CircuitBreaker recoveryTimeout failed; the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`, error);
+  }
+}
+
+/**
  * Stops calling a dependency that keeps failing, so it can recover and callers fail fast.
  *
- * Closed, it counts consecutive failures; at `failureThreshold` it opens. Open, it rejects
- * every call with {@link CircuitOpenError} without running it. After `recoveryTimeout` ms it
- * turns half-open and lets `halfOpenMaxCalls` trial calls through, rejecting every other
- * caller at once; a trial success closes it, a trial failure opens it again for another
- * `recoveryTimeout`. Outcomes of calls admitted before a state change are ignored after it.
+ * Closed, it opens after `failureThreshold` consecutive failures, or (with `failureRate` or
+ * `slowCall`) when the failure or slow-call rate in a sliding window reaches its threshold.
+ * Open, it rejects every call with {@link CircuitOpenError} without running it. After the
+ * break duration (`recoveryTimeout`) it turns half-open and lets `halfOpenMaxCalls` trial
+ * calls through at once, rejecting every other caller at once; `halfOpenSuccessThreshold`
+ * successful trials close it, one failed trial opens it again. Outcomes of calls admitted
+ * before a state change are ignored after it. It arms no timer: its state is computed from
+ * the clock when read.
  *
  * @example
  * ```ts
  * const breaker = new CircuitBreaker({ failureThreshold: 5, recoveryTimeout: 30_000 });
- * breaker.on('stateChange', ({ from, to }) => log.warn({ from, to }, 'payments circuit'));
+ * breaker.on('stateChange', ({ from, to, reason }) => log.warn({ from, to, reason }, 'payments circuit'));
  * const receipt = await breaker.execute(() => payments.charge(order));
  * ```
  */
 export class CircuitBreaker extends SingleLayerPolicy {
-  readonly failureThreshold: number;
-  readonly recoveryTimeout: number;
-  readonly halfOpenMaxCalls: number;
-  /** The name given in the options, if any. */
-  readonly name: string | undefined;
   /** @internal */
-  readonly abortsWork = false;
-  private readonly isFailure: ((error: unknown) => boolean) | undefined;
-  private readonly clock: Clock;
-  private readonly events = new Emitter<CircuitBreakerEvents>(['stateChange', 'success', 'failure', 'rejected']);
+  readonly settings: BreakerSettings;
+  /**
+   * Runs after every state change, before the events: the bookkeeping of a group. It must
+   * not throw.
+   * @internal
+   */
+  onTransition: ((breaker: CircuitBreaker, from: CircuitState, to: CircuitState, reason: CircuitStateChangeReason) => void) | undefined = undefined;
+  /** Made on the first `on()`, so a breaker nobody listens to does not pay for it. */
+  private events: Emitter<CircuitBreakerEvents> | undefined = undefined;
   private current: CircuitState = 'closed';
   /** Bumped at every state change: an outcome admitted under an older generation is ignored. */
   private generation = 0;
   private consecutiveFailures = 0;
+  private consecutiveOpens = 0;
+  /** When it last opened or was isolated (clock time); undefined while closed. */
+  private openedAt: number | undefined = undefined;
   /** When the open circuit lets trials through (clock time). */
   private halfOpenAt = 0;
+  /** The break duration of the current opening. */
+  private breakDuration = 0;
   private trialsInFlight = 0;
+  private trialSuccesses = 0;
+  /** When the first trial of this half-open period started; `halfOpenMaxWait` counts from it. */
+  private firstTrialAt: number | undefined = undefined;
+  /** Made on the first recorded outcome, when a rate needs one. */
+  private window: OutcomeWindow | undefined = undefined;
 
   constructor(options?: CircuitBreakerOptions) {
     super();
-    const opts = validate.options('CircuitBreaker', options);
-    this.failureThreshold = opts.failureThreshold === undefined ? 5 : validate.count('CircuitBreaker failureThreshold', opts.failureThreshold, 1);
-    this.recoveryTimeout = opts.recoveryTimeout === undefined ? 30_000 : validate.duration('CircuitBreaker recoveryTimeout', opts.recoveryTimeout);
-    this.halfOpenMaxCalls = opts.halfOpenMaxCalls === undefined ? 1 : validate.count('CircuitBreaker halfOpenMaxCalls', opts.halfOpenMaxCalls, 1);
-    this.isFailure = opts.isFailure === undefined ? undefined : validate.fn('CircuitBreaker isFailure', opts.isFailure);
-    this.clock = opts.clock === undefined ? systemClock : validate.clock('CircuitBreaker clock', opts.clock);
-    this.name = opts.name === undefined ? undefined : validate.text('CircuitBreaker name', opts.name);
+    // A group hands over settings it checked once for all its breakers.
+    this.settings = options instanceof BreakerSettings ? options : new BreakerSettings(options);
+    const initialState = options instanceof BreakerSettings ? undefined : options?.initialState;
+    if (initialState !== undefined) this.load(checkSnapshot('CircuitBreaker initialState', initialState, this.settings));
+  }
+
+  /** The state as last computed, without applying what time changed since. @internal */
+  get storedState(): CircuitState {
+    return this.current;
+  }
+
+  /** @internal */
+  get abortsWork(): boolean {
+    return false;
+  }
+
+  /** Consecutive failures that open the circuit; `Infinity` when only `failureRate` opens it. */
+  get failureThreshold(): number {
+    return this.settings.failureThreshold;
+  }
+
+  /** The break duration in ms, or the function that gives it. */
+  get recoveryTimeout(): number | ((opens: number) => number) {
+    return this.settings.recoveryTimeout;
+  }
+
+  /** Trials at once while half-open. */
+  get halfOpenMaxCalls(): number {
+    return this.settings.halfOpenMaxCalls;
+  }
+
+  /** Successful trials that close the circuit. */
+  get halfOpenSuccessThreshold(): number {
+    return this.settings.halfOpenSuccessThreshold;
+  }
+
+  /** The name given in the options, if any. */
+  get name(): string | undefined {
+    return this.settings.name;
   }
 
   /**
-   * The state now. An open circuit whose `recoveryTimeout` has passed reads `'half-open'`
-   * (and emits that change) even when nobody called.
+   * The state now. An open circuit whose break has ended reads `'half-open'`, and a half-open
+   * one past `halfOpenMaxWait` reads `'open'` (and emits those changes), even when nobody
+   * called.
    */
   get state(): CircuitState {
-    if (this.current === 'open' && this.clock.now() >= this.halfOpenAt) this.transition('half-open');
+    if (this.current === 'open' || this.current === 'half-open') this.catchUp(this.settings.clock.now());
     return this.current;
+  }
+
+  /**
+   * The state with the counts behind it, for dashboards and health checks.
+   *
+   * @example
+   * ```ts
+   * const { state, failureRate, retryAfter } = breaker.stats();
+   * ```
+   */
+  stats(): CircuitBreakerStats {
+    const now = this.settings.clock.now();
+    this.catchUp(now);
+    const window = this.window;
+    if (window !== undefined && window.timed) window.advance(now);
+    const calls = window?.calls ?? 0;
+    const failures = window?.failures ?? 0;
+    const slowCalls = window?.slowCalls ?? 0;
+    const state = this.current;
+    return {
+      state,
+      calls,
+      failures,
+      slowCalls,
+      failureRate: calls === 0 ? 0 : failures / calls,
+      slowCallRate: calls === 0 ? 0 : slowCalls / calls,
+      consecutiveFailures: this.consecutiveFailures,
+      consecutiveOpens: this.consecutiveOpens,
+      openedAt: this.openedAt,
+      retryAfter: state === 'open' ? this.halfOpenAt - now : state === 'isolated' ? Infinity : 0,
+      trialsInFlight: state === 'half-open' ? this.trialsInFlight : 0,
+      trialSuccesses: state === 'half-open' ? this.trialSuccesses : 0,
+    };
+  }
+
+  /**
+   * The state as plain JSON, for `new CircuitBreaker({ ...options, initialState })` or
+   * {@link CircuitBreaker.restore} in this process or another (serverless cold starts, a
+   * fleet sharing a store). `JSON.stringify(breaker)` calls it.
+   *
+   * @example
+   * ```ts
+   * await store.set('breaker:payments', JSON.stringify(breaker));
+   * const initialState = JSON.parse(await store.get('breaker:payments'));
+   * const restored = new CircuitBreaker({ ...options, initialState });
+   * ```
+   */
+  toJSON(): CircuitBreakerSnapshot {
+    const now = this.settings.clock.now();
+    this.catchUp(now);
+    const state = this.current;
+    const opened = state === 'open' || state === 'half-open';
+    return {
+      version: SNAPSHOT_VERSION,
+      savedAt: now,
+      state,
+      consecutiveFailures: this.consecutiveFailures,
+      consecutiveOpens: this.consecutiveOpens,
+      openedAt: this.openedAt ?? null,
+      retryAt: state === 'open' ? this.halfOpenAt : null,
+      breakDuration: opened ? this.breakDuration : null,
+      trialSuccesses: state === 'half-open' ? this.trialSuccesses : 0,
+      slowCallDuration: this.settings.slowCallDuration ?? null,
+      window: this.window?.save(now) ?? null,
+    };
+  }
+
+  /**
+   * Replaces the state with a snapshot's (emitting `stateChange` with reason `'restored'` when
+   * the state differs). Calls admitted before are ignored when they settle. Throws like
+   * `initialState` on a bad or incompatible snapshot, and then changes nothing.
+   *
+   * @example
+   * ```ts
+   * const saved = await store.get(`breaker:${host}`);
+   * if (saved !== undefined) group.get(host).restore(JSON.parse(saved));
+   * ```
+   */
+  restore(snapshot: CircuitBreakerSnapshot): void {
+    const checked = checkSnapshot('CircuitBreaker restore(snapshot)', snapshot, this.settings);
+    const from = this.current;
+    this.load(checked);
+    if (from !== checked.state) this.announce(from, checked.state, 'restored');
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof CircuitBreakerEvents>(event: K, listener: Listener<CircuitBreakerEvents[K]>): Unsubscribe {
-    return this.events.on(event, listener);
+    return (this.events ??= new Emitter<CircuitBreakerEvents>(EVENT_NAMES)).on(event, listener);
   }
 
   /** Opens the circuit until {@link CircuitBreaker.reset}: every call is rejected (`retryAfter` is `Infinity`). */
   isolate(): void {
-    this.transition('isolated');
+    this.transition('isolated', 'manual', undefined);
   }
 
-  /** Closes the circuit and forgets its failures, from any state (also ends an isolation). */
+  /** Closes the circuit and forgets its failures, window and openings, from any state (also ends an isolation). */
   reset(): void {
-    this.transition('closed');
+    this.transition('closed', 'manual', undefined);
   }
 
   /** @internal */
   run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    switch (this.current) {
+    if (this.current === 'closed') return this.admit(call, scope, index, false);
+    const admission = this.admission();
+    return typeof admission === 'boolean' ? this.admit(call, scope, index, admission) : Promise.reject(admission);
+  }
+
+  /**
+   * Decides, synchronously, whether a call may run: `false` for a call of the closed state,
+   * `true` for a half-open trial (its slot is taken), or the `CircuitOpenError` to refuse it
+   * with (the `rejected` event already emitted).
+   */
+  private admission(): boolean | CircuitOpenError {
+    if (this.current === 'closed') return false;
+    if (this.current === 'isolated') return this.refusal(Infinity, 'isolated');
+    const now = this.settings.clock.now();
+    this.catchUp(now);
+    // Widened again: catchUp() may have changed the state, and a stateChange listener may have reset or isolated it.
+    switch (this.current as CircuitState) {
       case 'closed':
-        return this.admit(call, scope, index, false);
-      case 'open': {
-        const wait = this.halfOpenAt - this.clock.now();
-        if (wait > 0) return this.refuse(new CircuitOpenError(wait, 'open'));
-        this.transition('half-open');
-        return this.run(call, scope, index);
-      }
+        return false;
+      case 'open':
+        return this.refusal(this.halfOpenAt - now, 'open');
       case 'half-open':
-        if (this.trialsInFlight >= this.halfOpenMaxCalls) return this.refuse(new CircuitOpenError(0, 'half-open'));
+        if (this.trialsInFlight >= this.settings.halfOpenMaxCalls) return this.refusal(0, 'half-open');
         this.trialsInFlight++;
-        return this.admit(call, scope, index, true);
+        this.firstTrialAt ??= now;
+        return true;
       default:
-        return this.refuse(new CircuitOpenError(Infinity, 'isolated'));
+        return this.refusal(Infinity, 'isolated');
     }
   }
 
-  private refuse(error: CircuitOpenError): Promise<never> {
-    if (this.events.has('rejected')) this.events.emit('rejected', { error });
-    return Promise.reject(error);
+  private refusal(retryAfter: number, state: CircuitOpenReason): CircuitOpenError {
+    const error = new CircuitOpenError(retryAfter, state);
+    const events = this.events;
+    if (events !== undefined && events.has('rejected')) events.emit('rejected', { error });
+    return error;
   }
 
+  /** The promise plumbing of an admitted call; every decision is in the `record…` methods. */
   private async admit(call: Call, scope: Scope, index: number, trial: boolean): Promise<unknown> {
     const generation = this.generation;
+    const startedAt = this.settings.slowCallDuration === undefined ? 0 : this.settings.clock.now();
     let value: unknown;
     try {
       value = await call.next(index + 1, scope);
     } catch (error) {
-      this.onError(call, generation, trial, error);
+      this.recordError(call.callerAborted, generation, trial, startedAt, error);
       throw error;
     }
-    this.onOutcome(generation, trial, undefined, false);
+    this.recordSuccess(generation, trial, startedAt);
     return value;
   }
 
-  private onError(call: Call, generation: number, trial: boolean, error: unknown): void {
-    if (call.callerAborted || isLocalRejection(error)) {
+  /** Sorts an error into not counted, success or failure. Throws what `isFailure` throws. */
+  private recordError(callerAborted: boolean, generation: number, trial: boolean, startedAt: number, error: unknown): void {
+    if (callerAborted || isLocalRejection(error)) {
       // The caller gave up, or a bulkhead or breaker inside this one refused the call before it
       // reached the dependency: neither says anything of the dependency's health, and counting
       // it either way would lie (a burst of load would open a breaker on a healthy service).
@@ -174,44 +764,213 @@ export class CircuitBreaker extends SingleLayerPolicy {
       if (trial && generation === this.generation) this.trialsInFlight--;
       return;
     }
-    let failed = true;
-    if (this.isFailure !== undefined) {
-      try {
-        failed = this.isFailure(error) !== false;
-      } catch (thrown) {
-        this.onOutcome(generation, trial, thrown, true);
-        throw thrown;
-      }
-    }
-    this.onOutcome(generation, trial, error, failed);
-  }
-
-  private onOutcome(generation: number, trial: boolean, error: unknown, failed: boolean): void {
-    if (generation !== this.generation) return; // admitted before a state change: stale news
-    if (trial) this.trialsInFlight--;
-    if (!failed) {
-      this.consecutiveFailures = 0;
-      if (this.events.has('success')) this.events.emit('success', { state: this.current });
-      // A listener that called isolate() or reset() has the last word.
-      if (trial && generation === this.generation) this.transition('closed');
+    const isFailure = this.settings.isFailure;
+    if (isFailure === undefined) {
+      this.recordFailure(generation, trial, startedAt, error);
       return;
     }
-    this.consecutiveFailures++;
-    if (this.events.has('failure')) {
-      this.events.emit('failure', { error, state: this.current, consecutiveFailures: this.consecutiveFailures });
-      if (generation !== this.generation) return;
+    let failed: boolean;
+    try {
+      failed = isFailure(error) !== false;
+    } catch (thrown) {
+      this.recordFailure(generation, trial, startedAt, thrown);
+      throw thrown;
     }
-    if (trial || this.consecutiveFailures >= this.failureThreshold) this.transition('open');
+    if (failed) this.recordFailure(generation, trial, startedAt, error);
+    else this.recordSuccess(generation, trial, startedAt);
   }
 
-  private transition(to: CircuitState): void {
-    const from = this.current;
-    if (to === 'open') this.halfOpenAt = this.clock.now() + this.recoveryTimeout;
-    if (to === 'closed') this.consecutiveFailures = 0;
-    this.trialsInFlight = 0;
-    if (from === to) return;
-    this.current = to;
-    this.generation++;
-    if (this.events.has('stateChange')) this.events.emit('stateChange', { from, to });
+  /** The time an outcome is recorded at, when anything needs it; NaN otherwise. */
+  private outcomeTime(trial: boolean): number {
+    // A trial's outcome needs the time to tell whether halfOpenMaxWait ended the trial period first.
+    return this.settings.timesOutcomes || trial ? this.settings.clock.now() : NaN;
   }
+
+  private isSlow(startedAt: number, now: number): boolean {
+    const limit = this.settings.slowCallDuration;
+    return limit !== undefined && now - startedAt > limit;
+  }
+
+  private recordSuccess(generation: number, trial: boolean, startedAt: number): void {
+    if (generation !== this.generation) return; // admitted before a state change: stale news
+    const now = this.outcomeTime(trial);
+    if (trial) {
+      this.catchUp(now);
+      if (generation !== this.generation) return;
+    }
+    const slow = this.isSlow(startedAt, now);
+    this.consecutiveFailures = 0;
+    if (trial) this.trialsInFlight--;
+    else if (this.settings.window !== undefined) this.recordInWindow(false, slow, now);
+    const events = this.events;
+    if (events !== undefined && events.has('success')) {
+      events.emit('success', { state: this.current });
+      if (generation !== this.generation) return; // a listener called isolate() or reset(): it has the last word
+    }
+    if (trial) {
+      if (slow) this.transition('open', 'trial-slow', now);
+      else if (++this.trialSuccesses >= this.settings.halfOpenSuccessThreshold) this.transition('closed', 'trial-success', now);
+    } else if (this.settings.window !== undefined) {
+      // A success can open the circuit too: the window reaching minimumCalls, or a slow call.
+      const reason = this.rateReason();
+      if (reason !== undefined) this.transition('open', reason, now);
+    }
+  }
+
+  private recordFailure(generation: number, trial: boolean, startedAt: number, error: unknown): void {
+    if (generation !== this.generation) return;
+    const now = this.outcomeTime(trial);
+    if (trial) {
+      this.catchUp(now);
+      if (generation !== this.generation) return;
+    }
+    const slow = this.isSlow(startedAt, now);
+    this.consecutiveFailures++;
+    if (trial) this.trialsInFlight--;
+    else if (this.settings.window !== undefined) this.recordInWindow(true, slow, now);
+    const events = this.events;
+    if (events !== undefined && events.has('failure')) {
+      events.emit('failure', { error, state: this.current, consecutiveFailures: this.consecutiveFailures });
+      if (generation !== this.generation) return;
+    }
+    if (trial) {
+      this.transition('open', 'trial-failure', now);
+      return;
+    }
+    const reason = this.consecutiveFailures >= this.settings.failureThreshold ? 'failure-threshold' : this.rateReason();
+    if (reason !== undefined) this.transition('open', reason, now);
+  }
+
+  private recordInWindow(failed: boolean, slow: boolean, now: number): void {
+    const window = (this.window ??= createWindow(this.settings.window as WindowShape));
+    window.record(failed, slow, now);
+  }
+
+  /** Which rate, if any, opens the circuit now (after an outcome was recorded). */
+  private rateReason(): 'failure-rate' | 'slow-call-rate' | undefined {
+    const window = this.window;
+    if (window === undefined || window.calls < this.settings.minimumCalls) return undefined;
+    // Divided rather than multiplied: 7 failures of 25 must reach a threshold of 0.28, and 0.28 × 25 is 7.000000000000001.
+    if (window.failures / window.calls >= this.settings.failureRateThreshold) return 'failure-rate';
+    if (window.slowCalls / window.calls >= this.settings.slowCallRateThreshold) return 'slow-call-rate';
+    return undefined;
+  }
+
+  /** How long the circuit stays open this time. Never throws: a broken function is reported once. */
+  private breakDurationFor(opens: number): number {
+    const recovery = this.settings.recoveryTimeout;
+    if (typeof recovery === 'number') return recovery;
+    let duration: unknown;
+    try {
+      duration = recovery(opens);
+    } catch (error) {
+      this.reportBrokenRecoveryTimeout(error);
+      return DEFAULT_RECOVERY_TIMEOUT;
+    }
+    if (typeof duration === 'number' && duration >= 0 && duration <= validate.MAX_TIMER_DELAY) return duration;
+    this.reportBrokenRecoveryTimeout(
+      new RangeError(
+        `CircuitBreaker recoveryTimeout(${opens}) must return a duration in ms from 0 to ${validate.MAX_TIMER_DELAY}, got ${describeValue(duration)}; ` +
+          `the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`,
+      ),
+    );
+    return DEFAULT_RECOVERY_TIMEOUT;
+  }
+
+  private reportBrokenRecoveryTimeout(error: unknown): void {
+    if (this.settings.reportedRecoveryTimeout) return;
+    this.settings.reportedRecoveryTimeout = true;
+    reportBrokenRecoveryTimeout(error);
+  }
+
+  /** How long the half-open circuit waits, from its first trial, for the trials to close it. */
+  private halfOpenWait(): number {
+    const wait = this.settings.halfOpenMaxWait;
+    if (wait !== undefined) return wait;
+    // A break of 0 ms would leave a trial no time at all: then there is no limit.
+    return this.breakDuration > 0 ? this.breakDuration : Infinity;
+  }
+
+  /**
+   * Applies the changes time alone makes, as of `now`: open → half-open when the break ends,
+   * half-open → open when `halfOpenMaxWait` passed since the first trial. Each change happens
+   * at its own moment, so a late reader sees both in order and `retryAfter` stays exact.
+   */
+  private catchUp(now: number): void {
+    for (;;) {
+      if (this.current === 'open') {
+        if (now < this.halfOpenAt) return;
+        this.transition('half-open', 'recovery-timeout', this.halfOpenAt);
+      } else if (this.current === 'half-open' && this.firstTrialAt !== undefined) {
+        const deadline = this.firstTrialAt + this.halfOpenWait();
+        if (now < deadline) return;
+        this.transition('open', 'half-open-timeout', deadline);
+      } else {
+        return;
+      }
+    }
+  }
+
+  private transition(to: CircuitState, reason: CircuitStateChangeReason, at: number | undefined): void {
+    const from = this.current;
+    this.trialsInFlight = 0;
+    if (to === 'closed') {
+      this.consecutiveFailures = 0;
+      this.consecutiveOpens = 0;
+      this.openedAt = undefined;
+      this.window?.clear();
+    }
+    if (from === to) return;
+    const time = at === undefined || Number.isNaN(at) ? this.settings.clock.now() : at;
+    if (to === 'half-open') {
+      this.trialSuccesses = 0;
+      this.firstTrialAt = undefined;
+    } else if (to !== 'closed') {
+      this.openedAt = time;
+    }
+    this.current = to;
+    const generation = ++this.generation;
+    if (to === 'open') {
+      // Open until the duration is known, so a recoveryTimeout function that reads the state sees it open.
+      this.halfOpenAt = Infinity;
+      const duration = this.breakDurationFor(++this.consecutiveOpens);
+      if (generation !== this.generation) return; // the function reset or isolated the breaker itself
+      this.breakDuration = duration;
+      this.halfOpenAt = time + duration;
+    }
+    this.announce(from, to, reason);
+  }
+
+  private announce(from: CircuitState, to: CircuitState, reason: CircuitStateChangeReason): void {
+    this.onTransition?.(this, from, to, reason);
+    const events = this.events;
+    if (events !== undefined && events.has('stateChange')) events.emit('stateChange', { from, to, reason });
+  }
+
+  private load(snapshot: CheckedSnapshot): void {
+    this.current = snapshot.state;
+    this.generation++;
+    this.consecutiveFailures = snapshot.consecutiveFailures;
+    this.consecutiveOpens = snapshot.consecutiveOpens;
+    this.openedAt = snapshot.state === 'closed' ? undefined : snapshot.openedAt;
+    this.halfOpenAt = snapshot.retryAt;
+    this.breakDuration = snapshot.breakDuration;
+    this.trialsInFlight = 0;
+    this.trialSuccesses = snapshot.state === 'half-open' ? snapshot.trialSuccesses : 0;
+    this.firstTrialAt = undefined;
+    if (snapshot.window === undefined) {
+      this.window?.clear();
+    } else {
+      const window = (this.window ??= createWindow(this.settings.window as WindowShape));
+      window.load(snapshot.window, this.settings.clock.now());
+    }
+  }
+}
+
+/**
+ * A breaker built on settings already checked (a group's), bypassing the options checks.
+ * @internal
+ */
+export function breakerWithSettings(settings: BreakerSettings): CircuitBreaker {
+  return new CircuitBreaker(settings as CircuitBreakerOptions);
 }

@@ -3,6 +3,17 @@ export type { AlternativeOf, ExecuteOptions, ExecutionContext, Policy } from './
 
 export { CircuitBreaker } from './circuit-breaker.js';
 export type { CircuitBreakerEvents, CircuitBreakerOptions, CircuitState } from './circuit-breaker.js';
+export type {
+  CircuitBreakerFailureRate,
+  CircuitBreakerSlowCall,
+  CircuitBreakerSnapshot,
+  CircuitBreakerStats,
+  CircuitBreakerWindow,
+  CircuitBreakerWindowSnapshot,
+  CircuitStateChangeReason,
+} from './circuit-breaker.js';
+export { CircuitBreakerGroup } from './circuit-breaker-group.js';
+export type { CircuitBreakerGroupEvents, CircuitBreakerGroupOptions } from './circuit-breaker-group.js';
 
 export { RetryPolicy, retryWithBackoff } from './retry.js';
 export type { JitterMode, RetryEvents, RetryOptions } from './retry.js';

@@ -1,7 +1,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Bulkhead, BulkheadRejectedError, CircuitBreaker, CircuitOpenError, compose, isCircuitOpenError, type CircuitState } from '../src/index.js';
+import {
+  Bulkhead,
+  BulkheadRejectedError,
+  CircuitBreaker,
+  CircuitOpenError,
+  compose,
+  isCircuitOpenError,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  type CircuitState,
+} from '../src/index.js';
 import { manualClock } from './fixtures/clock.js';
-import { deferred, flush, hang, rejectionOf } from './fixtures/promises.js';
+import { deferred, flush, hang, rejectionOf, type Deferred } from './fixtures/promises.js';
 
 async function openError(promise: Promise<unknown>): Promise<CircuitOpenError> {
   const error = await rejectionOf(promise);
@@ -231,7 +241,7 @@ describe('CircuitBreaker: half-open', () => {
 
   it('two trials failing together re-open once and the circuit still turns half-open after recoveryTimeout', async () => {
     const { clock, advance } = manualClock();
-    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 2, clock });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 1, clock });
     await fail(breaker);
     advance(1_000);
     const seen = recordStates(breaker);
@@ -317,7 +327,7 @@ describe('CircuitBreaker: outcomes of calls admitted before a state change', () 
 
   it('with several trials, the first outcome decides: later trial outcomes are ignored', async () => {
     const { clock, advance } = manualClock();
-    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 3, clock });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 3, halfOpenSuccessThreshold: 1, clock });
     await fail(breaker);
     advance(1_000);
     const gates = [deferred<string>(), deferred<string>(), deferred<string>()];
@@ -668,7 +678,7 @@ describe('CircuitBreaker: events', () => {
     const boom = new Error('down');
     await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
     expect(breaker.state).toBe('open');
-    expect(after).toHaveBeenCalledWith({ from: 'closed', to: 'open' });
+    expect(after).toHaveBeenCalledWith({ from: 'closed', to: 'open', reason: 'failure-threshold' });
     expect(consoleError).toHaveBeenCalledTimes(2);
     for (const args of consoleError.mock.calls) expect(args).toContain(listenerError);
   });
@@ -844,5 +854,855 @@ describe('CircuitBreaker: manual control from inside a listener', () => {
     breaker.on(event, () => (expected === 'closed' ? breaker.reset() : breaker.isolate()));
     await breaker.execute(event === 'failure' ? fail : () => Promise.resolve('ok')).catch(() => undefined);
     expect(breaker.state).toBe(expected);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Failure rate, slow calls, half-open control, break backoff, stats and saved state
+// ---------------------------------------------------------------------------------------------
+
+/** Records every state change as `from->to:reason`. */
+function recordReasons(breaker: CircuitBreaker): string[] {
+  const seen: string[] = [];
+  breaker.on('stateChange', ({ from, to, reason }) => seen.push(`${from}->${to}:${reason}`));
+  return seen;
+}
+
+/** Runs one outcome per letter: F fails, S succeeds; stops being called once the circuit refuses. */
+async function play(breaker: CircuitBreaker, sequence: string): Promise<number> {
+  let calls = 0;
+  for (const outcome of sequence) {
+    await breaker
+      .execute(() => {
+        calls++;
+        return outcome === 'F' ? Promise.reject(new Error('down')) : 'up';
+      })
+      .catch(() => undefined);
+  }
+  return calls;
+}
+
+/** A call that takes `ms` on the manual clock (it moves the clock while it runs). */
+function taking(advance: (ms: number) => void, ms: number, fails = false) {
+  return async (): Promise<string> => {
+    advance(ms);
+    if (fails) throw new Error('slow and down');
+    return 'slow';
+  };
+}
+
+describe('CircuitBreaker: failureRate over a count window', () => {
+  it.each([
+    // sequence, threshold, minimumCalls, window calls, state after, reason of the opening
+    ['SSSSSFFFFF', 0.5, 10, 10, 'open', 'failure-rate'],
+    ['FFFFSSSSSS', 0.5, 10, 10, 'closed', undefined],
+    // never below minimumCalls, however bad the rate
+    ['FFFFFFFFF', 0.1, 10, 10, 'closed', undefined],
+    // the success that brings the window to minimumCalls opens it: 9 of 10 failed
+    ['FFFFFFFFFS', 0.5, 10, 10, 'open', 'failure-rate'],
+    ['FFSSSSSSSS', 0.3, 10, 10, 'closed', undefined],
+    ['SSSSSSSFFF', 0.3, 10, 10, 'open', 'failure-rate'],
+    // 7 of 25 reaches 0.28 exactly (0.28 × 25 is 7.000000000000001 in floating point)
+    ['S'.repeat(18) + 'F'.repeat(7), 0.28, 25, 25, 'open', 'failure-rate'],
+    ['S'.repeat(19) + 'F'.repeat(6), 0.28, 25, 25, 'closed', undefined],
+    // the window slides: a failure has left it when the next arrives
+    ['FSSSSFSSS', 0.5, 4, 4, 'closed', undefined],
+    ['SSSSFFSS', 0.5, 4, 4, 'open', 'failure-rate'],
+    ['SSSSSF', 1, 1, 1, 'open', 'failure-rate'],
+    ['SSSFSFSSSF', 0.6, 3, 5, 'closed', undefined],
+    ['SSSFSFSFFS', 0.6, 3, 5, 'open', 'failure-rate'],
+  ] as const)('%s with threshold %d, minimumCalls %i, window of %i calls: %s', async (sequence, threshold, minimumCalls, calls, expected, reason) => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold, minimumCalls, window: { calls } }, clock });
+    const seen = recordReasons(breaker);
+    await play(breaker, sequence);
+    expect(breaker.state).toBe(expected);
+    expect(seen).toEqual(reason === undefined ? [] : [`closed->open:${reason}`]);
+  });
+
+  it('turns failureThreshold off unless it is given too; given, either condition opens', async () => {
+    const { clock } = manualClock();
+    const rateOnly = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 50 }, clock });
+    await play(rateOnly, 'F'.repeat(49));
+    expect(rateOnly.state).toBe('closed');
+    expect(rateOnly.failureThreshold).toBe(Infinity);
+    await play(rateOnly, 'F');
+    expect(rateOnly.state).toBe('open');
+
+    const both = new CircuitBreaker({ failureThreshold: 3, failureRate: { threshold: 0.5, minimumCalls: 50 }, clock });
+    const seen = recordReasons(both);
+    await play(both, 'FFF');
+    expect(seen).toEqual(['closed->open:failure-threshold']);
+  });
+
+  it('when one outcome meets both conditions, the reason is failure-threshold', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 4, failureRate: { threshold: 0.5, minimumCalls: 4 }, clock });
+    const seen = recordReasons(breaker);
+    await play(breaker, 'FFFF');
+    expect(seen).toEqual(['closed->open:failure-threshold']);
+  });
+
+  it('defaults to the last 100 calls, at least 100 of them', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5 }, clock });
+    await play(breaker, 'S'.repeat(50) + 'F'.repeat(49));
+    expect(breaker.stats()).toMatchObject({ calls: 99, failures: 49, state: 'closed' });
+    await play(breaker, 'F');
+    expect(breaker.stats()).toMatchObject({ calls: 100, failures: 50, state: 'open' });
+  });
+
+  it('caps the default minimumCalls at a smaller window', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 1, window: { calls: 3 } }, clock });
+    await play(breaker, 'FFF');
+    expect(breaker.state).toBe('open');
+  });
+
+  it('forgets the window when the circuit closes: the rate starts again from minimumCalls', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 4, window: { calls: 4 } }, recoveryTimeout: 1_000, clock });
+    await play(breaker, 'SSFF');
+    expect(breaker.stats()).toMatchObject({ state: 'open', calls: 4, failures: 2, failureRate: 0.5 });
+    advance(1_000);
+    await succeed(breaker);
+    expect(breaker.stats()).toMatchObject({ state: 'closed', calls: 0, failures: 0, failureRate: 0 });
+    await play(breaker, 'FFF');
+    expect(breaker.state).toBe('closed');
+    await play(breaker, 'F');
+    expect(breaker.state).toBe('open');
+  });
+
+  it('counts an error isFailure declines as a success, and never counts aborts or inner rejections', async () => {
+    const { clock } = manualClock();
+    class NotFound extends Error {}
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 2 }, isFailure: (error) => !(error instanceof NotFound), clock });
+    await rejectionOf(breaker.execute(() => Promise.reject(new NotFound())));
+    const controller = new AbortController();
+    const aborted = breaker.execute(hang, { signal: controller.signal });
+    controller.abort(new Error('caller left'));
+    await rejectionOf(aborted);
+    const inner = new CircuitBreaker({ clock });
+    inner.isolate();
+    await rejectionOf(compose(breaker, inner).execute(() => 'never'));
+    expect(breaker.stats()).toMatchObject({ calls: 1, failures: 0, state: 'closed' });
+  });
+
+  it('reads no clock on the success path when nothing needs the time', async () => {
+    const now = vi.fn(() => 1_700_000_000_000);
+    const clock = { now, setTimeout: vi.fn(), clearTimeout: vi.fn() };
+    for (const options of [{}, { failureRate: { threshold: 0.5 } }, { failureRate: { threshold: 0.5, window: { calls: 10 } } }]) {
+      const breaker = new CircuitBreaker({ ...options, clock });
+      for (let i = 0; i < 5; i++) await breaker.execute(() => 'ok');
+      await rejectionOf(breaker.execute(() => Promise.reject(new Error('one failure'))));
+    }
+    expect(now).not.toHaveBeenCalled();
+  });
+
+  it('reads the clock once per outcome with a time window, twice per call with slowCall', async () => {
+    const now = vi.fn(() => 1_700_000_000_000);
+    const clock = { now, setTimeout: vi.fn(), clearTimeout: vi.fn() };
+    const timeWindow = new CircuitBreaker({ failureRate: { threshold: 0.5, window: { duration: 10_000 } }, clock });
+    for (let i = 0; i < 5; i++) await timeWindow.execute(() => 'ok');
+    expect(now).toHaveBeenCalledTimes(5);
+    now.mockClear();
+    const slowCalls = new CircuitBreaker({ slowCall: { duration: 1_000, rateThreshold: 1 }, clock });
+    for (let i = 0; i < 5; i++) await slowCalls.execute(() => 'ok');
+    expect(now).toHaveBeenCalledTimes(10);
+  });
+});
+
+describe('CircuitBreaker: failureRate over a time window', () => {
+  it('drops a bucket whole once duration has passed since it began, and arms no timer', async () => {
+    const { clock, advance, setTimeout } = manualClock(); // starts on a bucket boundary
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 4, window: { duration: 1_000, buckets: 10 } }, clock });
+    await play(breaker, 'FFF');
+    advance(999);
+    expect(breaker.stats()).toMatchObject({ calls: 3, failures: 3 });
+    advance(1);
+    expect(breaker.stats()).toMatchObject({ calls: 0, failures: 0 });
+    await play(breaker, 'F'); // alone in the window: under minimumCalls
+    expect(breaker.state).toBe('closed');
+    expect(setTimeout).not.toHaveBeenCalled();
+  });
+
+  it('opens on outcomes spread over the window and not on the same outcomes spread wider', async () => {
+    const spread = async (gap: number): Promise<CircuitState> => {
+      const { clock, advance } = manualClock();
+      const breaker = new CircuitBreaker({ failureRate: { threshold: 0.75, minimumCalls: 4, window: { duration: 10_000, buckets: 10 } }, clock });
+      for (const outcome of 'FSFF') {
+        await play(breaker, outcome);
+        advance(gap);
+      }
+      return breaker.state;
+    };
+    expect(await spread(3_000)).toBe('open'); // 9 s from first to last: all four in the window
+    expect(await spread(4_000)).toBe('closed'); // the first failure left before the last arrived
+  });
+
+  it('runs on vi.useFakeTimers() with no clock, arming no timer', async () => {
+    vi.useFakeTimers();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 2, window: { duration: 60_000 } } });
+    await fail(breaker);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await fail(breaker);
+    expect(breaker.state).toBe('closed');
+    await fail(breaker);
+    expect(breaker.state).toBe('open');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('CircuitBreaker: slow calls', () => {
+  it('a call that takes exactly slowCall.duration is not slow; one ms longer is', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ slowCall: { duration: 500, rateThreshold: 1 }, clock });
+    await breaker.execute(taking(advance, 500));
+    expect(breaker.stats().slowCalls).toBe(0);
+    await breaker.execute(taking(advance, 501));
+    expect(breaker.stats()).toMatchObject({ calls: 2, slowCalls: 1, slowCallRate: 0.5, failures: 0 });
+  });
+
+  it('opens with reason slow-call-rate when the rate of slow calls reaches rateThreshold, even though they succeed', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ slowCall: { duration: 100, rateThreshold: 0.5 }, failureRate: { threshold: 1, minimumCalls: 4, window: { calls: 4 } }, clock });
+    const seen = recordReasons(breaker);
+    await succeed(breaker);
+    await succeed(breaker);
+    await breaker.execute(taking(advance, 150));
+    expect(breaker.state).toBe('closed'); // 3 calls: under minimumCalls
+    await breaker.execute(taking(advance, 150));
+    expect(breaker.state).toBe('open');
+    expect(seen).toEqual(['closed->open:slow-call-rate']);
+  });
+
+  it('a slow failure counts as a failure and as a slow call', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ slowCall: { duration: 100, rateThreshold: 1 }, failureRate: { threshold: 1, minimumCalls: 10 }, clock });
+    await rejectionOf(breaker.execute(taking(advance, 101, true)));
+    expect(breaker.stats()).toMatchObject({ calls: 1, failures: 1, slowCalls: 1 });
+  });
+
+  it('without failureRate, uses the last 100 calls with at least 100 of them, and keeps failureThreshold', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ slowCall: { duration: 10, rateThreshold: 1 }, clock });
+    expect(breaker.failureThreshold).toBe(5);
+    for (let i = 0; i < 99; i++) await breaker.execute(taking(advance, 11));
+    expect(breaker.stats()).toMatchObject({ state: 'closed', calls: 99, slowCalls: 99 });
+    await breaker.execute(taking(advance, 11));
+    expect(breaker.stats()).toMatchObject({ state: 'open', calls: 100, slowCalls: 100 });
+  });
+
+  it('times the call from admission to settlement, not the time spent refused', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ slowCall: { duration: 100, rateThreshold: 1 }, clock });
+    const gate = deferred<string>();
+    const call = breaker.execute(() => gate.promise);
+    advance(100);
+    gate.resolve('on time');
+    await call;
+    advance(1_000);
+    await succeed(breaker);
+    expect(breaker.stats().slowCalls).toBe(0);
+  });
+
+  it('a slow trial re-opens the circuit (reason trial-slow) though it succeeded', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, slowCall: { duration: 100, rateThreshold: 1 }, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    await expect(breaker.execute(taking(advance, 101))).resolves.toBe('slow');
+    expect(breaker.state).toBe('open');
+    expect(seen).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout', 'half-open->open:trial-slow']);
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(1_000);
+    advance(1_000);
+    await breaker.execute(taking(advance, 100));
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('CircuitBreaker: halfOpenSuccessThreshold', () => {
+  it('stays half-open until that many trials succeeded; one failure re-opens', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenSuccessThreshold: 3, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    await succeed(breaker);
+    await succeed(breaker);
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', trialSuccesses: 2 });
+    await fail(breaker);
+    expect(breaker.state).toBe('open');
+    advance(1_000);
+    await succeed(breaker);
+    await succeed(breaker);
+    expect(breaker.state).toBe('half-open'); // the count started again
+    await succeed(breaker);
+    expect(breaker.state).toBe('closed');
+    expect(seen.slice(-1)).toEqual(['half-open->closed:trial-success']);
+  });
+
+  it('larger than halfOpenMaxCalls, admits a new trial as each one succeeds', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 5, clock });
+    await fail(breaker);
+    advance(1_000);
+    const gates: Deferred<string>[] = [];
+    const fn = vi.fn(() => {
+      const gate = deferred<string>();
+      gates.push(gate);
+      return gate.promise;
+    });
+    const race = async (): Promise<unknown[]> => {
+      const calls = Array.from({ length: 100 }, () => breaker.execute(fn).catch((error: unknown) => error));
+      await flush();
+      return calls;
+    };
+    const first = await race();
+    expect(fn).toHaveBeenCalledTimes(2);
+    gates[0]?.resolve('ok');
+    await first[0];
+    await race();
+    expect(fn).toHaveBeenCalledTimes(3);
+    for (const gate of gates.slice(1)) gate.resolve('ok');
+    await flush();
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', trialSuccesses: 3, trialsInFlight: 0 });
+    await race();
+    expect(fn).toHaveBeenCalledTimes(5);
+    for (const gate of gates.slice(3)) gate.resolve('ok');
+    await flush();
+    expect(breaker.state).toBe('closed');
+    expect(fn).toHaveBeenCalledTimes(5);
+  });
+
+  it('smaller than halfOpenMaxCalls, closes at once and ignores the trials still running', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 3, halfOpenSuccessThreshold: 1, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    const gates = [deferred<string>(), deferred<string>(), deferred<string>()];
+    const trials = gates.map((gate) => breaker.execute(() => gate.promise).catch(() => 'failed'));
+    gates[1]?.resolve('ok');
+    await trials[1];
+    expect(breaker.state).toBe('closed');
+    gates[0]?.reject(new Error('straggler'));
+    gates[2]?.reject(new Error('straggler'));
+    await Promise.all(trials);
+    expect(breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(seen).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout', 'half-open->closed:trial-success']);
+  });
+});
+
+describe('CircuitBreaker: halfOpenMaxWait', () => {
+  it('re-opens exactly halfOpenMaxWait after the first trial when a trial never returns, and ignores its late outcome', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 5_000, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    advance(300); // half-open for a while before the first trial: the wait counts from the trial
+    const stuck = deferred<string>();
+    const trial = breaker.execute(() => stuck.promise);
+    expect((await openError(breaker.execute(() => 'ran'))).state).toBe('half-open');
+    advance(4_999);
+    expect(breaker.state).toBe('half-open');
+    advance(1);
+    expect(breaker.state).toBe('open');
+    expect(seen.slice(-1)).toEqual(['half-open->open:half-open-timeout']);
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(1_000);
+    stuck.resolve('late');
+    await expect(trial).resolves.toBe('late');
+    expect(breaker.state).toBe('open'); // the straggler's success closes nothing
+    advance(1_000);
+    await succeed(breaker);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('defaults to the break duration that just ended, also from a recoveryTimeout function', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: (opens) => opens * 1_000, clock });
+    await fail(breaker);
+    advance(1_000);
+    void breaker.execute(hang);
+    advance(999);
+    expect(breaker.state).toBe('half-open');
+    advance(1);
+    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 2, retryAfter: 2_000 });
+    advance(2_000);
+    void breaker.execute(hang);
+    advance(1_999);
+    expect(breaker.state).toBe('half-open');
+    advance(1);
+    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 3, retryAfter: 3_000 });
+  });
+
+  it('a half-open circuit nobody calls waits for its first trial without limit', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 10, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    expect(breaker.state).toBe('half-open');
+    advance(24 * 3_600_000);
+    expect(breaker.state).toBe('half-open');
+    expect(seen).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout']);
+  });
+
+  it.each([
+    ['a break of 0 ms (the default would leave the trial no time)', { recoveryTimeout: 0 }],
+    ['Infinity', { recoveryTimeout: 1_000, halfOpenMaxWait: Infinity }],
+  ])('has no limit with %s', async (_, options) => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, ...options, clock });
+    await fail(breaker);
+    advance(1_000);
+    const slow = deferred<string>();
+    const trial = breaker.execute(() => slow.promise);
+    advance(365 * 24 * 3_600_000);
+    expect(breaker.state).toBe('half-open');
+    slow.resolve('finally');
+    await trial;
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('a reader who comes late sees each change at its own moment, in order', async () => {
+    const { clock, advance } = manualClock();
+    const start = clock.now();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 2_000, clock });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    void breaker.execute(hang); // the first trial, at 1 000
+    advance(10_000); // the timeout at 3 000 re-opened it until 4 000, then it turned half-open again
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', openedAt: start + 3_000, consecutiveOpens: 2 });
+    expect(seen).toEqual([
+      'closed->open:failure-threshold',
+      'open->half-open:recovery-timeout',
+      'half-open->open:half-open-timeout',
+      'open->half-open:recovery-timeout',
+    ]);
+  });
+
+  it('a trial that settles exactly at the deadline is too late', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 500, clock });
+    await fail(breaker);
+    advance(1_000);
+    await breaker.execute(taking(advance, 500));
+    expect(breaker.state).toBe('open');
+    advance(1_000);
+    await breaker.execute(taking(advance, 499));
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('CircuitBreaker: recoveryTimeout as a function of consecutive openings', () => {
+  it('is asked with 1, 2, 3… while the circuit keeps re-opening, and with 1 again after it closed; retryAfter stays exact', async () => {
+    const { clock, advance } = manualClock();
+    const recoveryTimeout = vi.fn((opens: number) => 1_000 * 2 ** (opens - 1));
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout, clock });
+    await fail(breaker);
+    for (const [opens, pause] of [[1, 1_000], [2, 2_000], [3, 4_000]] as const) {
+      expect(recoveryTimeout).toHaveBeenLastCalledWith(opens);
+      expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(pause);
+      advance(pause - 1);
+      expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(1);
+      advance(1);
+      if (opens < 3) await fail(breaker); // the trial fails: open again, longer
+    }
+    await succeed(breaker);
+    expect(breaker.stats().consecutiveOpens).toBe(0);
+    await fail(breaker);
+    expect(recoveryTimeout).toHaveBeenLastCalledWith(1);
+    expect(recoveryTimeout).toHaveBeenCalledTimes(4);
+  });
+
+  it('a function that throws loses no call: the failure still reaches its caller, the circuit opens for 30 s, and it is reported once', async () => {
+    const reportError = vi.fn();
+    vi.stubGlobal('reportError', reportError);
+    const { clock, advance } = manualClock();
+    const broken = new Error('backoff table missing');
+    const breaker = new CircuitBreaker({
+      failureThreshold: 1,
+      recoveryTimeout: () => {
+        throw broken;
+      },
+      clock,
+    });
+    await fail(breaker);
+    expect(breaker.state).toBe('open');
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(30_000);
+    advance(30_000);
+    await fail(breaker);
+    expect(breaker.stats()).toMatchObject({ state: 'open', retryAfter: 30_000, consecutiveOpens: 2 });
+    expect(reportError).toHaveBeenCalledTimes(1);
+    expect(reportError).toHaveBeenCalledWith(broken);
+  });
+
+  it.each([NaN, -1, Infinity, 2 ** 31, '5', undefined])('a function returning %s opens for 30 s and reports a RangeError naming recoveryTimeout', async (returned) => {
+    vi.stubGlobal('reportError', undefined);
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: () => returned as number, clock });
+    await fail(breaker);
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(30_000);
+    expect(consoleError).toHaveBeenCalledTimes(1);
+    const reported = consoleError.mock.calls[0]?.[1];
+    expect(reported).toBeInstanceOf(RangeError);
+    expect((reported as Error).message).toContain('recoveryTimeout');
+    expect((reported as Error).message).toContain(String(returned));
+  });
+
+  it('a function that reads the state sees the circuit open, and does not recurse', async () => {
+    const { clock, advance } = manualClock();
+    const seenByFunction: CircuitState[] = [];
+    const breaker = new CircuitBreaker({
+      failureThreshold: 1,
+      halfOpenMaxWait: 100,
+      recoveryTimeout: () => {
+        seenByFunction.push(breaker.state);
+        return 1_000;
+      },
+      clock,
+    });
+    await fail(breaker);
+    advance(1_000);
+    void breaker.execute(hang);
+    advance(100);
+    expect(breaker.state).toBe('open');
+    expect(seenByFunction).toEqual(['open', 'open']);
+  });
+});
+
+describe('CircuitBreaker: stats()', () => {
+  it('reports each state with its counts and times', async () => {
+    const { clock, advance } = manualClock();
+    const start = clock.now();
+    const breaker = new CircuitBreaker({ failureThreshold: 5, recoveryTimeout: 1_000, failureRate: { threshold: 1, minimumCalls: 100 }, clock });
+    expect(breaker.stats()).toEqual({
+      state: 'closed',
+      calls: 0,
+      failures: 0,
+      slowCalls: 0,
+      failureRate: 0,
+      slowCallRate: 0,
+      consecutiveFailures: 0,
+      consecutiveOpens: 0,
+      openedAt: undefined,
+      retryAfter: 0,
+      trialsInFlight: 0,
+      trialSuccesses: 0,
+    });
+    await play(breaker, 'SFFF');
+    advance(250);
+    expect(breaker.stats()).toMatchObject({ state: 'closed', calls: 4, failures: 3, failureRate: 0.75, consecutiveFailures: 3 });
+    breaker.isolate();
+    expect(breaker.stats()).toMatchObject({ state: 'isolated', retryAfter: Infinity, openedAt: start + 250 });
+    breaker.reset();
+    expect(breaker.stats()).toMatchObject({ state: 'closed', calls: 0, consecutiveFailures: 0, openedAt: undefined });
+  });
+
+  it('open: when it opened, exact retryAfter; half-open: trials in flight and succeeded', async () => {
+    const { clock, advance } = manualClock();
+    const start = clock.now();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 3, clock });
+    await fail(breaker);
+    advance(400);
+    expect(breaker.stats()).toMatchObject({ state: 'open', openedAt: start, retryAfter: 600, consecutiveOpens: 1, consecutiveFailures: 1 });
+    advance(600);
+    const seen = recordStates(breaker);
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', retryAfter: 0, trialsInFlight: 0 });
+    expect(seen).toEqual(['open->half-open']); // stats() reads the state as it is now
+    const gate = deferred<string>();
+    const trials = [breaker.execute(() => gate.promise), breaker.execute(() => gate.promise)];
+    expect(breaker.stats()).toMatchObject({ trialsInFlight: 2, trialSuccesses: 0 });
+    gate.resolve('ok');
+    await Promise.all(trials);
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', trialsInFlight: 0, trialSuccesses: 2 });
+  });
+});
+
+describe('CircuitBreaker: the reason of every state change', () => {
+  it('names the cause of each change', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeout: 100, halfOpenMaxWait: 50, clock });
+    const seen = recordReasons(breaker);
+    await play(breaker, 'FF');
+    advance(100);
+    await fail(breaker);
+    advance(100);
+    await succeed(breaker);
+    breaker.isolate();
+    breaker.reset();
+    await play(breaker, 'FF');
+    advance(100);
+    void breaker.execute(hang);
+    advance(50);
+    expect(breaker.state).toBe('open');
+    breaker.restore({ ...breaker.toJSON(), state: 'closed', openedAt: null, retryAt: null, breakDuration: null, consecutiveOpens: 0 });
+    expect(seen).toEqual([
+      'closed->open:failure-threshold',
+      'open->half-open:recovery-timeout',
+      'half-open->open:trial-failure',
+      'open->half-open:recovery-timeout',
+      'half-open->closed:trial-success',
+      'closed->isolated:manual',
+      'isolated->closed:manual',
+      'closed->open:failure-threshold',
+      'open->half-open:recovery-timeout',
+      'half-open->open:half-open-timeout',
+      'open->closed:restored',
+    ]);
+  });
+});
+
+describe('CircuitBreaker: saved state', () => {
+  const options = { failureThreshold: 3, recoveryTimeout: 10_000 };
+
+  it('toJSON() is plain JSON with a version, and JSON.stringify uses it', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ ...options, clock });
+    await play(breaker, 'FFF');
+    const snapshot = breaker.toJSON();
+    expect(JSON.parse(JSON.stringify(breaker))).toEqual(snapshot);
+    expect(snapshot).toEqual({
+      version: 1,
+      savedAt: clock.now(),
+      state: 'open',
+      consecutiveFailures: 3,
+      consecutiveOpens: 1,
+      openedAt: clock.now(),
+      retryAt: clock.now() + 10_000,
+      breakDuration: 10_000,
+      trialSuccesses: 0,
+      slowCallDuration: null,
+      window: null,
+    });
+  });
+
+  it('an open circuit restored before its break ended rejects with the exact retryAfter left', async () => {
+    const saved = manualClock();
+    const breaker = new CircuitBreaker({ ...options, clock: saved.clock });
+    await play(breaker, 'FFF');
+    const json = JSON.stringify(breaker);
+    const later = manualClock(saved.clock.now() + 4_000); // another process, 4 s later
+    const restored = new CircuitBreaker({ ...options, clock: later.clock, initialState: JSON.parse(json) as CircuitBreakerSnapshot });
+    expect(restored.state).toBe('open');
+    expect((await openError(restored.execute(() => 'ran'))).retryAfter).toBe(6_000);
+    later.advance(6_000);
+    expect(restored.state).toBe('half-open');
+  });
+
+  it('an open circuit whose break ended while it was saved comes back ready for a trial', async () => {
+    const saved = manualClock();
+    const breaker = new CircuitBreaker({ ...options, clock: saved.clock });
+    await play(breaker, 'FFF');
+    const later = manualClock(saved.clock.now() + 60_000); // a cold start a minute later
+    const restored = new CircuitBreaker({ ...options, clock: later.clock, initialState: breaker.toJSON() });
+    const seen = recordReasons(restored);
+    const trial = vi.fn(() => 'recovered');
+    await expect(restored.execute(trial)).resolves.toBe('recovered');
+    expect(trial).toHaveBeenCalledTimes(1);
+    expect(restored.state).toBe('closed');
+    expect(seen).toEqual(['open->half-open:recovery-timeout', 'half-open->closed:trial-success']);
+  });
+
+  it('carries consecutive openings on: the next break is the next step of the backoff', async () => {
+    const { clock, advance } = manualClock();
+    const recoveryTimeout = (opens: number): number => opens * 1_000;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout, clock });
+    await fail(breaker);
+    advance(1_000);
+    await fail(breaker);
+    const restored = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout, clock, initialState: breaker.toJSON() });
+    expect(restored.stats()).toMatchObject({ state: 'open', consecutiveOpens: 2, retryAfter: 2_000 });
+    advance(2_000);
+    await fail(restored);
+    expect(restored.stats()).toMatchObject({ consecutiveOpens: 3, retryAfter: 3_000 });
+  });
+
+  it('a half-open circuit comes back with its trial slots free and its successful trials counted', async () => {
+    const { clock, advance } = manualClock();
+    const halfOpen = { failureThreshold: 1, recoveryTimeout: 1_000, halfOpenSuccessThreshold: 2, clock };
+    const breaker = new CircuitBreaker(halfOpen);
+    await fail(breaker);
+    advance(1_000);
+    await succeed(breaker);
+    void breaker.execute(hang); // a trial in flight when saved
+    const restored = new CircuitBreaker({ ...halfOpen, initialState: breaker.toJSON() });
+    expect(restored.stats()).toMatchObject({ state: 'half-open', trialSuccesses: 1, trialsInFlight: 0 });
+    await succeed(restored);
+    expect(restored.state).toBe('closed');
+  });
+
+  it('an isolated circuit stays isolated; a closed one keeps its consecutive failures', async () => {
+    const { clock } = manualClock();
+    const isolated = new CircuitBreaker({ ...options, clock });
+    isolated.isolate();
+    expect(new CircuitBreaker({ ...options, clock, initialState: isolated.toJSON() }).state).toBe('isolated');
+    const closed = new CircuitBreaker({ ...options, clock });
+    await play(closed, 'FF');
+    const restored = new CircuitBreaker({ ...options, clock, initialState: closed.toJSON() });
+    expect(restored.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 2 });
+    await fail(restored);
+    expect(restored.state).toBe('open');
+  });
+
+  it('restores the outcomes of a count window in order', async () => {
+    const { clock } = manualClock();
+    const rated = { failureRate: { threshold: 0.5, minimumCalls: 4, window: { calls: 4 } }, clock };
+    const breaker = new CircuitBreaker(rated);
+    await play(breaker, 'SFSSS'); // the window holds the last four: F S S S
+    const snapshot = JSON.parse(JSON.stringify(breaker)) as CircuitBreakerSnapshot;
+    expect(snapshot.window).toEqual({ calls: 4, outcomes: [1, 0, 0, 0] });
+    const restored = new CircuitBreaker({ ...rated, initialState: snapshot });
+    expect(restored.stats()).toMatchObject({ calls: 4, failures: 1 });
+    await play(restored, 'F'); // pushes the oldest outcome, the failure, out: 1 of 4
+    expect(restored.stats()).toMatchObject({ state: 'closed', failures: 1 });
+    await play(restored, 'F'); // then a success: 2 of 4
+    expect(restored.state).toBe('open');
+  });
+
+  it('restores the buckets of a time window, which keep expiring by the clock', async () => {
+    const saved = manualClock();
+    const rated = { failureRate: { threshold: 0.5, minimumCalls: 3, window: { duration: 1_000, buckets: 10 } } };
+    const breaker = new CircuitBreaker({ ...rated, clock: saved.clock });
+    await play(breaker, 'FF');
+    saved.advance(500);
+    const later = manualClock(saved.clock.now() + 200);
+    const restored = new CircuitBreaker({ ...rated, clock: later.clock, initialState: breaker.toJSON() });
+    expect(restored.stats()).toMatchObject({ calls: 2, failures: 2 });
+    later.advance(300); // 1 000 ms after the failures
+    expect(restored.stats()).toMatchObject({ calls: 0, failures: 0 });
+  });
+
+  it.each([
+    ['a different window size', { failureRate: { threshold: 0.5, window: { calls: 50 } } }, /window of \{ calls: 100 \}.*\{ calls: 50 \}/],
+    ['a time window instead', { failureRate: { threshold: 0.5, window: { duration: 30_000 } } }, /duration: 30000/],
+    ['no window at all', {}, /no window/],
+    ['another slowCall.duration', { failureRate: { threshold: 0.5 }, slowCall: { duration: 100, rateThreshold: 1 } }, /slowCall\.duration/],
+  ])('a snapshot holding window outcomes is refused by a breaker with %s', async (_, incompatible, message) => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5 }, clock });
+    await play(breaker, 'SF');
+    const initialState = breaker.toJSON();
+    expect(() => new CircuitBreaker({ ...incompatible, clock, initialState })).toThrow(RangeError);
+    expect(() => new CircuitBreaker({ ...incompatible, clock, initialState })).toThrow(message);
+    expect(() => new CircuitBreaker({ ...incompatible, clock, initialState })).toThrow(/initialState/);
+  });
+
+  it('a snapshot with an empty window restores into any options', () => {
+    const { clock } = manualClock();
+    const initialState = new CircuitBreaker({ failureRate: { threshold: 0.5 }, clock }).toJSON();
+    expect(initialState.window).toBeNull();
+    expect(new CircuitBreaker({ failureRate: { threshold: 0.5, window: { duration: 1_000 } }, clock, initialState }).state).toBe('closed');
+  });
+
+  const good: CircuitBreakerSnapshot = {
+    version: 1,
+    savedAt: 1_700_000_000_000,
+    state: 'open',
+    consecutiveFailures: 5,
+    consecutiveOpens: 1,
+    openedAt: 1_700_000_000_000,
+    retryAt: 1_700_000_030_000,
+    breakDuration: 30_000,
+    trialSuccesses: 0,
+    slowCallDuration: null,
+    window: null,
+  };
+  it.each<[string, unknown, typeof TypeError | typeof RangeError, RegExp]>([
+    ['a string', 'open', TypeError, /initialState must be a snapshot/],
+    ['null', null, TypeError, /initialState must be a snapshot/],
+    ['another version', { ...good, version: 2 }, RangeError, /initialState\.version must be 1.*got 2/],
+    ['no version', { ...good, version: undefined }, TypeError, /initialState\.version/],
+    ['an unknown state', { ...good, state: 'broken' }, RangeError, /initialState\.state.*"broken"/],
+    ['negative failures', { ...good, consecutiveFailures: -1 }, RangeError, /consecutiveFailures.*-1/],
+    ['fractional openings', { ...good, consecutiveOpens: 1.5 }, RangeError, /consecutiveOpens.*1\.5/],
+    ['an open state without retryAt', { ...good, retryAt: null }, TypeError, /retryAt/],
+    ['retryAt before openedAt', { ...good, retryAt: good.openedAt! - 1 }, RangeError, /retryAt/],
+    ['an open state without openedAt', { ...good, openedAt: null }, TypeError, /openedAt/],
+    ['a half-open state without breakDuration', { ...good, state: 'half-open', breakDuration: null }, TypeError, /breakDuration/],
+    ['a savedAt that is not a number', { ...good, savedAt: 'yesterday' }, TypeError, /savedAt/],
+    ['an outcome code out of range', { ...good, window: { calls: 3, outcomes: [0, 7] } }, RangeError, /outcomes\[1\].*7/],
+    ['more outcomes than the window holds', { ...good, window: { calls: 1, outcomes: [0, 1] } }, RangeError, /more than the window/],
+    ['a bucket with more failures than calls', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 2, 0]] } }, RangeError, /counts\[0\]/],
+    ['a window that is neither', { ...good, window: { size: 3 } }, TypeError, /outcomes.*counts/],
+  ])('a snapshot with %s is refused with an error naming the field', (_, initialState, errorClass, message) => {
+    const { clock } = manualClock();
+    const build = (): CircuitBreaker => new CircuitBreaker({ clock, failureRate: { threshold: 0.5, window: { calls: 3 } }, initialState: initialState as CircuitBreakerSnapshot });
+    expect(build).toThrow(errorClass);
+    expect(build).toThrow(message);
+  });
+
+  it('restore() replaces the state, emits reason restored, and ignores calls admitted before', async () => {
+    const { clock } = manualClock();
+    const source = new CircuitBreaker({ ...options, clock });
+    await play(source, 'FFF');
+    const breaker = new CircuitBreaker({ ...options, clock });
+    const seen = recordReasons(breaker);
+    const inFlight = deferred<string>();
+    const call = breaker.execute(() => inFlight.promise);
+    breaker.restore(source.toJSON());
+    expect(breaker.state).toBe('open');
+    inFlight.resolve('late');
+    await expect(call).resolves.toBe('late');
+    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+    expect(seen).toEqual(['closed->open:restored']);
+  });
+
+  it('restore() of a bad snapshot throws and changes nothing', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ ...options, clock });
+    await play(breaker, 'FF');
+    expect(() => breaker.restore({ ...breaker.toJSON(), state: 'ajar' as CircuitState })).toThrow(/restore\(snapshot\)\.state/);
+    expect(breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 2 });
+  });
+});
+
+describe('CircuitBreaker: options of the rates and of half-open', () => {
+  it.each<[string, Record<string, unknown>, typeof RangeError | typeof TypeError, string[]]>([
+    ['failureRate not an object', { failureRate: 0.5 }, TypeError, ['failureRate', '0.5']],
+    ['failureRate.threshold 0', { failureRate: { threshold: 0 } }, RangeError, ['failureRate.threshold', '0']],
+    ['failureRate.threshold above 1', { failureRate: { threshold: 1.5 } }, RangeError, ['failureRate.threshold', '1.5']],
+    ['failureRate.threshold as a percentage', { failureRate: { threshold: 50 } }, RangeError, ['failureRate.threshold', '50']],
+    ['failureRate.threshold NaN', { failureRate: { threshold: NaN } }, RangeError, ['failureRate.threshold', 'NaN']],
+    ['failureRate.threshold missing', { failureRate: {} }, TypeError, ['failureRate.threshold', 'undefined']],
+    ['failureRate.minimumCalls 0', { failureRate: { threshold: 0.5, minimumCalls: 0 } }, RangeError, ['failureRate.minimumCalls', '0']],
+    ['failureRate.minimumCalls beyond the window', { failureRate: { threshold: 0.5, minimumCalls: 20, window: { calls: 10 } } }, RangeError, ['minimumCalls', '20', '10']],
+    ['a window of 0 calls', { failureRate: { threshold: 0.5, window: { calls: 0 } } }, RangeError, ['failureRate.window.calls', '0']],
+    ['a window of 0 ms', { failureRate: { threshold: 0.5, window: { duration: 0 } } }, RangeError, ['failureRate.window.duration', '0']],
+    ['a window of 0 buckets', { failureRate: { threshold: 0.5, window: { duration: 1_000, buckets: 0 } } }, RangeError, ['failureRate.window.buckets', '0']],
+    ['buckets shorter than 1 ms', { failureRate: { threshold: 0.5, window: { duration: 5, buckets: 10 } } }, RangeError, ['failureRate.window.buckets', '10']],
+    ['a window with calls and duration', { failureRate: { threshold: 0.5, window: { calls: 10, duration: 1_000 } } }, TypeError, ['failureRate.window', 'both']],
+    ['an empty window', { failureRate: { threshold: 0.5, window: {} } }, TypeError, ['failureRate.window', 'neither']],
+    ['buckets with calls', { failureRate: { threshold: 0.5, window: { calls: 10, buckets: 2 } } }, TypeError, ['failureRate.window.buckets']],
+    ['slowCall not an object', { slowCall: 100 }, TypeError, ['slowCall', '100']],
+    ['slowCall.duration negative', { slowCall: { duration: -1, rateThreshold: 1 } }, RangeError, ['slowCall.duration', '-1']],
+    ['slowCall.rateThreshold missing', { slowCall: { duration: 100 } }, TypeError, ['slowCall.rateThreshold', 'undefined']],
+    ['slowCall.rateThreshold 0', { slowCall: { duration: 100, rateThreshold: 0 } }, RangeError, ['slowCall.rateThreshold', '0']],
+    ['halfOpenSuccessThreshold 0', { halfOpenSuccessThreshold: 0 }, RangeError, ['halfOpenSuccessThreshold', '0']],
+    ['halfOpenSuccessThreshold fractional', { halfOpenSuccessThreshold: 1.5 }, RangeError, ['halfOpenSuccessThreshold', '1.5']],
+    ['halfOpenMaxWait 0', { halfOpenMaxWait: 0 }, RangeError, ['halfOpenMaxWait', '0']],
+    ['halfOpenMaxWait negative', { halfOpenMaxWait: -5 }, RangeError, ['halfOpenMaxWait', '-5']],
+    ['recoveryTimeout a string', { recoveryTimeout: '30s' }, TypeError, ['recoveryTimeout', '"30s"']],
+  ])('%s is refused with an error naming the option and the value', (_, options, errorClass, mentions) => {
+    let thrown: unknown;
+    try {
+      new CircuitBreaker(options as CircuitBreakerOptions);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(errorClass);
+    for (const mention of mentions) expect((thrown as Error).message).toContain(mention);
+  });
+
+  it('exposes the half-open settings and defaults halfOpenSuccessThreshold to halfOpenMaxCalls', () => {
+    expect(new CircuitBreaker({ halfOpenMaxCalls: 4 }).halfOpenSuccessThreshold).toBe(4);
+    expect(new CircuitBreaker({ halfOpenMaxCalls: 4, halfOpenSuccessThreshold: 9 }).halfOpenSuccessThreshold).toBe(9);
+    const backoff = (opens: number): number => opens * 1_000;
+    expect(new CircuitBreaker({ recoveryTimeout: backoff }).recoveryTimeout).toBe(backoff);
   });
 });
