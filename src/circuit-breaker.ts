@@ -1,11 +1,19 @@
 import { createWindow, describeShape, sameShape, type OutcomeWindow, type WindowContents, type WindowShape } from './breaker-window.js';
 import { systemClock, type Clock } from './clock.js';
-import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, type CircuitOpenReason } from './errors.js';
+import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, refusal as refusalWithoutStack, type CircuitOpenReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type Scope } from './policy.js';
+import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
 const isLocalRejection = (error: unknown): boolean => isBulkheadRejectedError(error) || isCircuitOpenError(error);
+
+/** What an admitted call keeps until it settles (a plain generation number when closed and untimed). */
+interface Admitted {
+  readonly generation: number;
+  readonly trial: boolean;
+  /** Clock time it started, when slow calls are timed; 0 otherwise. */
+  readonly startedAt: number;
+}
 
 /** The state of a {@link CircuitBreaker}. */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
@@ -700,10 +708,35 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   /** @internal */
-  run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    if (this.current === 'closed') return this.admit(call, scope, index, false);
-    const admission = this.admission();
-    return typeof admission === 'boolean' ? this.admit(call, scope, index, admission) : Promise.reject(admission);
+  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
+    const trial = this.current === 'closed' ? false : this.admission();
+    if (typeof trial !== 'boolean') throw trial;
+    const generation = this.generation;
+    // A plain number for the common case (closed, no slow-call timing): nothing to allocate.
+    if (!trial && this.settings.slowCallDuration === undefined) frame.keep(slot, generation);
+    else frame.keep(slot, { generation, trial, startedAt: this.settings.slowCallDuration === undefined ? 0 : this.settings.clock.now() } satisfies Admitted);
+    return scope;
+  }
+
+  /** @internal */
+  leave(_call: Call, token: unknown): void {
+    if (typeof token === 'number') {
+      this.recordSuccess(token, false, 0);
+    } else {
+      const { generation, trial, startedAt } = token as Admitted;
+      this.recordSuccess(generation, trial, startedAt);
+    }
+  }
+
+  /** @internal */
+  leaveWithError(call: Call, _index: number, token: unknown, error: unknown): never {
+    if (typeof token === 'number') {
+      this.recordError(call.callerAborted, token, false, 0, error);
+    } else {
+      const { generation, trial, startedAt } = token as Admitted;
+      this.recordError(call.callerAborted, generation, trial, startedAt, error);
+    }
+    throw error;
   }
 
   /**
@@ -733,25 +766,10 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   private refusal(retryAfter: number, state: CircuitOpenReason): CircuitOpenError {
-    const error = new CircuitOpenError(retryAfter, state);
+    const error = refusalWithoutStack(() => new CircuitOpenError(retryAfter, state));
     const events = this.events;
     if (events !== undefined && events.has('rejected')) events.emit('rejected', { error });
     return error;
-  }
-
-  /** The promise plumbing of an admitted call; every decision is in the `record…` methods. */
-  private async admit(call: Call, scope: Scope, index: number, trial: boolean): Promise<unknown> {
-    const generation = this.generation;
-    const startedAt = this.settings.slowCallDuration === undefined ? 0 : this.settings.clock.now();
-    let value: unknown;
-    try {
-      value = await call.next(index + 1, scope);
-    } catch (error) {
-      this.recordError(call.callerAborted, generation, trial, startedAt, error);
-      throw error;
-    }
-    this.recordSuccess(generation, trial, startedAt);
-    return value;
   }
 
   /** Sorts an error into not counted, success or failure. Throws what `isFailure` throws. */
