@@ -100,10 +100,16 @@ export class Frame {
   readonly from: number;
   /** One past the last layer entered. */
   to: number;
-  /** What each layer kept for its leave, by `index - from`; created by the first layer that keeps something. */
-  tokens: unknown[] | undefined = undefined;
   /** Observer tokens of the observed layers, by `index - from`. */
   observed: number[] | undefined = undefined;
+  // What each layer kept for its leave, by `index - from`: fields for the first five (a whole
+  // stack, usually), so keeping allocates nothing; an array past them.
+  private token0: unknown = undefined;
+  private token1: unknown = undefined;
+  private token2: unknown = undefined;
+  private token3: unknown = undefined;
+  private token4: unknown = undefined;
+  private moreTokens: unknown[] | undefined = undefined;
 
   constructor(from: number) {
     this.from = from;
@@ -111,7 +117,42 @@ export class Frame {
   }
 
   keep(slot: number, token: unknown): void {
-    (this.tokens ??= [])[slot] = token;
+    switch (slot) {
+      case 0:
+        this.token0 = token;
+        break;
+      case 1:
+        this.token1 = token;
+        break;
+      case 2:
+        this.token2 = token;
+        break;
+      case 3:
+        this.token3 = token;
+        break;
+      case 4:
+        this.token4 = token;
+        break;
+      default:
+        (this.moreTokens ??= [])[slot - 5] = token;
+    }
+  }
+
+  token(slot: number): unknown {
+    switch (slot) {
+      case 0:
+        return this.token0;
+      case 1:
+        return this.token1;
+      case 2:
+        return this.token2;
+      case 3:
+        return this.token3;
+      case 4:
+        return this.token4;
+      default:
+        return this.moreTokens?.[slot - 5];
+    }
   }
 }
 
@@ -182,7 +223,12 @@ const deadlineSignals = new WeakSet<AbortSignal>();
  */
 export interface Waiter {
   readonly scope: Scope;
-  readonly reject: (reason: unknown) => void;
+  /** Ends the wait with the abort's reason; runs at most once, and only while registered. */
+  reject(reason: unknown): void;
+  /** The waiter registered before this one (an intrusive list: registering allocates nothing more). */
+  previousWaiter: Waiter | undefined;
+  nextWaiter: Waiter | undefined;
+  registered: boolean;
 }
 
 /**
@@ -234,6 +280,62 @@ function releaseIfIdle(tracker: WorkTracker): void {
 }
 
 /**
+ * The user's function running below a group of entered layers, in a call that can be aborted:
+ * the layers are left when it settles or, at once, when its scope aborts (it may keep running:
+ * its bulkhead slot is held until it settles). One object is the waiter and the answer's state.
+ */
+class Invocation implements Waiter {
+  readonly call: Call;
+  readonly frame: Frame;
+  readonly scope: Scope;
+  resolve: (value: unknown) => void = ignore;
+  rejectAnswer: (error: unknown) => void = ignore;
+  answered = false;
+  previousWaiter: Waiter | undefined = undefined;
+  nextWaiter: Waiter | undefined = undefined;
+  registered = false;
+
+  constructor(call: Call, frame: Frame, scope: Scope) {
+    this.call = call;
+    this.frame = frame;
+    this.scope = scope;
+  }
+
+  /** The scope aborted: answer with its reason, in a microtask of its own, so no layer's leave (a retry, a fallback) runs inside the loop that aborts. */
+  reject(reason: unknown): void {
+    void settled.then(() => this.leaveWithError(reason));
+  }
+
+  /** The function's promise settled: it no longer waits, and its work no longer holds a slot. */
+  workSettled(): void {
+    this.call.removeWaiter(this);
+    this.scope.countWork(-1);
+  }
+
+  leave(value: unknown): void {
+    if (this.answered) return;
+    this.answered = true;
+    try {
+      this.resolve(this.call.leaveAll(this.frame, value));
+    } catch (error) {
+      this.rejectAnswer(error);
+    }
+  }
+
+  leaveWithError(error: unknown): void {
+    if (this.answered) return;
+    this.answered = true;
+    try {
+      this.resolve(this.call.leaveAllWithError(this.frame, error));
+    } catch (thrown) {
+      this.rejectAnswer(thrown);
+    }
+  }
+}
+
+function ignore(): void {}
+
+/**
  * The state of one `execute()` as it travels down a stack.
  * @internal
  */
@@ -243,8 +345,8 @@ export class Call {
   readonly callerSignal: AbortSignal | undefined;
   /** False when nothing can abort this call (no caller signal, no timeout in the stack): the user's function then runs without a race. */
   readonly abortable: boolean;
-  /** What the call waits on now, outermost first. */
-  private waiters: Waiter[] | undefined = undefined;
+  /** What the call waits on now: the newest (innermost) of a list linked through the waiters. */
+  private lastWaiter: Waiter | undefined = undefined;
   /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
   private signalScopes: Scope[] | undefined = undefined;
   /** Checks to queue once the work now being entered has started (see {@link Call.checkWhenStarted}): the first, and any more. */
@@ -335,7 +437,7 @@ export class Call {
       const slot = at - from;
       if (layer.leave !== undefined) {
         try {
-          layer.leave(this, frame.tokens?.[slot]);
+          layer.leave(this, frame.token(slot));
         } catch (error) {
           finishObserving(layer, frame, slot, true, error);
           return this.leaveWithErrorFrom(frame, at, error);
@@ -359,7 +461,7 @@ export class Call {
       }
       let answer: unknown;
       try {
-        answer = layer.leaveWithError(this, at, frame.tokens?.[slot], error);
+        answer = layer.leaveWithError(this, at, frame.token(slot), error);
       } catch (thrown) {
         finishObserving(layer, frame, slot, true, thrown);
         error = thrown;
@@ -457,54 +559,45 @@ export class Call {
       return this.leaveGroup(frame, Promise.resolve(result));
     }
     if (scope.isAborted()) return this.leaveGroup(frame, Promise.reject(scope.abortReason()));
-    return new Promise((resolve, reject) => {
-      let answered = false;
-      const leave = (value: unknown): void => {
-        if (answered) return;
-        answered = true;
-        try {
-          resolve(this.leaveFrom(frame, frame.to, value));
-        } catch (error) {
-          reject(error);
-        }
-      };
-      const leaveWithError = (error: unknown): void => {
-        if (answered) return;
-        answered = true;
-        try {
-          resolve(this.leaveWithErrorFrom(frame, frame.to, error));
-        } catch (thrown) {
-          reject(thrown);
-        }
-      };
-      // Registered before the code runs, so work it starts synchronously (a foreign policy
-      // running inner layers) is nested inside it, and counted against the bulkhead slots
-      // that enclose this scope only. An abort answers at once, in a microtask of its own, so
-      // no layer's leave (a retry, a fallback) runs inside the loop that aborts.
-      const waiter = this.addWaiter(scope, (reason) => void settled.then(() => leaveWithError(reason)));
-      scope.countWork(1);
-      let result: unknown;
-      try {
-        result = fn(scope);
-      } catch (error) {
-        this.removeWaiter(waiter);
-        scope.countWork(-1);
-        leaveWithError(error);
-        return;
-      }
-      Promise.resolve(result).then(
-        (value) => {
-          this.removeWaiter(waiter);
-          scope.countWork(-1);
-          leave(value);
-        },
-        (error: unknown) => {
-          this.removeWaiter(waiter);
-          scope.countWork(-1);
-          leaveWithError(error);
-        },
-      );
+    const invocation = new Invocation(this, frame, scope);
+    const answer = new Promise((resolve, reject) => {
+      invocation.resolve = resolve;
+      invocation.rejectAnswer = reject;
     });
+    // Registered before the code runs, so work it starts synchronously (a foreign policy
+    // running inner layers) is nested inside it, and counted against the bulkhead slots that
+    // enclose this scope only.
+    this.register(invocation);
+    scope.countWork(1);
+    let result: unknown;
+    try {
+      result = fn(scope);
+    } catch (error) {
+      invocation.workSettled();
+      invocation.leaveWithError(error);
+      return answer;
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        invocation.workSettled();
+        invocation.leave(value);
+      },
+      (error: unknown) => {
+        invocation.workSettled();
+        invocation.leaveWithError(error);
+      },
+    );
+    return answer;
+  }
+
+  /** @internal Leaves the layers of `frame` from the innermost, with a value (see {@link Invocation}). */
+  leaveAll(frame: Frame, value: unknown): unknown {
+    return this.leaveFrom(frame, frame.to, value);
+  }
+
+  /** @internal Leaves the layers of `frame` from the innermost, with an error. */
+  leaveAllWithError(frame: Frame, error: unknown): unknown {
+    return this.leaveWithErrorFrom(frame, frame.to, error);
   }
 
   /**
@@ -527,21 +620,30 @@ export class Call {
 
   /** Registers something the call waits on; `onAbort` runs once if `scope` aborts first. */
   addWaiter(scope: Scope, onAbort: (reason: unknown) => void): Waiter {
-    const waiter: Waiter = { scope, reject: onAbort };
-    (this.waiters ??= []).push(waiter);
+    const waiter: Waiter = { scope, reject: onAbort, previousWaiter: undefined, nextWaiter: undefined, registered: false };
+    this.register(waiter);
     return waiter;
+  }
+
+  /** Registers a waiter object of the caller's making. */
+  register(waiter: Waiter): void {
+    waiter.registered = true;
+    waiter.previousWaiter = this.lastWaiter;
+    waiter.nextWaiter = undefined;
+    if (this.lastWaiter !== undefined) this.lastWaiter.nextWaiter = waiter;
+    this.lastWaiter = waiter;
   }
 
   /** Unregisters a waiter that ended by itself; one already ended by an abort is ignored. */
   removeWaiter(waiter: Waiter): void {
-    const waiters = this.waiters;
-    if (waiters === undefined) return;
-    if (waiters[waiters.length - 1] === waiter) {
-      waiters.pop();
-    } else {
-      const at = waiters.indexOf(waiter);
-      if (at !== -1) waiters.splice(at, 1);
-    }
+    if (!waiter.registered) return;
+    waiter.registered = false;
+    const { previousWaiter, nextWaiter } = waiter;
+    if (previousWaiter !== undefined) previousWaiter.nextWaiter = nextWaiter;
+    if (nextWaiter !== undefined) nextWaiter.previousWaiter = previousWaiter;
+    else this.lastWaiter = previousWaiter;
+    waiter.previousWaiter = undefined;
+    waiter.nextWaiter = undefined;
   }
 
   /**
@@ -556,15 +658,13 @@ export class Call {
         if (candidate.isWithin(scope)) candidate.abortSignal(reason);
       }
     }
-    const waiters = this.waiters;
-    if (waiters === undefined) return;
-    for (let at = waiters.length - 1; at >= 0; at--) {
-      const waiter = waiters[at];
-      if (waiter !== undefined && waiter.scope.isWithin(scope)) {
-        waiters.splice(at, 1);
-        waiter.reject(reason);
-      }
+    // Unregister first, then reject: a rejection may register or remove other waiters.
+    const aborted: Waiter[] = [];
+    for (let waiter = this.lastWaiter; waiter !== undefined; waiter = waiter.previousWaiter) {
+      if (waiter.scope.isWithin(scope)) aborted.push(waiter);
     }
+    for (const waiter of aborted) this.removeWaiter(waiter);
+    for (const waiter of aborted) waiter.reject(reason);
   }
 
   trackSignal(scope: Scope): void {
