@@ -46,3 +46,9 @@ export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 
 export type { Listener, Unsubscribe } from './events.js';
+
+export { MetricsRegistry } from './metrics.js';
+export type { CallSample, LatencySnapshot, MetricsRegistryOptions, MetricsSnapshot, PolicyKind, PolicyMetricsSnapshot, TrackOptions } from './metrics.js';
+
+export { logPolicyEvents } from './log.js';
+export type { LogLevel, LogPolicyEventsOptions, LoggedEvent, PolicyLogFields, PolicyLogger } from './log.js';

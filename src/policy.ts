@@ -100,7 +100,8 @@ export class Frame {
   readonly from: number;
   /** One past the last layer entered. */
   to: number;
-  /** Observer tokens of the observed layers, by `index - from`. */
+  /** The observers that saw the observed layers' calls start, and their tokens, by `index - from`. */
+  observers: CallObserver[] | undefined = undefined;
   observed: number[] | undefined = undefined;
   // What each layer kept for its leave, by `index - from`: fields for the first five (a whole
   // stack, usually), so keeping allocates nothing; an array past them.
@@ -159,18 +160,46 @@ export class Frame {
 /**
  * Watches the calls through one policy. `started` runs as a call enters the policy and
  * returns a token (a start time); `finished` runs once when the policy's part of the call
- * settles, with `error` undefined and `failed` false on success. Neither may throw: what they
- * throw is reported like a listener's error and the call goes on.
+ * settles, with `error` undefined and `failed` false on success, on the observer that saw it
+ * start. Both get a reading of the observer's `now`: within one synchronous pass over a stack
+ * (entering its layers, or leaving them) the clock is read once for all observers that share
+ * it, so timing five layers costs two clock reads, not ten. None may throw: what they throw is
+ * reported like a listener's error and the call goes on.
  * @internal
  */
 export interface CallObserver {
-  started(): number;
-  finished(token: number, failed: boolean, error: unknown): void;
+  readonly now: () => number;
+  started(time: number): number;
+  finished(token: number, failed: boolean, error: unknown, time: number): void;
+}
+
+/** The clock read in the current pass, and its reading (see {@link CallObserver}). */
+let passClock: (() => number) | undefined;
+let passTime = Number.NaN;
+
+/** Starts a pass: the next observer reads its clock afresh. */
+function newPass(): void {
+  passClock = undefined;
+}
+
+function readClock(observer: CallObserver): number {
+  const clock = observer.now;
+  if (clock === passClock) return passTime;
+  let time: number;
+  try {
+    time = clock();
+  } catch (thrown) {
+    reportListenerError('observer', thrown);
+    time = Number.NaN;
+  }
+  passClock = clock;
+  passTime = time;
+  return time;
 }
 
 function startObserving(observer: CallObserver): number {
   try {
-    return observer.started();
+    return observer.started(readClock(observer));
   } catch (thrown) {
     reportListenerError('observer', thrown);
     return Number.NaN;
@@ -179,14 +208,15 @@ function startObserving(observer: CallObserver): number {
 
 function notifyObserver(observer: CallObserver, token: number, failed: boolean, error: unknown): void {
   try {
-    observer.finished(token, failed, error);
+    observer.finished(token, failed, error, readClock(observer));
   } catch (thrown) {
     reportListenerError('observer', thrown);
   }
 }
 
-function finishObserving(layer: Layer, frame: Frame, slot: number, failed: boolean, error: unknown): void {
-  if (layer.observer !== undefined) notifyObserver(layer.observer, frame.observed?.[slot] ?? Number.NaN, failed, error);
+function finishObserving(frame: Frame, slot: number, failed: boolean, error: unknown): void {
+  const observer = frame.observers?.[slot];
+  if (observer !== undefined) notifyObserver(observer, frame.observed?.[slot] ?? Number.NaN, failed, error);
 }
 
 function observeRefusal(observer: CallObserver, refusal: unknown): void {
@@ -194,13 +224,16 @@ function observeRefusal(observer: CallObserver, refusal: unknown): void {
 }
 
 function observe(observer: CallObserver, run: () => Promise<unknown>): Promise<unknown> {
+  newPass();
   const token = startObserving(observer);
   return run().then(
     (value) => {
+      newPass();
       notifyObserver(observer, token, false, undefined);
       return value;
     },
     (error: unknown) => {
+      newPass();
       notifyObserver(observer, token, true, error);
       throw error;
     },
@@ -378,12 +411,20 @@ export class Call {
       try {
         entered = layer.enter(this, inner, frame, at - index);
       } catch (refusal) {
-        if (layer.observer !== undefined) observeRefusal(layer.observer, refusal);
+        if (layer.observer !== undefined) {
+          newPass();
+          observeRefusal(layer.observer, refusal);
+        }
         outcome = Promise.reject(refusal);
         break;
       }
       if (entered === undefined) break;
-      if (layer.observer !== undefined) (frame.observed ??= [])[at - index] = startObserving(layer.observer);
+      const observer = layer.observer;
+      if (observer !== undefined) {
+        if (frame.observers === undefined) newPass();
+        (frame.observers ??= [])[at - index] = observer;
+        (frame.observed ??= [])[at - index] = startObserving(observer);
+      }
       inner = entered;
     }
     frame.to = at;
@@ -430,6 +471,7 @@ export class Call {
 
   /** Leaves the entered layers below `top` (exclusive), innermost first, with a value. */
   private leaveFrom(frame: Frame, top: number, value: unknown): unknown {
+    if (frame.observers !== undefined) newPass();
     const layers = this.layers;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
@@ -439,46 +481,47 @@ export class Call {
         try {
           layer.leave(this, frame.token(slot));
         } catch (error) {
-          finishObserving(layer, frame, slot, true, error);
+          finishObserving(frame, slot, true, error);
           return this.leaveWithErrorFrom(frame, at, error);
         }
       }
-      finishObserving(layer, frame, slot, false, undefined);
+      finishObserving(frame, slot, false, undefined);
     }
     return value;
   }
 
   /** Leaves the entered layers below `top` (exclusive), innermost first, with an error: a layer may answer instead. */
   private leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown {
+    if (frame.observers !== undefined) newPass();
     const layers = this.layers;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
       const layer = layers[at] as Layer;
       const slot = at - from;
       if (layer.leaveWithError === undefined) {
-        finishObserving(layer, frame, slot, true, error);
+        finishObserving(frame, slot, true, error);
         continue;
       }
       let answer: unknown;
       try {
         answer = layer.leaveWithError(this, at, frame.token(slot), error);
       } catch (thrown) {
-        finishObserving(layer, frame, slot, true, thrown);
+        finishObserving(frame, slot, true, thrown);
         error = thrown;
         continue;
       }
       if (!isPromise(answer)) {
-        finishObserving(layer, frame, slot, false, undefined);
+        finishObserving(frame, slot, false, undefined);
         return this.leaveFrom(frame, at, answer);
       }
       // The layer answers later (a retry, a fallback function): the layers outside it wait for that.
       return answer.then(
         (value) => {
-          finishObserving(layer, frame, slot, false, undefined);
+          finishObserving(frame, slot, false, undefined);
           return this.leaveFrom(frame, at, value);
         },
         (failure: unknown) => {
-          finishObserving(layer, frame, slot, true, failure);
+          finishObserving(frame, slot, true, failure);
           return this.leaveWithErrorFrom(frame, at, failure);
         },
       );

@@ -80,12 +80,19 @@ describe('the built package', () => {
     expect(cjs.resolved).toMatch(new RegExp(`[\\\\/]dist[\\\\/]${file}\\.cjs$`));
   });
 
-  it.each(subpaths.map(([subpath]) => subpath.split('/')[1] as string))('builds dist/%s.js with no import at all: no copy of the core, no node: module', (file) => {
-    for (const extension of ['js', 'cjs']) {
-      const code = readFileSync(new URL(`../dist/${file}.${extension}`, import.meta.url), 'utf8');
-      expect(code).not.toMatch(/^\s*import\s[^(]/m);
-      expect(code).not.toMatch(/\brequire\(/);
-      expect(code).not.toMatch(/class CircuitBreaker\b/);
+  it.each(subpaths.map(([subpath]) => subpath.split('/')[1] as string))('builds dist/%s with no copy of the core and no node: module, importing only chunks it shares with the other subpaths', (file) => {
+    const esm = readFileSync(new URL(`../dist/${file}.js`, import.meta.url), 'utf8');
+    const imported = [...esm.matchAll(/^\s*import\s[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1]);
+    for (const specifier of imported) expect(specifier).toMatch(/^\.\/chunk-[\w-]+\.js$/);
+    for (const specifier of imported) {
+      const chunk = readFileSync(new URL(`../dist/${(specifier as string).slice(2)}`, import.meta.url), 'utf8');
+      expect(chunk).not.toMatch(/class CircuitBreaker\b|\bfunction compose\b/);
+    }
+    const cjs = readFileSync(new URL(`../dist/${file}.cjs`, import.meta.url), 'utf8');
+    expect(cjs).not.toMatch(/\brequire\(/);
+    for (const code of [esm, cjs]) {
+      expect(code).not.toMatch(/class CircuitBreaker\b|\bfunction compose\b/);
+      expect(code).not.toMatch(/['"]node:/);
     }
   });
 

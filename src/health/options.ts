@@ -5,6 +5,7 @@
  * @internal
  */
 import type { Clock } from '../clock.js';
+import { options, show } from '../subpath-options.js';
 
 /** Largest delay a JavaScript timer can wait (2³¹ − 1 ms); longer ones fire at once. */
 const MAX_TIMER_DELAY = 2_147_483_647;
@@ -20,32 +21,8 @@ export const defaultClock: Clock = {
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
 };
 
-/** Names a value in an error message without printing an object's contents. */
-export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  return String(value);
-}
 
-/**
- * An options object (or `undefined`), with no key outside `known`: a misspelt option
- * (`cacheTTL`) would otherwise be ignored without a word.
- */
-export function options<T extends object>(name: string, value: T | undefined, known: readonly (keyof T & string)[]): Partial<T> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} options must be an object, got ${show(value)}`);
-  }
-  for (const key of Object.keys(value)) {
-    if (!(known as readonly string[]).includes(key)) {
-      throw new TypeError(`${name} has no option ${JSON.stringify(key)}; known options: ${known.map((k) => JSON.stringify(k)).join(', ')}`);
-    }
-  }
-  return value;
-}
+export { options, show };
 
 /** A timeout in ms: finite, > 0 and no longer than a timer can wait. */
 export function positiveDuration(name: string, value: unknown): number {

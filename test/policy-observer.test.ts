@@ -1,0 +1,70 @@
+import { expect, it } from 'vitest';
+import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from '../src/index.js';
+import type { CallObserver } from '../src/policy.js';
+import { deferred } from './fixtures/promises.js';
+
+// The engine must hand `finished` to the observer whose `started` made the token: a policy's
+// observer may change while a call is in flight (a registry tracks or untracks it).
+it('finishes a call with the observer that started it, even if the slot changed meanwhile', async () => {
+  const timeout = withTimeout(1_000, { name: 't' });
+  const now = (): number => 0;
+  const first: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 111, finished(token) { this.finishedWith.push(token); } };
+  const second: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 222, finished(token) { this.finishedWith.push(token); } };
+  (timeout as unknown as { observer: CallObserver }).observer = first;
+  const holder = deferred();
+  const call = timeout.execute(() => holder.promise);
+  (timeout as unknown as { observer: CallObserver }).observer = second;
+  holder.resolve();
+  await call;
+  expect(first.finishedWith).toEqual([111]);
+  expect(second.finishedWith).toEqual([]);
+});
+
+it('a registry keeps exact latencies when a second registry leaves while a call is in flight', async () => {
+  let time = 1_000;
+  const first = new MetricsRegistry({ now: () => time });
+  const second = new MetricsRegistry({ now: () => time });
+  const timeout = withTimeout(1_000, { name: 't' });
+  first.track(timeout);
+  const untrackSecond = second.track(timeout);
+  const holder = deferred();
+  const call = timeout.execute(() => holder.promise);
+  untrackSecond();
+  time += 8;
+  holder.resolve();
+  await call;
+  expect(first.snapshot().policies[0]?.latency.sum).toBe(8);
+});
+
+it('reads a registry’s clock twice per call through a tracked five-policy stack, not twice per policy', async () => {
+  let reads = 0;
+  let time = 0;
+  const registry = new MetricsRegistry({
+    now: () => {
+      reads++;
+      return time;
+    },
+  });
+  const stack = compose(
+    withFallback(0, { name: 'f' }),
+    new CircuitBreaker({ name: 'b' }),
+    retryWithBackoff({ name: 'r' }),
+    withTimeout(1_000, { name: 't' }),
+    new Bulkhead({ name: 'h', maxConcurrent: 10 }),
+  );
+  registry.track(stack);
+  const holder = deferred();
+  const call = stack.execute(() => holder.promise);
+  time = 5;
+  holder.resolve();
+  await call;
+  expect(reads).toBe(2);
+  const snapshot = registry.snapshot();
+  expect(snapshot.policies.map((policy) => [policy.name, policy.calls, policy.successes, policy.latency.sum])).toEqual([
+    ['f', 1, 1, 5],
+    ['b', 1, 1, 5],
+    ['r', 1, 1, 5],
+    ['t', 1, 1, 5],
+    ['h', 1, 1, 5],
+  ]);
+});
