@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { BulkheadRejectedError, refusal, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Frame, type Scope, type WorkTracker } from './policy.js';
+import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Frame, type Scope, type Waiter, type WorkTracker } from './policy.js';
 import * as validate from './validate.js';
 
 /** Options of {@link Bulkhead}. */
@@ -34,13 +34,46 @@ export interface BulkheadEvents {
   rejected: { readonly error: BulkheadRejectedError; readonly reason: BulkheadRejectionReason };
 }
 
-/** A call waiting in the queue: a node of a doubly linked list, so leaving from the middle is O(1). */
-interface QueuedCall {
-  readonly grant: () => void;
+/**
+ * A call waiting in the queue: a node of a doubly linked list, so leaving from the middle is
+ * O(1), and the waiter its call's abort ends. One object per queued call.
+ */
+class QueuedCall implements Waiter {
+  readonly bulkhead: Bulkhead;
+  readonly call: Call;
   readonly scope: Scope;
-  previous: QueuedCall | undefined;
-  next: QueuedCall | undefined;
+  resolve: () => void = ignore;
+  rejectWait: (reason: unknown) => void = ignore;
+  /** The `queueTimeout` timer, if any. */
+  timer: unknown = undefined;
+  previous: QueuedCall | undefined = undefined;
+  next: QueuedCall | undefined = undefined;
+  previousWaiter: Waiter | undefined = undefined;
+  nextWaiter: Waiter | undefined = undefined;
+  registered = false;
+
+  constructor(bulkhead: Bulkhead, call: Call, scope: Scope) {
+    this.bulkhead = bulkhead;
+    this.call = call;
+    this.scope = scope;
+  }
+
+  /** A slot is free for it. Resolving (rather than running the call from here) keeps the queued call in its own caller's async context: AsyncLocalStorage follows the await, not the releasing call. */
+  grant(): void {
+    this.bulkhead.stopQueueTimer(this);
+    this.call.removeWaiter(this);
+    this.resolve();
+  }
+
+  /** Its call was aborted while it waited. */
+  reject(reason: unknown): void {
+    this.bulkhead.stopQueueTimer(this);
+    this.bulkhead.leaveQueue(this);
+    this.rejectWait(reason);
+  }
 }
+
+function ignore(): void {}
 
 /**
  * Limits how many calls run at once against one dependency, so a slow dependency cannot take
@@ -160,41 +193,39 @@ export class Bulkhead extends SingleLayerPolicy {
 
   private enqueue(call: Call, scope: Scope): Promise<void> {
     if (scope.isAborted()) return Promise.reject(scope.abortReason());
-    return new Promise<void>((resolve, reject) => {
-      let timer: unknown;
-      const leave = (): void => {
-        if (timer !== undefined) this.clock.clearTimeout(timer);
-      };
-      const entry: QueuedCall = {
-        scope,
-        // Resolving (rather than running the call from here) keeps the queued call in its own
-        // caller's async context: AsyncLocalStorage follows the await, not the releasing call.
-        grant: () => {
-          leave();
-          call.removeWaiter(waiter);
-          resolve();
-        },
-        previous: this.tail,
-        next: undefined,
-      };
-      const waiter = call.addWaiter(scope, (reason) => {
-        leave();
-        this.unlink(entry);
-        reject(reason);
-      });
-      if (this.tail === undefined) this.head = entry;
-      else this.tail.next = entry;
-      this.tail = entry;
-      this.waiting++;
-      if (this.queueTimeout !== Infinity) {
-        timer = this.clock.setTimeout(() => {
-          timer = undefined;
-          call.removeWaiter(waiter);
-          this.unlink(entry);
-          reject(this.reject('queue-timeout'));
-        }, this.queueTimeout);
-      }
+    const entry = new QueuedCall(this, call, scope);
+    const wait = new Promise<void>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.rejectWait = reject;
     });
+    // Nothing can abort a call with no caller signal and no timeout: no waiter to register.
+    if (call.abortable) call.register(entry);
+    entry.previous = this.tail;
+    if (this.tail === undefined) this.head = entry;
+    else this.tail.next = entry;
+    this.tail = entry;
+    this.waiting++;
+    if (this.queueTimeout !== Infinity) {
+      entry.timer = this.clock.setTimeout(() => {
+        entry.timer = undefined;
+        call.removeWaiter(entry);
+        this.unlink(entry);
+        entry.rejectWait(this.reject('queue-timeout'));
+      }, this.queueTimeout);
+    }
+    return wait;
+  }
+
+  /** @internal */
+  stopQueueTimer(entry: QueuedCall): void {
+    if (entry.timer === undefined) return;
+    this.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+  }
+
+  /** @internal */
+  leaveQueue(entry: QueuedCall): void {
+    this.unlink(entry);
   }
 
   private unlink(entry: QueuedCall): void {
