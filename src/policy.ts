@@ -133,9 +133,11 @@ export class Frame {
   readonly from: number;
   /** One past the last layer entered. */
   to: number;
-  /** The observers that saw the observed layers' calls start, and their tokens, by `index - from`. */
-  observers: CallObserver[] | undefined = undefined;
-  observed: number[] | undefined = undefined;
+  /**
+   * For each observed layer, by `index - from`: the observer that saw its call start (at
+   * `2 × slot`) and its token (at `2 × slot + 1`). One array, sized once for the whole frame.
+   */
+  observations: unknown[] | undefined = undefined;
   // What each layer kept for its leave, by `index - from`: fields for the first five (a whole
   // stack, usually), so keeping allocates nothing; an array past them.
   private token0: unknown = undefined;
@@ -248,8 +250,10 @@ function notifyObserver(observer: CallObserver, token: number, failed: boolean, 
 }
 
 function finishObserving(frame: Frame, slot: number, failed: boolean, error: unknown): void {
-  const observer = frame.observers?.[slot];
-  if (observer !== undefined) notifyObserver(observer, frame.observed?.[slot] ?? Number.NaN, failed, error);
+  const observations = frame.observations;
+  if (observations === undefined) return;
+  const observer = observations[2 * slot] as CallObserver | undefined;
+  if (observer !== undefined) notifyObserver(observer, observations[2 * slot + 1] as number, failed, error);
 }
 
 function observeRefusal(observer: CallObserver, refusal: unknown): void {
@@ -456,9 +460,14 @@ export class Call {
       if (entered === undefined) break;
       const observer = step.hooks.observer;
       if (observer !== undefined) {
-        if (frame.observers === undefined) newPass();
-        (frame.observers ??= [])[at - index] = observer;
-        (frame.observed ??= [])[at - index] = startObserving(observer);
+        let observations = frame.observations;
+        if (observations === undefined) {
+          newPass();
+          observations = frame.observations = new Array<unknown>(2 * (steps.length - index));
+        }
+        const slot = at - index;
+        observations[2 * slot] = observer;
+        observations[2 * slot + 1] = startObserving(observer);
       }
       inner = entered;
     }
@@ -507,7 +516,7 @@ export class Call {
 
   /** Leaves the entered layers below `top` (exclusive), innermost first, with a value. */
   private leaveFrom(frame: Frame, top: number, value: unknown): unknown {
-    if (frame.observers !== undefined) newPass();
+    if (frame.observations !== undefined) newPass();
     const steps = this.steps;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
@@ -528,7 +537,7 @@ export class Call {
 
   /** Leaves the entered layers below `top` (exclusive), innermost first, with an error: a layer may answer instead. */
   private leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown {
-    if (frame.observers !== undefined) newPass();
+    if (frame.observations !== undefined) newPass();
     const steps = this.steps;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
