@@ -112,16 +112,13 @@ export interface Step {
   readonly hooks: LayerHooks;
 }
 
-/** The step of `layer`, its hooks bound to it. @internal */
+/**
+ * The step of `layer`. Its hooks are the layer's own methods, unbound (called with the layer
+ * as `this`): a step allocates no function, so a policy costs a few bytes more, not hundreds.
+ * @internal
+ */
 export function stepOf(layer: Layer, hooks: LayerHooks): Step {
-  return {
-    layer,
-    enter: layer.enter?.bind(layer),
-    leave: layer.leave?.bind(layer),
-    leaveWithError: layer.leaveWithError?.bind(layer),
-    run: layer.run?.bind(layer),
-    hooks,
-  };
+  return { layer, enter: layer.enter, leave: layer.leave, leaveWithError: layer.leaveWithError, run: layer.run, hooks };
 }
 
 /**
@@ -447,7 +444,7 @@ export class Call {
       if (enter === undefined) break;
       let entered: Scope | undefined;
       try {
-        entered = enter(this, inner, frame, at - index);
+        entered = enter.call(step.layer, this, inner, frame, at - index);
       } catch (refusal) {
         const observer = step.hooks.observer;
         if (observer !== undefined) {
@@ -502,8 +499,8 @@ export class Call {
     const run = step.run;
     if (run === undefined) return Promise.reject(new Error(`bulwark: layer ${index} can neither enter nor run`));
     const observer = step.hooks.observer;
-    if (observer === undefined) return run(this, scope, index);
-    return observe(observer, () => run(this, scope, index));
+    if (observer === undefined) return run.call(step.layer, this, scope, index);
+    return observe(observer, () => run.call(step.layer, this, scope, index));
   }
 
   private leaveGroup(frame: Frame, inner: Promise<unknown>): Promise<unknown> {
@@ -520,11 +517,12 @@ export class Call {
     const steps = this.steps;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
-      const leave = (steps[at] as Step).leave;
+      const step = steps[at] as Step;
+      const leave = step.leave;
       const slot = at - from;
       if (leave !== undefined) {
         try {
-          leave(this, frame.token(slot));
+          leave.call(step.layer, this, frame.token(slot));
         } catch (error) {
           finishObserving(frame, slot, true, error);
           return this.leaveWithErrorFrom(frame, at, error);
@@ -541,7 +539,8 @@ export class Call {
     const steps = this.steps;
     const from = frame.from;
     for (let at = top - 1; at >= from; at--) {
-      const leaveWithError = (steps[at] as Step).leaveWithError;
+      const step = steps[at] as Step;
+      const leaveWithError = step.leaveWithError;
       const slot = at - from;
       if (leaveWithError === undefined) {
         finishObserving(frame, slot, true, error);
@@ -549,7 +548,7 @@ export class Call {
       }
       let answer: unknown;
       try {
-        answer = leaveWithError(this, at, frame.token(slot), error);
+        answer = leaveWithError.call(step.layer, this, at, frame.token(slot), error);
       } catch (thrown) {
         finishObserving(frame, slot, true, thrown);
         error = thrown;
@@ -974,16 +973,29 @@ export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
 
 /** A policy made by bulwark that is one layer of a stack. */
 export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
+  // Built on first use: a policy made and never run (an idle breaker of a group) pays for none.
+  #layers: readonly Layer[] | undefined = undefined;
+  #steps: readonly Step[] | undefined = undefined;
+  #hooks: LayerHooks | undefined = undefined;
+
   /** @internal */
-  readonly layers: readonly Layer[] = [this];
+  get layers(): readonly Layer[] {
+    return (this.#layers ??= [this]);
+  }
+
   /** @internal */
-  readonly hooks: LayerHooks = { observer: undefined };
+  get steps(): readonly Step[] {
+    return (this.#steps ??= [stepOf(this, this.hooks)]);
+  }
+
   /** @internal */
-  readonly steps: readonly Step[] = [stepOf(this, this.hooks)];
+  get hooks(): LayerHooks {
+    return (this.#hooks ??= { observer: undefined });
+  }
 
   /** @internal Watches every call through this policy (a metrics registry); undefined costs nothing. */
   get observer(): CallObserver | undefined {
-    return this.hooks.observer;
+    return this.#hooks?.observer;
   }
 
   set observer(observer: CallObserver | undefined) {
