@@ -38,6 +38,8 @@ interface Deadline {
   timer: unknown;
   previous: Deadline | undefined;
   next: Deadline | undefined;
+  /** The next deadline waiting for its check (see {@link TimeoutPolicy}). */
+  nextToCheck: Deadline | undefined;
 }
 
 
@@ -58,6 +60,9 @@ export class TimeoutPolicy extends SingleLayerPolicy {
   private head: Deadline | undefined = undefined;
   private tail: Deadline | undefined = undefined;
   private timer: unknown = undefined;
+  /** Deadlines waiting for their check, oldest first. */
+  private firstToCheck: Deadline | undefined = undefined;
+  private lastToCheck: Deadline | undefined = undefined;
   /**
    * True on the system clock: deadlines share the timer above. An injected clock (a test's)
    * gets one timer per call, armed at once, so it sees exactly the timers of the calls pending.
@@ -83,7 +88,7 @@ export class TimeoutPolicy extends SingleLayerPolicy {
   enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope {
     if (this.timeout === Infinity) return scope;
     const inner = scope.openAbortable();
-    const deadline: Deadline = { call, scope: inner, at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined };
+    const deadline: Deadline = { call, scope: inner, at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined, nextToCheck: undefined };
     frame.keep(slot, deadline);
     if (!this.shared) {
       deadline.timer = this.clock.setTimeout(() => this.expireOne(deadline), this.timeout);
@@ -94,7 +99,12 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     if (this.tail === undefined) this.head = deadline;
     else this.tail.next = deadline;
     this.tail = deadline;
-    call.checkWhenStarted(() => this.check(deadline));
+    // One check per call, queued in the order the calls entered: the call hands over the
+    // policy's one check function, so no closure is made per call.
+    if (this.lastToCheck === undefined) this.firstToCheck = deadline;
+    else this.lastToCheck.nextToCheck = deadline;
+    this.lastToCheck = deadline;
+    call.checkWhenStarted(this.checkNext);
     return inner;
   }
 
@@ -136,6 +146,15 @@ export class TimeoutPolicy extends SingleLayerPolicy {
    * anyway (the turn is still running), so no deadline is missed; a call stamped late by
    * synchronous work in that same turn expires late by as long, never early.
    */
+  private readonly checkNext = (): void => {
+    const deadline = this.firstToCheck;
+    if (deadline === undefined) return;
+    this.firstToCheck = deadline.nextToCheck;
+    if (this.firstToCheck === undefined) this.lastToCheck = undefined;
+    deadline.nextToCheck = undefined;
+    this.check(deadline);
+  };
+
   /** Stamps `deadline` (and the calls before it not stamped yet) and arms the timer, if it is still pending. */
   private check(deadline: Deadline): void {
     if (!deadline.linked || !Number.isNaN(deadline.at)) return;
