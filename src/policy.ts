@@ -434,6 +434,8 @@ export class Call {
    */
   next(index: number, scope: Scope): Promise<unknown> {
     const steps = this.steps;
+    // Past the last layer (a bulkhead granting a queued call its slot) there is nothing to enter.
+    if (index === steps.length) return this.invoke(scope, this.fn);
     const frame = new Frame(index);
     let inner = scope;
     let at = index;
