@@ -84,7 +84,10 @@ export interface PolicyMetricsSnapshot {
   readonly rejections: number;
   /** `TimeoutError`s this timeout raised (each one is also a failure). */
   readonly timeouts: number;
-  /** Retries this retry made (a call answered at its third attempt made two). */
+  /**
+   * Retries this retry scheduled: its `retry` events (a call answered at its third attempt
+   * counts two). A retry whose backoff an abort or an enclosing timeout cut short counts too.
+   */
   readonly retries: number;
   /** Answers this fallback gave in place of a failure (each one is also a success). */
   readonly fallbacks: number;

@@ -563,10 +563,13 @@ export class Call {
       // The layer answers later (a retry, a fallback function): the layers outside it wait for that.
       return answer.then(
         (value) => {
+          // A later turn: the clock is read afresh, not reused from whatever pass ran last.
+          newPass();
           finishObserving(frame, slot, false, undefined);
           return this.leaveFrom(frame, at, value);
         },
         (failure: unknown) => {
+          newPass();
           finishObserving(frame, slot, true, failure);
           return this.leaveWithErrorFrom(frame, at, failure);
         },

@@ -144,7 +144,7 @@ function expectMatchesSnapshot(metrics: Map<string, MetricData>, snapshot: Metri
       if (kinds === 'all' || kinds.includes(policy.kind)) add(name, attributes, policy[field] as number);
     }
     if (policy.state !== undefined) {
-      for (const state of ['closed', 'open', 'half-open', 'isolated']) add('bulwark.circuit.state', { ...attributes, 'bulwark.circuit.state': state }, state === policy.state ? 1 : 0);
+      for (const state of ['closed', 'open', 'half-open', 'isolated']) add('bulwark.circuit.status', { ...attributes, 'bulwark.circuit.state': state }, state === policy.state ? 1 : 0);
     }
     if (policy.failureRate !== undefined) add('bulwark.circuit.failure_ratio', attributes, policy.failureRate);
     if (policy.slowCallRate !== undefined) add('bulwark.circuit.slow_call_ratio', attributes, policy.slowCallRate);
@@ -185,7 +185,7 @@ describe('registerOpenTelemetryMetrics', () => {
       { name: 'bulwark.calls', unit: '{call}', type: 'SUM', monotonic: true, valueType: 'INT' },
       { name: 'bulwark.circuit.failure_ratio', unit: '1', type: 'GAUGE', monotonic: undefined, valueType: 'DOUBLE' },
       { name: 'bulwark.circuit.slow_call_ratio', unit: '1', type: 'GAUGE', monotonic: undefined, valueType: 'DOUBLE' },
-      { name: 'bulwark.circuit.state', unit: '1', type: 'SUM', monotonic: false, valueType: 'INT' },
+      { name: 'bulwark.circuit.status', unit: '1', type: 'SUM', monotonic: false, valueType: 'INT' },
       { name: 'bulwark.failures', unit: '{failure}', type: 'SUM', monotonic: true, valueType: 'INT' },
       { name: 'bulwark.fallbacks', unit: '{fallback}', type: 'SUM', monotonic: true, valueType: 'INT' },
       { name: 'bulwark.rejections', unit: '{rejection}', type: 'SUM', monotonic: true, valueType: 'INT' },
@@ -226,7 +226,7 @@ describe('registerOpenTelemetryMetrics', () => {
     expectMatchesSnapshot((await collect()).metrics, snapshot);
     const metrics = (await collect()).metrics;
     expect(valueAt(metrics.get('bulwark.rejections'), { 'bulwark.policy.name': 'search "eu"', 'bulwark.policy.kind': 'bulkhead' })).toBe(1);
-    expect(valueAt(metrics.get('bulwark.circuit.state'), { 'bulwark.policy.name': 'payments', 'bulwark.policy.kind': 'circuit-breaker', 'bulwark.circuit.state': 'half-open' })).toBe(1);
+    expect(valueAt(metrics.get('bulwark.circuit.status'), { 'bulwark.policy.name': 'payments', 'bulwark.policy.kind': 'circuit-breaker', 'bulwark.circuit.state': 'half-open' })).toBe(1);
     expect(valueAt(metrics.get('bulwark.timeouts'), { 'bulwark.policy.name': 'payments', 'bulwark.policy.kind': 'retry' })).toBeUndefined();
     // The next collection reads the registry again.
     snapshot = {
@@ -427,7 +427,7 @@ describe('registerOpenTelemetryMetrics with a real registry', () => {
     const snapshot = registry.snapshot();
     expectMatchesSnapshot(metrics, snapshot);
     const breakerAttributes = { 'bulwark.policy.name': 'payments', 'bulwark.policy.kind': 'circuit-breaker' };
-    expect(valueAt(metrics.get('bulwark.circuit.state'), { ...breakerAttributes, 'bulwark.circuit.state': 'open' })).toBe(1);
+    expect(valueAt(metrics.get('bulwark.circuit.status'), { ...breakerAttributes, 'bulwark.circuit.state': 'open' })).toBe(1);
     expect(valueAt(metrics.get('bulwark.rejections'), breakerAttributes)).toBe(1);
     expect(valueAt(metrics.get('bulwark.failures'), breakerAttributes)).toBe(1);
     expect(valueAt(metrics.get('bulwark.timeouts'), { 'bulwark.policy.name': 'payments', 'bulwark.policy.kind': 'timeout' })).toBe(2);
@@ -448,4 +448,25 @@ describe('registerOpenTelemetryMetrics with a real registry', () => {
     const timeoutOutcomes = histogram.filter((point) => point.attributes['bulwark.policy.kind'] === 'timeout').map((point) => [point.attributes['bulwark.call.outcome'], point.value.count]);
     expect(timeoutOutcomes.sort()).toEqual([['failure', 3], ['success', 4]]);
   });
+});
+
+it('names no instrument like an attribute (the state metric is bulwark.circuit.status, its attribute bulwark.circuit.state)', () => {
+  const names: string[] = [];
+  const attributeKeys = new Set<string>();
+  const observable = () => ({ addCallback() {}, removeCallback() {} });
+  const meter = {
+    createHistogram: (n: string) => { names.push(n); return { record() {} }; },
+    createObservableCounter: (n: string) => { names.push(n); return observable(); },
+    createObservableUpDownCounter: (n: string) => { names.push(n); return observable(); },
+    createObservableGauge: (n: string) => { names.push(n); return observable(); },
+    addBatchObservableCallback: (cb: (r: { observe(o: unknown, v: number, a?: Record<string, string>): void }) => void) => {
+      cb({ observe: (_o, _v, a) => { for (const k of Object.keys(a ?? {})) attributeKeys.add(k); } });
+    },
+    removeBatchObservableCallback() {},
+  };
+  const registry = new MetricsRegistry();
+  registry.track(new CircuitBreaker({ name: 'payments' }));
+  registerOpenTelemetryMetrics(registry, meter as unknown as Parameters<typeof registerOpenTelemetryMetrics>[1]);
+  const clashes = names.filter((n) => attributeKeys.has(n));
+  expect(clashes).toEqual([]);
 });

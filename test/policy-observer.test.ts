@@ -68,3 +68,71 @@ it('reads a registry’s clock twice per call through a tracked five-policy stac
     ['h', 1, 1, 5],
   ]);
 });
+
+// A layer that answers in a later turn (a fallback function, a retry after its backoff) is
+// timed with a fresh clock reading, not with the last one any call happened to take.
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+it('times a fallback by its whole call, its async fallback function included', async () => {
+  let t = 0;
+  const registry = new MetricsRegistry({ now: () => t });
+  let release: (v: string) => void = () => {};
+  const stack = compose(
+    withFallback(() => new Promise<string>((resolve) => { release = resolve; }), { name: 'dep' }),
+    new CircuitBreaker({ name: 'dep' }),
+  );
+  registry.track(stack);
+  const samples: unknown[] = [];
+  registry.onCall((s) => samples.push(s));
+  t = 100;
+  const result = stack.execute(async () => { throw new Error('boom'); });
+  await tick(); // the inner failure is handled; the fallback function is running
+  t = 600;      // ... and takes 500 ms
+  release('cached');
+  expect(await result).toBe('cached');
+  expect(samples).toContainEqual({ policy: 'dep', kind: 'fallback', durationMs: 500, outcome: 'success' });
+});
+
+it('times a fallback function alone, whatever other calls ran meanwhile', async () => {
+  let t = 0;
+  const registry = new MetricsRegistry({ now: () => t });
+  let release: (v: string) => void = () => {};
+  const fallback = withFallback(() => new Promise<string>((resolve) => { release = resolve; }), { name: 'a' });
+  const other = withTimeout(1_000, { name: 'b' });
+  registry.track(fallback);
+  registry.track(other);
+  t = 100;
+  const result = fallback.execute(async () => { throw new Error('boom'); });
+  await tick();
+  t = 300;
+  await other.execute(async () => 'unrelated'); // another dependency's call, at 300 ms
+  t = 600;
+  release('cached');
+  expect(await result).toBe('cached');
+  const a = registry.snapshot().policies.find((p) => p.name === 'a');
+  expect(a?.latency.sum).toBe(500);
+});
+
+it('times a retry over its backoff, whatever other calls ran meanwhile', async () => {
+  let t = 0;
+  const registry = new MetricsRegistry({ now: () => t });
+    let wake: () => void = () => {};
+  const retry = retryWithBackoff({
+    maxRetries: 1, baseDelay: 200, jitter: 'none', name: 'a',
+    clock: { now: () => t, setTimeout: (cb: () => void) => { wake = cb; return 1; }, clearTimeout: () => {} },
+  });
+  const other = withTimeout(1_000, { name: 'b' });
+  registry.track(retry);
+  registry.track(other);
+  let attempt = 0;
+  t = 100;
+  const result = retry.execute(async () => { if (++attempt === 1) throw new Error('flaky'); return 'ok'; });
+  await tick();
+  t = 200;
+  await other.execute(async () => 'unrelated');
+  t = 400;
+  wake(); // the backoff ends; the second attempt succeeds at 400
+  expect(await result).toBe('ok');
+  const a = registry.snapshot().policies.find((p) => p.name === 'a');
+  expect(a?.latency.sum).toBe(300);
+});

@@ -64,7 +64,7 @@ const COUNTERS: readonly CounterSpec[] = [
     description: 'Calls the policy refused without running them: an open circuit, a full bulkhead, a queue wait past its timeout.',
   },
   { name: 'bulwark.timeouts', unit: '{timeout}', field: 'timeouts', kinds: ['timeout'], description: 'Calls the timeout policy ended at its deadline.' },
-  { name: 'bulwark.retries', unit: '{retry}', field: 'retries', kinds: ['retry'], description: 'Retries the retry policy made.' },
+  { name: 'bulwark.retries', unit: '{retry}', field: 'retries', kinds: ['retry'], description: 'Retries the retry policy scheduled (its backoff began).' },
   { name: 'bulwark.fallbacks', unit: '{fallback}', field: 'fallbacks', kinds: ['fallback'], description: 'Calls the fallback policy answered with its fallback.' },
 ];
 
@@ -174,7 +174,7 @@ export function registerOpenTelemetryMetrics(
     spec,
     instrument: meter.createObservableCounter(spec.name, { description: spec.description, unit: spec.unit, valueType: INT }),
   }));
-  const circuitState = meter.createObservableUpDownCounter('bulwark.circuit.state', {
+  const circuitState = meter.createObservableUpDownCounter('bulwark.circuit.status', {
     description: 'The state of the circuit breaker: 1 for the current state (bulwark.circuit.state), 0 for the others.',
     unit: '1',
     valueType: INT,

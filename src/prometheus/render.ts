@@ -80,7 +80,7 @@ const COUNTERS: readonly CounterFamily[] = [
     help: 'Calls the policy refused without running them: an open circuit, a full bulkhead, a queue wait past its timeout.',
   },
   { name: 'timeouts_total', field: 'timeouts', kinds: ['timeout'], help: 'Calls the timeout policy ended at its deadline.' },
-  { name: 'retries_total', field: 'retries', kinds: ['retry'], help: 'Retries the retry policy made.' },
+  { name: 'retries_total', field: 'retries', kinds: ['retry'], help: 'Retries the retry policy scheduled (its backoff began).' },
   { name: 'fallbacks_total', field: 'fallbacks', kinds: ['fallback'], help: 'Calls the fallback policy answered with its fallback.' },
 ];
 
