@@ -202,9 +202,9 @@ export interface CircuitBreakerEvents {
 
 /**
  * What {@link CircuitBreaker.stats} reports. The window counts are those of the closed state:
- * an open or half-open breaker shows the window that opened it, and the window is cleared
- * when the circuit closes. Without `failureRate` or `slowCall` there is no window and they
- * are 0.
+ * an open or half-open breaker shows the window that opened it (a time window still forgets
+ * outcomes older than its duration), and the window is cleared when the circuit closes.
+ * Without `failureRate` or `slowCall` there is no window and they are 0.
  */
 export interface CircuitBreakerStats {
   readonly state: CircuitState;

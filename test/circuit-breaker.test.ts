@@ -1706,3 +1706,23 @@ describe('CircuitBreaker: options of the rates and of half-open', () => {
     expect(new CircuitBreaker({ recoveryTimeout: backoff }).recoveryTimeout).toBe(backoff);
   });
 });
+
+describe('stats() of an open breaker', () => {
+  it('shows the count window that opened it for as long as it stays open', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 4, window: { calls: 4 } }, recoveryTimeout: 30_000, clock });
+    for (let i = 0; i < 4; i++) await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    advance(29_000);
+    expect(breaker.stats()).toMatchObject({ state: 'open', calls: 4, failures: 4, failureRate: 1 });
+  });
+
+  it('shows a time window forgetting outcomes older than its duration, as documented', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 4, window: { duration: 10_000 } }, recoveryTimeout: 30_000, clock });
+    for (let i = 0; i < 4; i++) await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+    expect(breaker.stats()).toMatchObject({ state: 'open', calls: 4, failures: 4, failureRate: 1 });
+    advance(15_000);
+    expect(breaker.stats()).toMatchObject({ state: 'open', calls: 0, failures: 0, failureRate: 0 });
+    expect(breaker.stats().openedAt).toBe(clock.now() - 15_000);
+  });
+});
