@@ -161,12 +161,8 @@ export class Bulkhead extends SingleLayerPolicy {
     else closeWorkTracker(tracker);
   }
 
-  /** @internal Runs a call that found no free slot: it queues, or is refused. */
+  /** @internal Runs a call that found no free slot (`enter` declined it): it queues, or is refused. */
   run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    if (this.running < this.maxConcurrent) {
-      this.running++;
-      return this.runHolding(call, scope, index);
-    }
     if (this.waiting >= this.maxQueue) return Promise.reject(this.reject('full'));
     return this.enqueue(call, scope).then(() => this.runHolding(call, scope, index));
   }

@@ -72,8 +72,6 @@ export interface Policy<Alt = never> {
 export interface Layer {
   /** True for a layer that can abort the work inside it (a timeout). */
   readonly abortsWork: boolean;
-  /** Watches every call through this layer (a metrics registry); undefined costs nothing. */
-  readonly observer?: CallObserver | undefined;
   /**
    * Lets the call in without waiting: returns the scope for the layers inside, or undefined
    * when the call must wait (then `run` takes it). Throws to refuse the call (an open circuit).
@@ -347,13 +345,14 @@ function releaseIfIdle(tracker: WorkTracker): void {
 }
 
 /**
- * The user's function running below a group of entered layers, in a call that can be aborted:
- * the layers are left when it settles or, at once, when its scope aborts (it may keep running:
- * its bulkhead slot is held until it settles). One object is the waiter and the answer's state.
+ * User code (the function, a fallback, a foreign policy) running in a call that can be
+ * aborted, below a group of entered layers or none: the layers are left when it settles or,
+ * at once, when its scope aborts (it may keep running: its bulkhead slot is held until it
+ * settles). One object is the waiter and the answer's state.
  */
 class Invocation implements Waiter {
   readonly call: Call;
-  readonly frame: Frame;
+  readonly frame: Frame | undefined;
   readonly scope: Scope;
   resolve: (value: unknown) => void = ignore;
   rejectAnswer: (error: unknown) => void = ignore;
@@ -362,15 +361,19 @@ class Invocation implements Waiter {
   nextWaiter: Waiter | undefined = undefined;
   registered = false;
 
-  constructor(call: Call, frame: Frame, scope: Scope) {
+  constructor(call: Call, frame: Frame | undefined, scope: Scope) {
     this.call = call;
     this.frame = frame;
     this.scope = scope;
   }
 
-  /** The scope aborted: answer with its reason, in a microtask of its own, so no layer's leave (a retry, a fallback) runs inside the loop that aborts. */
+  /**
+   * The scope aborted: answer with its reason. With layers to leave, in a microtask of its
+   * own, so no layer's leave (a retry, a fallback) runs inside the loop that aborts.
+   */
   reject(reason: unknown): void {
-    void settled.then(() => this.leaveWithError(reason));
+    if (this.frame === undefined) this.leaveWithError(reason);
+    else void settled.then(() => this.leaveWithError(reason));
   }
 
   /** The function's promise settled: it no longer waits, and its work no longer holds a slot. */
@@ -382,8 +385,9 @@ class Invocation implements Waiter {
   leave(value: unknown): void {
     if (this.answered) return;
     this.answered = true;
+    const frame = this.frame;
     try {
-      this.resolve(this.call.leaveAll(this.frame, value));
+      this.resolve(frame === undefined ? value : this.call.leaveAll(frame, value));
     } catch (error) {
       this.rejectAnswer(error);
     }
@@ -392,8 +396,13 @@ class Invocation implements Waiter {
   leaveWithError(error: unknown): void {
     if (this.answered) return;
     this.answered = true;
+    const frame = this.frame;
+    if (frame === undefined) {
+      this.rejectAnswer(error);
+      return;
+    }
     try {
-      this.resolve(this.call.leaveAllWithError(this.frame, error));
+      this.resolve(this.call.leaveAllWithError(frame, error));
     } catch (thrown) {
       this.rejectAnswer(thrown);
     }
@@ -473,7 +482,7 @@ export class Call {
     frame.to = at;
     if (outcome !== undefined) outcome = this.leaveGroup(frame, outcome);
     else if (at < steps.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
-    else outcome = at === index ? this.invoke(inner, this.fn) : this.invokeAndLeave(inner, frame);
+    else outcome = this.invoke(inner, this.fn, at === index ? undefined : frame);
     if (this.check !== undefined) {
       void settled.then(this.check);
       this.check = undefined;
@@ -592,65 +601,24 @@ export class Call {
   /**
    * Runs user code (the function, a fallback, a foreign policy) and settles with its outcome,
    * or with the abort reason as soon as `scope` aborts, even when the code ignores its signal.
-   * A synchronous throw, or a result whose `then` throws, becomes a rejection.
+   * A synchronous throw, or a result whose `then` throws, becomes a rejection. With a `frame`,
+   * it leaves the frame's layers as the code settles: the same as `leaveGroup(frame, invoke(…))`
+   * with one promise hop fewer, which is most of what a stack costs on the success path.
    */
-  invoke(scope: Scope, fn: (ctx: ExecutionContext) => unknown): Promise<unknown> {
+  invoke(scope: Scope, fn: (ctx: ExecutionContext) => unknown, frame?: Frame): Promise<unknown> {
     if (!this.abortable) {
+      let outcome: Promise<unknown>;
       try {
-        return Promise.resolve(fn(scope));
+        outcome = Promise.resolve(fn(scope));
       } catch (error) {
-        return Promise.reject(error);
+        outcome = Promise.reject(error);
       }
+      return frame === undefined ? outcome : this.leaveGroup(frame, outcome);
     }
-    if (scope.isAborted()) return Promise.reject(scope.abortReason());
-    return new Promise((resolve, reject) => {
-      // Registered before the code runs, so work it starts synchronously (a foreign policy
-      // running inner layers) is nested inside it, and counted against the bulkhead slots
-      // that enclose this scope only.
-      const waiter = this.addWaiter(scope, reject);
-      scope.countWork(1);
-      const finish = (): void => {
-        this.removeWaiter(waiter);
-        scope.countWork(-1);
-      };
-      let result: unknown;
-      try {
-        result = fn(scope);
-      } catch (error) {
-        finish();
-        reject(error);
-        return;
-      }
-      Promise.resolve(result).then(
-        (value) => {
-          finish();
-          resolve(value);
-        },
-        (error: unknown) => {
-          finish();
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /**
-   * Runs the user's function under the layers of `frame` and leaves them when it settles: the
-   * same as `leaveGroup(frame, invoke(scope, fn))` with one promise hop fewer, which is most of
-   * what a stack costs on the success path.
-   */
-  private invokeAndLeave(scope: Scope, frame: Frame): Promise<unknown> {
-    const fn = this.fn;
-    if (!this.abortable) {
-      let result: unknown;
-      try {
-        result = fn(scope);
-      } catch (error) {
-        return this.leaveGroup(frame, Promise.reject(error));
-      }
-      return this.leaveGroup(frame, Promise.resolve(result));
+    if (scope.isAborted()) {
+      const aborted = Promise.reject(scope.abortReason());
+      return frame === undefined ? aborted : this.leaveGroup(frame, aborted);
     }
-    if (scope.isAborted()) return this.leaveGroup(frame, Promise.reject(scope.abortReason()));
     const invocation = new Invocation(this, frame, scope);
     const answer = new Promise((resolve, reject) => {
       invocation.resolve = resolve;

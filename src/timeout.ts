@@ -42,7 +42,6 @@ interface Deadline {
   nextToCheck: Deadline | undefined;
 }
 
-
 /** The policy {@link withTimeout} builds. */
 export class TimeoutPolicy extends SingleLayerPolicy {
   /** The deadline in ms (`Infinity`: none). */

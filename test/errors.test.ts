@@ -17,6 +17,7 @@ import {
   withTimeout,
   type Clock,
 } from '../src/index.js';
+import { deferred } from './fixtures/promises.js';
 
 type Bulwark = typeof bulwark;
 type Guard = (error: unknown) => boolean;
@@ -222,11 +223,13 @@ describe('refusals carry no stack trace', () => {
   it('gives a full bulkhead’s rejection a stack of its name and message only, and restores Error.stackTraceLimit', async () => {
     const limit = Error.stackTraceLimit;
     const bulkhead = new Bulkhead({ maxConcurrent: 1 });
-    const blocker = bulkhead.execute(() => new Promise<void>((resolve) => setTimeout(resolve, 1)));
+    const holder = deferred();
+    const blocker = bulkhead.execute(() => holder.promise);
     const error = await bulkhead.execute(() => 'never').catch((caught: unknown) => caught);
     expect(isBulkheadRejectedError(error)).toBe(true);
     expect((error as Error).stack).toBe(`BulkheadRejectedError: ${(error as Error).message}`);
     expect(Error.stackTraceLimit).toBe(limit);
+    holder.resolve();
     await blocker;
   });
 

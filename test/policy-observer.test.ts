@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from '../src/index.js';
 import type { CallObserver } from '../src/policy.js';
-import { deferred } from './fixtures/promises.js';
+import { deferred, flush } from './fixtures/promises.js';
 
 // The engine must hand `finished` to the observer whose `started` made the token: a policy's
 // observer may change while a call is in flight (a registry tracks or untracks it).
@@ -71,7 +71,6 @@ it('reads a registry’s clock twice per call through a tracked five-policy stac
 
 // A layer that answers in a later turn (a fallback function, a retry after its backoff) is
 // timed with a fresh clock reading, not with the last one any call happened to take.
-const tick = () => new Promise((r) => setTimeout(r, 5));
 
 it('times a fallback by its whole call, its async fallback function included', async () => {
   let t = 0;
@@ -86,7 +85,7 @@ it('times a fallback by its whole call, its async fallback function included', a
   registry.onCall((s) => samples.push(s));
   t = 100;
   const result = stack.execute(async () => { throw new Error('boom'); });
-  await tick(); // the inner failure is handled; the fallback function is running
+  await flush(); // the inner failure is handled; the fallback function is running
   t = 600;      // ... and takes 500 ms
   release('cached');
   expect(await result).toBe('cached');
@@ -103,7 +102,7 @@ it('times a fallback function alone, whatever other calls ran meanwhile', async 
   registry.track(other);
   t = 100;
   const result = fallback.execute(async () => { throw new Error('boom'); });
-  await tick();
+  await flush();
   t = 300;
   await other.execute(async () => 'unrelated'); // another dependency's call, at 300 ms
   t = 600;
@@ -127,7 +126,7 @@ it('times a retry over its backoff, whatever other calls ran meanwhile', async (
   let attempt = 0;
   t = 100;
   const result = retry.execute(async () => { if (++attempt === 1) throw new Error('flaky'); return 'ok'; });
-  await tick();
+  await flush();
   t = 200;
   await other.execute(async () => 'unrelated');
   t = 400;

@@ -1,5 +1,6 @@
-import type { CircuitState } from '../circuit-breaker.js';
-import type { CallSample, MetricsSnapshot, PolicyKind } from '../metrics.js';
+import type { CallSample, MetricsSnapshot } from '../metrics.js';
+import { options as checkOptions, show } from '../subpath-options.js';
+import { CIRCUIT_STATES, COUNTERS } from '../subpath-metrics.js';
 import type { OtelAttributes, OtelBatchObservableCallback, OtelMeter, OtelObservable } from './meter.js';
 
 /**
@@ -35,39 +36,6 @@ const INT = 0;
 /** The registry's default latency buckets (ms), for a source that does not say its own. */
 const DEFAULT_BUCKETS_MS: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
 
-const CIRCUIT_STATES = ['closed', 'open', 'half-open', 'isolated'] as const satisfies readonly CircuitState[];
-// Fails to compile when the core adds a state this list does not know.
-const everyStateListed: Exclude<CircuitState, (typeof CIRCUIT_STATES)[number]> extends never ? true : never = true;
-void everyStateListed;
-
-type CounterField = 'calls' | 'successes' | 'failures' | 'rejections' | 'timeouts' | 'retries' | 'fallbacks';
-
-interface CounterSpec {
-  readonly name: string;
-  readonly unit: string;
-  readonly description: string;
-  readonly field: CounterField;
-  /** The kinds of policy that can move this counter; undefined: every kind. */
-  readonly kinds?: readonly PolicyKind[];
-}
-
-/** Counters: no `total` suffix, a plural name and a singular `{annotation}` unit, as the semantic conventions ask. */
-const COUNTERS: readonly CounterSpec[] = [
-  { name: 'bulwark.calls', unit: '{call}', field: 'calls', description: 'Calls that entered the policy.' },
-  { name: 'bulwark.successes', unit: '{success}', field: 'successes', description: "Calls that left the policy with a value (a fallback's answer included)." },
-  { name: 'bulwark.failures', unit: '{failure}', field: 'failures', description: "Calls that left the policy with an error, not counting the policy's own refusals." },
-  {
-    name: 'bulwark.rejections',
-    unit: '{rejection}',
-    field: 'rejections',
-    kinds: ['circuit-breaker', 'bulkhead'],
-    description: 'Calls the policy refused without running them: an open circuit, a full bulkhead, a queue wait past its timeout.',
-  },
-  { name: 'bulwark.timeouts', unit: '{timeout}', field: 'timeouts', kinds: ['timeout'], description: 'Calls the timeout policy ended at its deadline.' },
-  { name: 'bulwark.retries', unit: '{retry}', field: 'retries', kinds: ['retry'], description: 'Retries the retry policy scheduled (its backoff began).' },
-  { name: 'bulwark.fallbacks', unit: '{fallback}', field: 'fallbacks', kinds: ['fallback'], description: 'Calls the fallback policy answered with its fallback.' },
-];
-
 const OPTION_KEYS: readonly (keyof OpenTelemetryMetricsOptions)[] = ['durationBuckets'];
 const METER_METHODS: readonly (keyof OtelMeter)[] = [
   'createHistogram',
@@ -77,28 +45,6 @@ const METER_METHODS: readonly (keyof OtelMeter)[] = [
   'addBatchObservableCallback',
   'removeBatchObservableCallback',
 ];
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  return String(value);
-}
-
-function checkOptions(options: OpenTelemetryMetricsOptions | undefined): Partial<OpenTelemetryMetricsOptions> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`registerOpenTelemetryMetrics() options must be an object, got ${show(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new TypeError(`registerOpenTelemetryMetrics() has no option ${JSON.stringify(key)}; known options: ${OPTION_KEYS.map((k) => JSON.stringify(k)).join(', ')}`);
-    }
-  }
-  return options;
-}
 
 function checkBoundaries(value: unknown): number[] {
   const name = 'registerOpenTelemetryMetrics() durationBuckets';
@@ -167,12 +113,13 @@ export function registerOpenTelemetryMetrics(
   if (missing.length > 0) {
     throw new TypeError(`registerOpenTelemetryMetrics(): the meter has no ${missing.join(', ')}; pass a Meter from @opentelemetry/api 1.x`);
   }
-  const opts = checkOptions(options);
+  const opts = checkOptions('registerOpenTelemetryMetrics()', options, OPTION_KEYS);
   const boundaries = opts.durationBuckets === undefined ? defaultBoundaries(registry) : checkBoundaries(opts.durationBuckets);
 
+  // Named as the semantic conventions ask: no `total` suffix, a plural name, a singular `{annotation}` unit.
   const counters = COUNTERS.map((spec) => ({
     spec,
-    instrument: meter.createObservableCounter(spec.name, { description: spec.description, unit: spec.unit, valueType: INT }),
+    instrument: meter.createObservableCounter(`bulwark.${spec.field}`, { description: spec.description, unit: spec.unit, valueType: INT }),
   }));
   const circuitState = meter.createObservableUpDownCounter('bulwark.circuit.status', {
     description: 'The state of the circuit breaker: 1 for the current state (bulwark.circuit.state), 0 for the others.',

@@ -1,5 +1,5 @@
-import type { CircuitState } from '../circuit-breaker.js';
-import type { LatencySnapshot, MetricsSnapshot, PolicyKind, PolicyMetricsSnapshot } from '../metrics.js';
+import type { LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics.js';
+import { CIRCUIT_STATES, COUNTERS } from '../subpath-metrics.js';
 import { options as checkOptions, show } from './options.js';
 
 /**
@@ -47,42 +47,6 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const OWN_LABELS: readonly string[] = ['policy', 'kind', 'state', 'le'];
 const OPTION_KEYS: readonly (keyof PrometheusOptions)[] = ['prefix', 'constantLabels'];
-
-/** Every state a breaker can be in: one series each, so a state that is not current reads 0 rather than vanishing. */
-const CIRCUIT_STATES = ['closed', 'open', 'half-open', 'isolated'] as const satisfies readonly CircuitState[];
-// Fails to compile when the core adds a state this list does not know.
-const everyStateListed: Exclude<CircuitState, (typeof CIRCUIT_STATES)[number]> extends never ? true : never = true;
-void everyStateListed;
-
-type CounterField = 'calls' | 'successes' | 'failures' | 'rejections' | 'timeouts' | 'retries' | 'fallbacks';
-
-interface CounterFamily {
-  readonly name: string;
-  readonly field: CounterField;
-  readonly help: string;
-  /** The kinds of policy that can move this counter; undefined: every kind. */
-  readonly kinds?: readonly PolicyKind[];
-}
-
-/**
- * The counters, in the order they are written. A counter only one kind of policy can move
- * (a timeout's timeouts) is written for that kind only, and always for it, so a series
- * exists from the first scrape and `rate()` sees its first increase.
- */
-const COUNTERS: readonly CounterFamily[] = [
-  { name: 'calls_total', field: 'calls', help: 'Calls that entered the policy.' },
-  { name: 'successes_total', field: 'successes', help: "Calls that left the policy with a value (a fallback's answer included)." },
-  { name: 'failures_total', field: 'failures', help: "Calls that left the policy with an error, not counting the policy's own refusals." },
-  {
-    name: 'rejections_total',
-    field: 'rejections',
-    kinds: ['circuit-breaker', 'bulkhead'],
-    help: 'Calls the policy refused without running them: an open circuit, a full bulkhead, a queue wait past its timeout.',
-  },
-  { name: 'timeouts_total', field: 'timeouts', kinds: ['timeout'], help: 'Calls the timeout policy ended at its deadline.' },
-  { name: 'retries_total', field: 'retries', kinds: ['retry'], help: 'Retries the retry policy scheduled (its backoff began).' },
-  { name: 'fallbacks_total', field: 'fallbacks', kinds: ['fallback'], help: 'Calls the fallback policy answered with its fallback.' },
-];
 
 /** Options checked once, with the constant labels already written out. */
 interface Settings {
@@ -187,13 +151,14 @@ export function render(settings: Settings, snapshot: MetricsSnapshot): string {
   };
 
   for (const counter of COUNTERS) {
+    const name = `${counter.field}_total`;
     let samples = '';
     policies.forEach((policy, index) => {
       if (counter.kinds !== undefined && !counter.kinds.includes(policy.kind)) return;
       const value = numberAt(policy, index, counter.field, policy[counter.field]);
-      samples += `${prefix}${counter.name}{${labelsOf[index]}} ${formatNumber(value)}\n`;
+      samples += `${prefix}${name}{${labelsOf[index]}} ${formatNumber(value)}\n`;
     });
-    family(counter.name, 'counter', counter.help, samples);
+    family(name, 'counter', counter.description, samples);
   }
 
   let histogram = '';
