@@ -25,7 +25,9 @@ export interface MetricsRegistryOptions {
   /**
    * The source of time for latencies: milliseconds from any origin, never going back. Pass a
    * function that needs no `this` (`() => performance.now()`, not `performance.now`).
-   * @default () => performance.now(), looked up at every call so fake timers drive it
+   * @default performance.now(), looked up again when fake timers replace `Date` and `performance`
+   * (vitest's, Jest's and sinon's defaults), so they drive it; with fake timers that replace
+   * `performance` alone, pass `now: () => performance.now()`
    */
   now?: (() => number) | undefined;
 }
@@ -470,11 +472,28 @@ interface PolicyWatcher {
 }
 
 /**
- * `performance.now()`, looked up at every call rather than captured, so fake timers installed
- * later (they replace `globalThis.performance`) drive it; `Date.now()` where there is none.
+ * `performance.now()`, or `Date.now()` where there is none. The registry's clock is read twice
+ * per call, and in Node reading the global `performance` runs a getter that costs nearly half
+ * as much as the reading itself; so the function is looked up once, and again whenever the
+ * global `Date` has changed. Fake timers replace `Date` and `performance` together (vitest's,
+ * Jest's and sinon's defaults), so fake timers installed or uninstalled after the registry was
+ * made still drive it.
  */
 function defaultNow(): () => number {
-  return typeof performance === 'undefined' ? () => Date.now() : () => performance.now();
+  if (typeof performance === 'undefined') return () => Date.now();
+  let dateSeen = Date;
+  let read = readerOf(performance);
+  return () => {
+    if (Date !== dateSeen) {
+      dateSeen = Date;
+      read = readerOf(performance);
+    }
+    return read();
+  };
+}
+
+function readerOf(clock: { now(): number }): () => number {
+  return clock.now.bind(clock);
 }
 
 function validateBuckets(value: unknown): readonly number[] {

@@ -283,7 +283,22 @@ describe('MetricsRegistry: latency histogram', () => {
     expect(estimateQuantile(0.5, [0, 1], [4, 4, 4])).toBe(0);
   });
 
-  it('uses performance.now by default, looked up at every call so fake timers drive it', async () => {
+  it('uses performance.now by default, and fake timers installed after the registry was made drive it', async () => {
+    const registry = new MetricsRegistry();
+    const timeout = withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    await timeout.execute(() => 1); // read the real clock first
+    vi.useFakeTimers();
+    const call = timeout.execute(() => new Promise((resolve) => setTimeout(resolve, 30)));
+    await vi.advanceTimersByTimeAsync(30);
+    await call;
+    const { latency } = entry(registry.snapshot(), 'timeout', 't');
+    expect(latency.count).toBe(2);
+    expect(latency.sum).toBeGreaterThanOrEqual(30);
+    expect(latency.sum).toBeLessThan(31);
+  });
+
+  it('uses performance.now by default, with fake timers installed before the registry was made', async () => {
     vi.useFakeTimers();
     const registry = new MetricsRegistry();
     const timeout = withTimeout(1_000, { name: 't' });
