@@ -48,6 +48,16 @@ function failsTwice() {
   return fn;
 }
 
+const passValue = (value) => value;
+const passError = (error) => {
+  throw error;
+};
+const settleWithWork = (resolve, reject) => {
+  work().then(resolve, reject);
+};
+const settled = Promise.resolve();
+const nothing = () => {};
+
 const HOUR = 3_600_000;
 const bulwarkStack = () =>
   compose(withFallback(0), new CircuitBreaker(), retryWithBackoff(), withTimeout(1_000), new Bulkhead({ maxConcurrent: 10 }));
@@ -127,6 +137,19 @@ export async function setup() {
       stackLimit(() => pRetry(() => pTimeout(work(), { milliseconds: 1_000 }), { retries: 3 })),
     );
   }
+
+  // Floors: the least any code with the same duty can cost here, with no bookkeeping at all.
+  // They bound the targets: a policy that must see the function's outcome pays at least one
+  // reaction to its promise; a timeout that answers at its deadline, even when the function
+  // ignores its signal, pays for a promise of its own that it can settle early; arming a timer
+  // only for calls still pending after their first reaction adds one microtask.
+  add('floor.reaction', 'work().then(passValue, passError)', () => work().then(passValue, passError));
+  add('floor.ownPromise', 'new Promise((resolve, reject) => work().then(resolve, reject))', () => new Promise(settleWithWork));
+  add('floor.ownPromiseCheck', 'the same, and one microtask queued: settled.then(nothing)', () => {
+    const answer = new Promise(settleWithWork);
+    void settled.then(nothing);
+    return answer;
+  });
 
   // Failure paths: the price of one error, and of an open breaker's refusal.
   add('error.new', 'new Error()', () => new Error('boom'));

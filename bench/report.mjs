@@ -14,6 +14,13 @@ const SUCCESS_ROWS = [
 ];
 const PRIMITIVES = SUCCESS_ROWS.slice(1, 6);
 
+/** Code with a policy's duty and none of its bookkeeping: the least each target can cost here. */
+const FLOOR_ROWS = [
+  ['one reaction to the function\'s promise', 'floor.reaction', 'a policy that sees the outcome costs (breaker, retry, fallback, bulkhead)'],
+  ['a promise of its own, settled by that reaction', 'floor.ownPromise', 'a timeout that answers at its deadline costs, when the function ignores its signal'],
+  ['the same and one microtask', 'floor.ownPromiseCheck', "bulwark's timeout costs with no bookkeeping: it arms a timer only for a call still pending after its first reaction"],
+];
+
 const FAILURE_ROWS = [
   ['open breaker rejects', 'bulwark.open', 'cockatiel.open', 'opossum.open'],
   ['fails twice, succeeds 3rd (no delay)', 'bulwark.retry3', 'cockatiel.retry3', undefined, 'p.retry3'],
@@ -71,6 +78,11 @@ export function render({ environment, timing, rates, memory }) {
     ]),
   ]);
 
+  const floors = table([
+    ['floor', 'ns/call', '× bare await', 'spread', 'CPU ns/call (× bare)', 'the least that'],
+    ...FLOOR_ROWS.map(([label, id, bounds]) => [label, ns(nsOf(id)), ratio(nsOf(id) / bare), percent(timing.get(id).spread), cpuCell(id, 'await'), bounds]),
+  ]);
+
   const bulkheadRate = rates.get('bulwark.bulkhead');
   const limitRate = rates.get('p.limit');
   const throughputTable = table([
@@ -110,7 +122,10 @@ export function render({ environment, timing, rates, memory }) {
   };
   const atMost = (limit) => (value) => value <= limit;
   const fasterBy = (factor) => (value) => value >= factor;
-  for (const [label, own] of PRIMITIVES) timed(`${label} alone ≤ 2× bare await`, own, 'await', atMost(2));
+  const floorOf = (id) => ` (floor here: ${ratio(nsOf(id) / bare)})`;
+  for (const [label, own] of PRIMITIVES) {
+    timed(`${label} alone ≤ 2× bare await${floorOf(own === 'bulwark.timeout' ? 'floor.ownPromise' : 'floor.reaction')}`, own, 'await', atMost(2));
+  }
   timed('full stack ≤ 4× bare await', 'bulwark.stack', 'await', atMost(4));
   timed("full stack ≥ 20× faster than cockatiel's stack (Aggressive timeout)", 'cockatiel.stack', 'bulwark.stack', fasterBy(20));
   timed("full stack ≥ 20× faster than cockatiel's stack with the Cooperative timeout (for reference)", 'cockatiel.stackCooperative', 'bulwark.stack', fasterBy(20));
@@ -150,6 +165,12 @@ export function render({ environment, timing, rates, memory }) {
     success,
     '',
     "ns/call: wall-clock median. (n×) after a peer's time = peer time ÷ bulwark time: above 1, bulwark is faster. spread = (slowest − fastest round) ÷ median. CPU ns/call: median CPU time of this process per call (all threads; unmoved by other processes, blind to waiting for timers).",
+    '',
+    '### Floors: the same duty with no bookkeeping',
+    '',
+    floors,
+    '',
+    'A floor is plain promise code that does the least a policy must do, and nothing else. No implementation that keeps the contract can cost less here, so a target below its floor cannot be met on this machine.',
     '',
     '### Failure paths',
     '',
