@@ -42,7 +42,9 @@ class QueuedCall implements Waiter {
   readonly bulkhead: Bulkhead;
   readonly call: Call;
   readonly scope: Scope;
-  resolve: () => void = ignore;
+  /** The bulkhead's place in the stack: the call goes on from the layer below it. */
+  readonly index: number;
+  resolve: (granted: QueuedCall) => void = ignore;
   rejectWait: (reason: unknown) => void = ignore;
   /** The `queueTimeout` timer, if any. */
   timer: unknown = undefined;
@@ -52,17 +54,23 @@ class QueuedCall implements Waiter {
   nextWaiter: Waiter | undefined = undefined;
   registered = false;
 
-  constructor(bulkhead: Bulkhead, call: Call, scope: Scope) {
+  constructor(bulkhead: Bulkhead, call: Call, scope: Scope, index: number) {
     this.bulkhead = bulkhead;
     this.call = call;
     this.scope = scope;
+    this.index = index;
   }
 
-  /** A slot is free for it. Resolving (rather than running the call from here) keeps the queued call in its own caller's async context: AsyncLocalStorage follows the await, not the releasing call. */
+  /**
+   * A slot is free for it. Resolving (rather than running the call from here) keeps the queued
+   * call in its own caller's async context: AsyncLocalStorage follows the await, not the
+   * releasing call. It resolves with itself, so one function shared by every queued call runs
+   * it ({@link runGranted}), and none holds a closure while it waits.
+   */
   grant(): void {
     this.bulkhead.stopQueueTimer(this);
     this.call.removeWaiter(this);
-    this.resolve();
+    this.resolve(this);
   }
 
   /** Its call was aborted while it waited. */
@@ -74,6 +82,11 @@ class QueuedCall implements Waiter {
 }
 
 function ignore(): void {}
+
+/** Runs a queued call that was granted its slot. */
+function runGranted(entry: QueuedCall): Promise<unknown> {
+  return entry.bulkhead.runHolding(entry.call, entry.scope, entry.index);
+}
 
 /**
  * Limits how many calls run at once against one dependency, so a slow dependency cannot take
@@ -164,17 +177,28 @@ export class Bulkhead extends SingleLayerPolicy {
   /** @internal Runs a call that found no free slot (`enter` declined it): it queues, or is refused. */
   run(call: Call, scope: Scope, index: number): Promise<unknown> {
     if (this.waiting >= this.maxQueue) return Promise.reject(this.reject('full'));
-    return this.enqueue(call, scope).then(() => this.runHolding(call, scope, index));
+    return this.enqueue(call, scope, index).then(runGranted);
   }
 
-  /** Runs the inner layers on a slot already taken, and gives the slot back when the work really ends. */
-  private runHolding(call: Call, scope: Scope, index: number): Promise<unknown> {
+  /** @internal Runs the inner layers on a slot already taken, and gives the slot back when the work really ends. */
+  runHolding(call: Call, scope: Scope, index: number): Promise<unknown> {
     // Nothing can answer the caller early, so the inner promise settles with the work itself.
-    if (!call.abortable) return whenSettled(call.next(index + 1, scope), this.releaseSlot);
+    if (!call.abortable) return call.next(index + 1, scope).then(this.releaseWithValue, this.releaseWithError);
     // An abort answers the caller while the function may still run: keep the slot until it settles.
     const tracker = openWorkTracker(this.releaseSlot);
     return whenSettled(call.next(index + 1, scope.openTracked(tracker)), () => closeWorkTracker(tracker));
   }
+
+  /** The work on a granted slot settled: frees the slot, and passes the outcome on (one pair of functions per bulkhead, none per call). */
+  private readonly releaseWithValue = (value: unknown): unknown => {
+    this.releaseSlot();
+    return value;
+  };
+
+  private readonly releaseWithError = (error: unknown): never => {
+    this.releaseSlot();
+    throw error;
+  };
 
   /** Frees a slot: hands it straight to the first queued call (no barging), or counts it free. */
   private readonly releaseSlot = (): void => {
@@ -187,10 +211,10 @@ export class Bulkhead extends SingleLayerPolicy {
     first.grant();
   };
 
-  private enqueue(call: Call, scope: Scope): Promise<void> {
+  private enqueue(call: Call, scope: Scope, index: number): Promise<QueuedCall> {
     if (scope.isAborted()) return Promise.reject(scope.abortReason());
-    const entry = new QueuedCall(this, call, scope);
-    const wait = new Promise<void>((resolve, reject) => {
+    const entry = new QueuedCall(this, call, scope, index);
+    const wait = new Promise<QueuedCall>((resolve, reject) => {
       entry.resolve = resolve;
       entry.rejectWait = reject;
     });
