@@ -1,19 +1,14 @@
 /**
  * Option checks shared by the subpath entries (`bulwark/health`, `bulwark/prometheus`), with
- * the same messages as the core's. The entries take nothing but types from the core, so no
- * code of the core is bundled twice; the core never imports this file.
+ * the same messages as the core's. The entries take nothing but types from the core (and
+ * `show.ts`, which imports nothing), so no code of the core is bundled twice; the core never
+ * imports this file.
  * @internal
  */
 
-/** Names a value in an error message without printing an object's contents. */
-export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  return String(value);
-}
+import { show } from './show.js';
+
+export { show };
 
 /**
  * An options object (or `undefined`), with no key outside `known`: a misspelt option
