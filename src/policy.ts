@@ -926,8 +926,6 @@ export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
   /** Type-only: see {@link Policy}. */
   declare readonly '~alt'?: () => Alt;
   /** @internal */
-  abstract readonly layers: readonly Layer[];
-  /** @internal */
   abstract readonly steps: readonly Step[];
   /** @internal */
   abstract readonly abortsWork: boolean;
@@ -947,14 +945,8 @@ export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
 /** A policy made by bulwark that is one layer of a stack. */
 export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
   // Built on first use: a policy made and never run (an idle breaker of a group) pays for none.
-  #layers: readonly Layer[] | undefined = undefined;
   #steps: readonly Step[] | undefined = undefined;
   #hooks: LayerHooks | undefined = undefined;
-
-  /** @internal */
-  get layers(): readonly Layer[] {
-    return (this.#layers ??= [this]);
-  }
 
   /** @internal */
   get steps(): readonly Step[] {
@@ -1012,15 +1004,13 @@ class ForeignLayer implements Layer {
 
 /** The policy {@link compose} returns. */
 class Stack<Alt> extends PolicyBase<Alt> {
-  readonly layers: readonly Layer[];
   readonly steps: readonly Step[];
   readonly abortsWork: boolean;
 
-  constructor(layers: readonly Layer[], steps: readonly Step[]) {
+  constructor(steps: readonly Step[]) {
     super();
-    this.layers = layers;
     this.steps = steps;
-    this.abortsWork = layers.some((layer) => layer.abortsWork);
+    this.abortsWork = steps.some((step) => step.layer.abortsWork);
   }
 }
 
@@ -1056,19 +1046,16 @@ export type AlternativeOf<P> = P extends { readonly '~alt'?: () => infer Alt } ?
 export function compose(): Policy<never>;
 export function compose<const P extends readonly Policy<any>[]>(...policies: P): Policy<AlternativeOf<P[number]>>;
 export function compose(...policies: readonly Policy<any>[]): Policy<unknown> {
-  const layers: Layer[] = [];
   const steps: Step[] = [];
   policies.forEach((policy, position) => {
     if (policy instanceof PolicyBase) {
-      layers.push(...policy.layers);
       steps.push(...policy.steps);
     } else if (typeof policy === 'object' && policy !== null && typeof (policy as Policy<unknown>).execute === 'function') {
       const layer = new ForeignLayer(policy);
-      layers.push(layer);
       steps.push(stepOf(layer, { observer: undefined }));
     } else {
       throw new TypeError(`compose(): argument ${position + 1} is not a policy (an object with execute()), got ${policy === null ? 'null' : typeof policy}`);
     }
   });
-  return new Stack<unknown>(layers, steps);
+  return new Stack<unknown>(steps);
 }

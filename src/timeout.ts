@@ -154,16 +154,17 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     this.check(deadline);
   };
 
-  /** Stamps `deadline` (and the calls before it not stamped yet) and arms the timer, if it is still pending. */
+  /**
+   * Stamps `deadline` and arms the timer, if the call is still pending. Calls are checked in
+   * the order they entered, and that is the order of the deadline list: every call ahead of
+   * this one is stamped already, so the head is stamped and the timer, if none is armed, is
+   * armed for it.
+   */
   private check(deadline: Deadline): void {
     if (!deadline.linked || !Number.isNaN(deadline.at)) return;
     const now = this.clock.now();
-    // The unstamped calls are the newest: from this one back to the last stamped one.
-    for (let unstamped: Deadline | undefined = deadline; unstamped !== undefined && Number.isNaN(unstamped.at); unstamped = unstamped.previous) {
-      unstamped.at = now + this.timeout;
-    }
-    const head = this.head;
-    if (this.timer === undefined && head !== undefined && !Number.isNaN(head.at)) this.arm(head.at - now);
+    deadline.at = now + this.timeout;
+    if (this.timer === undefined) this.arm((this.head as Deadline).at - now);
   }
 
   private arm(ms: number): void {
