@@ -34,8 +34,6 @@ export interface OutcomeWindow {
   readonly calls: number;
   readonly failures: number;
   readonly slowCalls: number;
-  /** True when the window needs the time (`now`) to record and to read. */
-  readonly timed: boolean;
   record(failed: boolean, slow: boolean, now: number): void;
   /** Drops what fell out of the window by `now` (a time window); the totals are then current. */
   advance(now: number): void;
@@ -64,7 +62,6 @@ export function createWindow(shape: WindowShape): OutcomeWindow {
 /** The last `size` outcomes in a ring buffer of one byte each. */
 export class CountWindow implements OutcomeWindow {
   readonly size: number;
-  readonly timed = false;
   calls = 0;
   failures = 0;
   slowCalls = 0;
@@ -129,7 +126,6 @@ export class CountWindow implements OutcomeWindow {
 export class TimeWindow implements OutcomeWindow {
   readonly duration: number;
   readonly buckets: number;
-  readonly timed = true;
   calls = 0;
   failures = 0;
   slowCalls = 0;
@@ -160,14 +156,11 @@ export class TimeWindow implements OutcomeWindow {
     const newest = this.newest;
     // A clock that went backwards keeps recording into the newest bucket.
     if (current <= newest) return;
-    const counts = this.counts;
-    if (counts === undefined) return;
     if (current - newest >= this.buckets) {
-      counts.fill(0);
-      this.calls = 0;
-      this.failures = 0;
-      this.slowCalls = 0;
+      this.clear();
     } else {
+      // Allocated before `calls` first grew (in record and load), so there while calls > 0.
+      const counts = this.counts as Float64Array;
       for (let bucket = newest + 1; bucket <= current; bucket++) {
         const at = this.slot(bucket);
         this.calls -= counts[at] ?? 0;

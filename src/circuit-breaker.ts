@@ -1,7 +1,7 @@
 import { createWindow, describeShape, sameShape, type OutcomeWindow, type WindowContents, type WindowShape } from './breaker-window.js';
 import { systemClock, type Clock } from './clock.js';
 import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, refusal as refusalWithoutStack, type CircuitOpenReason } from './errors.js';
-import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { Emitter, reportUncaught, type Listener, type Unsubscribe } from './events.js';
 import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
@@ -269,23 +269,15 @@ const DEFAULT_WINDOW_BUCKETS = 10;
 const SNAPSHOT_VERSION = 1;
 const EVENT_NAMES: readonly (keyof CircuitBreakerEvents)[] = ['stateChange', 'success', 'failure', 'rejected'];
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  return String(value);
-}
-
 function plainObject(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${name} must be an object, got ${describeValue(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${name} must be an object, got ${validate.show(value)}`);
   return value as Record<string, unknown>;
 }
 
 /** A rate threshold in (0, 1]. */
 function rate(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number in (0, 1], got ${describeValue(value)}`);
-  if (!(value > 0 && value <= 1)) throw new RangeError(`${name} must be a number in (0, 1], got ${describeValue(value)}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number in (0, 1], got ${validate.show(value)}`);
+  if (!(value > 0 && value <= 1)) throw new RangeError(`${name} must be a number in (0, 1], got ${validate.show(value)}`);
   return value;
 }
 
@@ -408,8 +400,8 @@ interface CheckedSnapshot {
 }
 
 function epochTime(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a time in epoch ms, got ${describeValue(value)}`);
-  if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite time in epoch ms, got ${describeValue(value)}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a time in epoch ms, got ${validate.show(value)}`);
+  if (!Number.isFinite(value)) throw new RangeError(`${name} must be a finite time in epoch ms, got ${validate.show(value)}`);
   return value;
 }
 
@@ -420,7 +412,7 @@ function checkWindowContents(name: string, value: unknown): WindowContents {
     const outcomes = window['outcomes'] as unknown[];
     if (outcomes.length > calls) throw new RangeError(`${name}.outcomes holds ${outcomes.length} outcomes, more than the window's ${calls} calls`);
     outcomes.forEach((code, at) => {
-      if (code !== 0 && code !== 1 && code !== 2 && code !== 3) throw new RangeError(`${name}.outcomes[${at}] must be 0, 1, 2 or 3, got ${describeValue(code)}`);
+      if (code !== 0 && code !== 1 && code !== 2 && code !== 3) throw new RangeError(`${name}.outcomes[${at}] must be 0, 1, 2 or 3, got ${validate.show(code)}`);
     });
     return { calls, outcomes: outcomes as number[] };
   }
@@ -429,7 +421,7 @@ function checkWindowContents(name: string, value: unknown): WindowContents {
     if (!('duration' in shape)) throw new TypeError(`${name} must hold outcomes or counts`);
     const counts = (window['counts'] as unknown[]).map((bucket, at): [number, number, number, number] => {
       const where = `${name}.counts[${at}]`;
-      if (!Array.isArray(bucket) || bucket.length !== 4) throw new TypeError(`${where} must be [start, calls, failures, slowCalls], got ${describeValue(bucket)}`);
+      if (!Array.isArray(bucket) || bucket.length !== 4) throw new TypeError(`${where} must be [start, calls, failures, slowCalls], got ${validate.show(bucket)}`);
       const start = epochTime(`${where}[0]`, bucket[0]);
       const calls = validate.count(`${where}[1] (calls)`, bucket[1], 0);
       const failures = validate.count(`${where}[2] (failures)`, bucket[2], 0);
@@ -449,13 +441,13 @@ function shapeOf(contents: WindowContents): WindowShape {
 /** Checks a snapshot against the breaker's settings; throws a `TypeError` or `RangeError` naming what is wrong. */
 function checkSnapshot(name: string, value: unknown, settings: BreakerSettings): CheckedSnapshot {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be a snapshot from breaker.toJSON(), got ${describeValue(value)}`);
+    throw new TypeError(`${name} must be a snapshot from breaker.toJSON(), got ${validate.show(value)}`);
   }
   const snapshot = value as Record<string, unknown>;
   const version = snapshot['version'];
   if (version !== SNAPSHOT_VERSION) {
     throw new (typeof version === 'number' ? RangeError : TypeError)(
-      `${name}.version must be ${SNAPSHOT_VERSION} (the snapshot format this version of bulwark reads), got ${describeValue(version)}`,
+      `${name}.version must be ${SNAPSHOT_VERSION} (the snapshot format this version of bulwark reads), got ${validate.show(version)}`,
     );
   }
   const state = validate.oneOf(`${name}.state`, snapshot['state'], ['closed', 'open', 'half-open', 'isolated'] as const);
@@ -491,21 +483,12 @@ function checkSnapshot(name: string, value: unknown, settings: BreakerSettings):
     }
     if (savedSlowCall !== (settings.slowCallDuration ?? null)) {
       throw new RangeError(
-        `${name} holds slow calls measured against slowCall.duration ${describeValue(savedSlowCall)}, but this breaker's is ${describeValue(settings.slowCallDuration ?? null)}: ` +
+        `${name} holds slow calls measured against slowCall.duration ${validate.show(savedSlowCall)}, but this breaker's is ${validate.show(settings.slowCallDuration ?? null)}: ` +
           'restore it into a breaker with the options it was saved with, or build this one without initialState',
       );
     }
   }
   return { state, consecutiveFailures, consecutiveOpens, openedAt, retryAt, breakDuration, trialSuccesses, window };
-}
-
-function reportBrokenRecoveryTimeout(error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') {
-    report(error);
-  } else {
-    console.error(`bulwark: CircuitBreaker recoveryTimeout failed; the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`, error);
-  }
 }
 
 /**
@@ -621,7 +604,7 @@ export class CircuitBreaker extends SingleLayerPolicy {
     const now = this.settings.clock.now();
     this.catchUp(now);
     const window = this.window;
-    if (window !== undefined && window.timed) window.advance(now);
+    window?.advance(now);
     const calls = window?.calls ?? 0;
     const failures = window?.failures ?? 0;
     const slowCalls = window?.slowCalls ?? 0;
@@ -712,9 +695,10 @@ export class CircuitBreaker extends SingleLayerPolicy {
     const trial = this.current === 'closed' ? false : this.admission();
     if (typeof trial !== 'boolean') throw trial;
     const generation = this.generation;
+    const timesSlowCalls = this.settings.slowCallDuration !== undefined;
     // A plain number for the common case (closed, no slow-call timing): nothing to allocate.
-    if (!trial && this.settings.slowCallDuration === undefined) frame.keep(slot, generation);
-    else frame.keep(slot, { generation, trial, startedAt: this.settings.slowCallDuration === undefined ? 0 : this.settings.clock.now() } satisfies Admitted);
+    if (!trial && !timesSlowCalls) frame.keep(slot, generation);
+    else frame.keep(slot, { generation, trial, startedAt: timesSlowCalls ? this.settings.clock.now() : 0 } satisfies Admitted);
     return scope;
   }
 
@@ -742,10 +726,9 @@ export class CircuitBreaker extends SingleLayerPolicy {
   /**
    * Decides, synchronously, whether a call may run: `false` for a call of the closed state,
    * `true` for a half-open trial (its slot is taken), or the `CircuitOpenError` to refuse it
-   * with (the `rejected` event already emitted).
+   * with (the `rejected` event already emitted). Only asked when the stored state is not closed.
    */
   private admission(): boolean | CircuitOpenError {
-    if (this.current === 'closed') return false;
     if (this.current === 'isolated') return this.refusal(Infinity, 'isolated');
     const now = this.settings.clock.now();
     this.catchUp(now);
@@ -809,24 +792,35 @@ export class CircuitBreaker extends SingleLayerPolicy {
     return limit !== undefined && now - startedAt > limit;
   }
 
-  private recordSuccess(generation: number, trial: boolean, startedAt: number): void {
-    if (generation !== this.generation) return; // admitted before a state change: stale news
+  /**
+   * What a success and a failure have in common: ignores stale news, lets time end a trial
+   * period first, and counts the outcome. Returns the time the outcome is recorded at (NaN
+   * when nothing needs it), or `undefined` when the outcome no longer counts.
+   */
+  private countOutcome(failed: boolean, generation: number, trial: boolean, startedAt: number): number | undefined {
+    if (generation !== this.generation) return undefined; // admitted before a state change: stale news
     const now = this.outcomeTime(trial);
     if (trial) {
       this.catchUp(now);
-      if (generation !== this.generation) return;
+      if (generation !== this.generation) return undefined;
     }
-    const slow = this.isSlow(startedAt, now);
-    this.consecutiveFailures = 0;
+    if (failed) this.consecutiveFailures++;
+    else this.consecutiveFailures = 0;
     if (trial) this.trialsInFlight--;
-    else if (this.settings.window !== undefined) this.recordInWindow(false, slow, now);
+    else if (this.settings.window !== undefined) this.recordInWindow(failed, this.isSlow(startedAt, now), now);
+    return now;
+  }
+
+  private recordSuccess(generation: number, trial: boolean, startedAt: number): void {
+    const now = this.countOutcome(false, generation, trial, startedAt);
+    if (now === undefined) return;
     const events = this.events;
     if (events !== undefined && events.has('success')) {
       events.emit('success', { state: this.current });
       if (generation !== this.generation) return; // a listener called isolate() or reset(): it has the last word
     }
     if (trial) {
-      if (slow) this.transition('open', 'trial-slow', now);
+      if (this.isSlow(startedAt, now)) this.transition('open', 'trial-slow', now);
       else if (++this.trialSuccesses >= this.settings.halfOpenSuccessThreshold) this.transition('closed', 'trial-success', now);
     } else if (this.settings.window !== undefined) {
       // A success can open the circuit too: the window reaching minimumCalls, or a slow call.
@@ -836,16 +830,8 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   private recordFailure(generation: number, trial: boolean, startedAt: number, error: unknown): void {
-    if (generation !== this.generation) return;
-    const now = this.outcomeTime(trial);
-    if (trial) {
-      this.catchUp(now);
-      if (generation !== this.generation) return;
-    }
-    const slow = this.isSlow(startedAt, now);
-    this.consecutiveFailures++;
-    if (trial) this.trialsInFlight--;
-    else if (this.settings.window !== undefined) this.recordInWindow(true, slow, now);
+    const now = this.countOutcome(true, generation, trial, startedAt);
+    if (now === undefined) return;
     const events = this.events;
     if (events !== undefined && events.has('failure')) {
       events.emit('failure', { error, state: this.current, consecutiveFailures: this.consecutiveFailures });
@@ -888,7 +874,7 @@ export class CircuitBreaker extends SingleLayerPolicy {
     if (typeof duration === 'number' && duration >= 0 && duration <= validate.MAX_TIMER_DELAY) return duration;
     this.reportBrokenRecoveryTimeout(
       new RangeError(
-        `CircuitBreaker recoveryTimeout(${opens}) must return a duration in ms from 0 to ${validate.MAX_TIMER_DELAY}, got ${describeValue(duration)}; ` +
+        `CircuitBreaker recoveryTimeout(${opens}) must return a duration in ms from 0 to ${validate.MAX_TIMER_DELAY}, got ${validate.show(duration)}; ` +
           `the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`,
       ),
     );
@@ -898,7 +884,7 @@ export class CircuitBreaker extends SingleLayerPolicy {
   private reportBrokenRecoveryTimeout(error: unknown): void {
     if (this.settings.reportedRecoveryTimeout) return;
     this.settings.reportedRecoveryTimeout = true;
-    reportBrokenRecoveryTimeout(error);
+    reportUncaught(`bulwark: CircuitBreaker recoveryTimeout failed; the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`, error);
   }
 
   /** How long the half-open circuit waits, from its first trial, for the trials to close it. */

@@ -5,18 +5,26 @@ export type Listener<Payload> = (payload: Payload) => void;
 export type Unsubscribe = () => void;
 
 /**
- * Reports an error thrown by a listener without letting it reach the call that emitted the
- * event: a broken metrics hook must not fail a payment. `reportError` (browsers, Deno, Bun)
- * dispatches it as an uncaught error event; elsewhere it goes to `console.error`.
+ * Reports an error without letting it reach the call it happened in: a broken metrics hook
+ * must not fail a payment. `reportError` (browsers, Deno, Bun) dispatches it as an uncaught
+ * error event; elsewhere it goes to `console.error` after `message`.
  * @internal
  */
-export function reportListenerError(event: string, error: unknown): void {
+export function reportUncaught(message: string, error: unknown): void {
   const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
   if (typeof report === 'function') {
     report(error);
   } else {
-    console.error(`bulwark: a "${event}" listener threw`, error);
+    console.error(message, error);
   }
+}
+
+/**
+ * Reports an error thrown by a listener without letting it reach the call that emitted the event.
+ * @internal
+ */
+export function reportListenerError(event: string, error: unknown): void {
+  reportUncaught(`bulwark: a "${event}" listener threw`, error);
 }
 
 /**
