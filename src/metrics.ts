@@ -125,22 +125,13 @@ export interface NamedPolicy {
 }
 
 /** The kind of a bulwark policy, or undefined for a layer bulwark does not know. @internal */
-export function kindOf(layer: unknown): PolicyKind | undefined {
+function kindOf(layer: unknown): PolicyKind | undefined {
   if (layer instanceof CircuitBreaker) return 'circuit-breaker';
   if (layer instanceof RetryPolicy) return 'retry';
   if (layer instanceof Bulkhead) return 'bulkhead';
   if (layer instanceof TimeoutPolicy) return 'timeout';
   if (layer instanceof FallbackPolicy) return 'fallback';
   return undefined;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
 }
 
 function ownName(policy: SingleLayerPolicy<unknown>): string | undefined {
@@ -156,7 +147,7 @@ function ownName(policy: SingleLayerPolicy<unknown>): string | undefined {
  */
 export function namedPolicies(caller: string, target: unknown, name: unknown): NamedPolicy[] {
   if (name !== undefined) {
-    if (typeof name !== 'string') throw new TypeError(`${caller} name must be a string, got ${describe(name)}`);
+    if (typeof name !== 'string') throw new TypeError(`${caller} name must be a string, got ${validate.show(name)}`);
     if (name === '') throw new RangeError(`${caller} name must not be empty`);
   }
   if (!(target instanceof PolicyBase)) {
@@ -164,7 +155,7 @@ export function namedPolicies(caller: string, target: unknown, name: unknown): N
     throw new TypeError(
       foreign
         ? `${caller}: expected a bulwark policy or a composed stack, got an object with execute() that is neither (a policy of another library, another copy of bulwark, or a CircuitBreakerGroup: observe the breakers it hands out instead)`
-        : `${caller}: expected a bulwark policy or a composed stack, got ${describe(target)}`,
+        : `${caller}: expected a bulwark policy or a composed stack, got ${validate.show(target)}`,
     );
   }
   if (target instanceof SingleLayerPolicy) {
@@ -178,7 +169,7 @@ export function namedPolicies(caller: string, target: unknown, name: unknown): N
   }
   const found: NamedPolicy[] = [];
   const seen = new Set<unknown>();
-  for (const layer of target.layers) {
+  for (const { layer } of target.steps) {
     if (seen.has(layer)) continue; // the same policy twice in one stack is one policy
     seen.add(layer);
     if (!(layer instanceof SingleLayerPolicy)) continue; // a foreign layer: nothing to observe
@@ -194,27 +185,27 @@ export function namedPolicies(caller: string, target: unknown, name: unknown): N
 
 /**
  * Shares one policy's observer slot between several observers (two registries tracking the
- * same policy). Each call keeps the observers and tokens it started with, so an observer
- * added or removed while calls are in flight sees whole calls only.
+ * same policy). A fan-out never changes: attaching or detaching an observer installs a new
+ * one, and the engine finishes a call on the observer that started it, so a call in flight
+ * reports to the observers it started with, and an observer added or removed meanwhile sees
+ * whole calls only.
  */
 class ObserverFanOut implements CallObserver {
-  observers: readonly CallObserver[];
-  private readonly inFlight = new Map<number, { readonly observers: readonly CallObserver[]; readonly tokens: number[] }>();
+  readonly observers: readonly CallObserver[];
+  /** The first observer's clock; the others read theirs when it differs. */
+  readonly now: () => number;
+  /** Each call's tokens from the observers, in their order, by the token this fan-out gave the call. */
+  private readonly inFlight = new Map<number, number[]>();
   private nextToken = 0;
 
   constructor(observers: readonly CallObserver[]) {
     this.observers = observers;
-  }
-
-  /** The first observer's clock; the others read theirs when it differs. */
-  get now(): () => number {
-    return (this.observers[0] as CallObserver).now;
+    this.now = (observers[0] as CallObserver).now;
   }
 
   started(time: number): number {
-    const observers = this.observers;
     const tokens: number[] = [];
-    for (const observer of observers) {
+    for (const observer of this.observers) {
       try {
         tokens.push(observer.started(observer.now === this.now ? time : observer.now()));
       } catch (thrown) {
@@ -223,20 +214,19 @@ class ObserverFanOut implements CallObserver {
       }
     }
     const token = ++this.nextToken;
-    this.inFlight.set(token, { observers, tokens });
+    this.inFlight.set(token, tokens);
     return token;
   }
 
   finished(token: number, failed: boolean, error: unknown, time: number): void {
-    const call = this.inFlight.get(token);
-    if (call === undefined) return;
+    const tokens = this.inFlight.get(token);
+    if (tokens === undefined) return;
     this.inFlight.delete(token);
-    const clock = (call.observers[0] as CallObserver).now;
-    call.observers.forEach((observer, at) => {
-      const started = call.tokens[at];
+    this.observers.forEach((observer, at) => {
+      const started = tokens[at];
       if (started === undefined || Number.isNaN(started)) return;
       try {
-        observer.finished(started, failed, error, observer.now === clock ? time : observer.now());
+        observer.finished(started, failed, error, observer.now === this.now ? time : observer.now());
       } catch (thrown) {
         reportListenerError('observer', thrown);
       }
@@ -247,7 +237,7 @@ class ObserverFanOut implements CallObserver {
 function attachObserver(policy: SingleLayerPolicy<unknown>, observer: CallObserver): void {
   const current = policy.observer;
   if (current === undefined) policy.observer = observer;
-  else if (current instanceof ObserverFanOut) current.observers = [...current.observers, observer];
+  else if (current instanceof ObserverFanOut) policy.observer = new ObserverFanOut([...current.observers, observer]);
   else policy.observer = new ObserverFanOut([current, observer]);
 }
 
@@ -263,7 +253,7 @@ function detachObserver(policy: SingleLayerPolicy<unknown>, observer: CallObserv
     // fan-out (and the observers) they started with, so replacing it here loses none.
     if (remaining.length === 1) policy.observer = remaining[0];
     else if (remaining.length === 0) policy.observer = undefined;
-    else current.observers = remaining;
+    else policy.observer = new ObserverFanOut(remaining);
   }
 }
 
@@ -353,6 +343,7 @@ class PolicyTracker implements CallObserver {
       const remember = ({ error }: { readonly error: object }): void => {
         rejections.add(error);
       };
+      // Two identical branches on purpose: each narrows `policy` to one class, whose own `on` types the event.
       this.unsubscribes.push(policy instanceof CircuitBreaker ? policy.on('rejected', remember) : policy.on('rejected', remember));
     } else {
       this.ownRejections = undefined;
@@ -480,6 +471,16 @@ interface PolicyWatcher {
  * made still drive it.
  */
 function defaultNow(): () => number {
+  return (sharedDefaultNow ??= makeDefaultNow());
+}
+
+/**
+ * One default clock for every registry: the engine reads a clock once per pass for all the
+ * observers that share it, so two registries on the default clock share their reads too.
+ */
+let sharedDefaultNow: (() => number) | undefined;
+
+function makeDefaultNow(): () => number {
   if (typeof performance === 'undefined') return () => Date.now();
   let dateSeen = Date;
   let read = readerOf(performance);
@@ -497,7 +498,7 @@ function readerOf(clock: { now(): number }): () => number {
 }
 
 function validateBuckets(value: unknown): readonly number[] {
-  if (!Array.isArray(value)) throw new TypeError(`MetricsRegistry buckets must be an array of numbers, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw new TypeError(`MetricsRegistry buckets must be an array of numbers, got ${validate.show(value)}`);
   if (value.length === 0) throw new RangeError('MetricsRegistry buckets must hold at least one bound (+Infinity is implied), got an empty array');
   const bounds: number[] = [];
   value.forEach((bound: unknown, at) => {
