@@ -1,12 +1,9 @@
 import {
-  answer,
+  answerRequest,
   endpointFor,
   handlerSettings,
-  isAllowedMethod,
-  isVerbose,
-  methodNotAllowed,
+  internalError,
   pathOf,
-  wantsHealthJson,
   type Answer,
   type HealthHandlerOptions,
   type HealthPaths,
@@ -40,23 +37,14 @@ export interface FetchHealthHandler {
 export function fetchHealthHandler(monitor: HealthMonitor, options?: HealthHandlerOptions<Request>): FetchHealthHandler {
   const { paths, verbose } = handlerSettings('fetchHealthHandler', monitor, options);
   const handler = async (request: Request): Promise<Response | undefined> => {
-    let path: string;
-    try {
-      path = pathOf(new URL(request.url).pathname);
-    } catch {
-      return undefined; // not a URL this handler can route; someone else may
-    }
-    const endpoint = endpointFor(paths, path);
+    const endpoint = endpointFor(paths, pathOf(request.url));
     if (endpoint === undefined) return undefined;
     const head = request.method === 'HEAD';
     try {
-      const result = isAllowedMethod(request.method)
-        ? await answer(monitor, endpoint, wantsHealthJson(request.headers.get('accept')), isVerbose(verbose, request))
-        : methodNotAllowed();
-      return toResponse(result, head);
+      return toResponse(await answerRequest(monitor, endpoint, request, request.headers.get('accept'), verbose), head);
     } catch (error) {
       reportError('fetchHealthHandler', error);
-      return toResponse({ status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: '{"error":"internal error"}' }, head);
+      return toResponse(internalError(), head);
     }
   };
   return Object.assign(handler, { paths });

@@ -77,8 +77,9 @@ function resolvePaths(handler: string, given: HealthHandlerOptions<unknown>['pat
   const paths: Record<HealthEndpoint, string | false> = { ...DEFAULT_PATHS };
   for (const endpoint of ENDPOINTS) {
     const path = opts[endpoint];
-    if (path === undefined || path === false) {
-      if (path === false) paths[endpoint] = false;
+    if (path === undefined) continue;
+    if (path === false) {
+      paths[endpoint] = false;
       continue;
     }
     if (typeof path !== 'string') throw new TypeError(`${handler} paths.${endpoint} must be a path string or false, got ${validate.show(path)}`);
@@ -118,7 +119,7 @@ export function endpointFor(paths: HealthPaths, path: string): HealthEndpoint | 
 }
 
 /** Whether `Accept` asks for `application/health+json` (and does not refuse it with `q=0`). */
-export function wantsHealthJson(accept: string | readonly string[] | null | undefined): boolean {
+function wantsHealthJson(accept: string | readonly string[] | null | undefined): boolean {
   if (accept === undefined || accept === null) return false;
   const ranges = (typeof accept === 'string' ? accept : accept.join(',')).split(',');
   return ranges.some((range) => {
@@ -130,7 +131,7 @@ export function wantsHealthJson(accept: string | readonly string[] | null | unde
 }
 
 /** Decides `verbose` for one request; a predicate that throws counts as `false`, and is reported. */
-export function isVerbose<Req>(verbose: boolean | ((request: Req) => boolean), request: Req): boolean {
+function isVerbose<Req>(verbose: boolean | ((request: Req) => boolean), request: Req): boolean {
   if (typeof verbose === 'boolean') return verbose;
   try {
     return verbose(request) === true;
@@ -141,7 +142,7 @@ export function isVerbose<Req>(verbose: boolean | ((request: Req) => boolean), r
 }
 
 /** The answer to a method other than GET and HEAD on a health path. */
-export function methodNotAllowed(): Answer {
+function methodNotAllowed(): Answer {
   return {
     status: 405,
     headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', allow: ALLOWED_METHODS },
@@ -154,15 +155,35 @@ export function notFound(): Answer {
   return { status: 404, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }, body: '{"error":"not found"}' };
 }
 
-/** Whether the method is one a health endpoint answers. */
-export function isAllowedMethod(method: string | undefined): boolean {
+/** The answer when building one threw and there is no framework to hand the error to. */
+export function internalError(): Answer {
+  return { status: 500, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }, body: '{"error":"internal error"}' };
+}
+
+/**
+ * The answer to a request on a health path: 405 for a method other than GET and HEAD, else
+ * what the endpoint reports. `verbose` is decided only for a method that gets a report, so a
+ * predicate never sees a request that is refused anyway.
+ */
+export async function answerRequest<Req extends { readonly method?: string | undefined }>(
+  monitor: HealthMonitor,
+  endpoint: HealthEndpoint,
+  request: Req,
+  accept: string | readonly string[] | null | undefined,
+  verbose: boolean | ((request: Req) => boolean),
+): Promise<Answer> {
+  if (!isAllowedMethod(request.method)) return methodNotAllowed();
+  return answer(monitor, endpoint, wantsHealthJson(accept), isVerbose(verbose, request));
+}
+
+function isAllowedMethod(method: string | undefined): boolean {
   // node:http leaves the method absent only for a response's message, never a request's;
   // treat it as GET rather than refuse a request it cannot describe.
   return method === undefined || method === 'GET' || method === 'HEAD';
 }
 
 /** Runs what the endpoint needs and builds the answer. */
-export async function answer(monitor: HealthMonitor, endpoint: HealthEndpoint, healthJson: boolean, verbose: boolean): Promise<Answer> {
+async function answer(monitor: HealthMonitor, endpoint: HealthEndpoint, healthJson: boolean, verbose: boolean): Promise<Answer> {
   switch (endpoint) {
     case 'live': {
       const live = monitor.live();

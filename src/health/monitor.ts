@@ -469,13 +469,13 @@ export class HealthMonitor {
     return new Promise<CheckResult>((resolve) => {
       let settled = false;
       let timer: unknown;
-      const finish = (status: CheckStatus, error: unknown, failure: boolean, timedOut: boolean): void => {
+      const finish = (status: CheckStatus, error: unknown, timedOut: boolean): void => {
         if (settled) return; // the timeout answered first: a late outcome changes nothing
         settled = true;
         clock.clearTimeout(timer);
         const checkedAt = clock.now();
         const base = { status, durationMs: Math.max(0, checkedAt - started), critical: entry.critical, checkedAt };
-        if (!failure) {
+        if (status !== 'fail') {
           resolve(base);
         } else if (timedOut) {
           resolve({ ...base, error: `timed out after ${entry.timeout} ms`, cause: error, timedOut: true });
@@ -487,25 +487,25 @@ export class HealthMonitor {
       // lost: a timeout means "not settled when the time was up".
       timer = clock.setTimeout(() => {
         const reason = new DOMException(`Health check ${JSON.stringify(entry.name)} timed out after ${entry.timeout} ms`, 'TimeoutError');
-        finish('fail', reason, true, true);
+        finish('fail', reason, true);
         controller.abort(reason);
       }, entry.timeout);
       let value: unknown;
       try {
         value = entry.check({ signal: controller.signal });
       } catch (error) {
-        finish('fail', error, true, false);
+        finish('fail', error, false);
         return;
       }
       const settleWith = (resolved: unknown): void => {
-        if (resolved === false) finish('fail', new Error('the check returned false'), true, false);
-        else finish('pass', undefined, false, false);
+        if (resolved === false) finish('fail', new Error('the check returned false'), false);
+        else finish('pass', undefined, false);
       };
       let thenable: boolean;
       try {
         thenable = (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
       } catch (error) {
-        finish('fail', error, true, false); // a `then` getter that throws: what a promise would reject with
+        finish('fail', error, false); // a `then` getter that throws: what a promise would reject with
         return;
       }
       // A synchronous answer settles now: behind a microtask its duration would include
@@ -516,7 +516,7 @@ export class HealthMonitor {
       }
       // Both outcomes are handled, so a check that rejects after its timeout leaves no
       // unhandled rejection behind.
-      Promise.resolve(value).then(settleWith, (error: unknown) => finish('fail', error, true, false));
+      Promise.resolve(value).then(settleWith, (error: unknown) => finish('fail', error, false));
     });
   }
 

@@ -1,13 +1,10 @@
 import {
-  answer,
+  answerRequest,
   endpointFor,
   handlerSettings,
-  isAllowedMethod,
-  isVerbose,
-  methodNotAllowed,
+  internalError,
   notFound,
   pathOf,
-  wantsHealthJson,
   type Answer,
   type HealthEndpoint,
   type HealthHandlerOptions,
@@ -79,10 +76,7 @@ export function nodeHealthHandler<Req extends NodeHealthRequest = NodeHealthRequ
         send(response, notFound(), head);
         return;
       }
-      const result = isAllowedMethod(request.method)
-        ? await answer(monitor, endpoint, wantsHealthJson(request.headers['accept']), isVerbose(verbose, request))
-        : methodNotAllowed();
-      send(response, result, head);
+      send(response, await answerRequest(monitor, endpoint, request, request.headers['accept'], verbose), head);
     } catch (error) {
       // A server ignores a listener's promise: a rejection here would go unhandled. Hand the
       // error to the framework when it gave us a `next`, else report it and answer 500.
@@ -92,7 +86,7 @@ export function nodeHealthHandler<Req extends NodeHealthRequest = NodeHealthRequ
       }
       reportError('nodeHealthHandler', error);
       try {
-        send(response, { status: 500, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: '{"error":"internal error"}' }, head);
+        send(response, internalError(), head);
       } catch {
         // The response is gone (socket closed, headers sent): nothing is left to answer.
       }
@@ -123,13 +117,15 @@ function endpointOf(paths: HealthPaths, request: NodeHealthRequest): HealthEndpo
   return endpointFor(paths, pathOf(request.originalUrl));
 }
 
+const utf8 = new TextEncoder();
+
 function send(response: NodeHealthResponse, result: Answer, head: boolean): void {
   // Someone else already answered (an earlier middleware, a timeout handler): theirs stands.
   if (response.headersSent === true) return;
   response.statusCode = result.status;
   for (const [name, value] of Object.entries(result.headers)) response.setHeader(name, value);
   // Also on HEAD: the length the GET body would have, as HTTP asks.
-  response.setHeader('content-length', String(new TextEncoder().encode(result.body).byteLength));
+  response.setHeader('content-length', String(utf8.encode(result.body).byteLength));
   if (head) response.end();
   else response.end(result.body);
 }

@@ -1,7 +1,9 @@
 /**
- * What every file of `bulwark/health` shares: option checks with the same messages as the
- * core's, and the default clock. The health entry takes nothing but types from the core, so
- * no code of the core is bundled twice; these few lines are the price.
+ * What every file of `bulwark/health` shares: option checks and the default clock. Type and
+ * clock errors read like the core's; the duration ranges differ, as `cacheTtl` is only
+ * compared with the clock, never waited on by a timer, so it has no upper bound. The health
+ * entry takes nothing but types from the core, so no code of the core is bundled twice;
+ * these few lines are the price.
  * @internal
  */
 import type { Clock } from '../clock.js';
