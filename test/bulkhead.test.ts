@@ -520,10 +520,6 @@ describe('Bulkhead: options', () => {
 });
 
 describe('Bulkhead: slot accounting in nested stacks', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('releases an outer slot exactly once when a timeout between two bulkheads fires and the call is retried', async () => {
     useFakeTimers();
     const outer = new Bulkhead({ maxConcurrent: 1 });

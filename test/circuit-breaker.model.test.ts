@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { CircuitBreaker, isCircuitOpenError, type CircuitBreakerOptions, type CircuitState } from '../src/index.js';
 import { deferred, type Deferred } from './fixtures/promises.js';
+import { propertyParameters } from './fixtures/property.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and steps
@@ -424,30 +425,14 @@ async function compare(config: Config, steps: readonly Step[]): Promise<string |
 // The property
 // ---------------------------------------------------------------------------------------------
 
-const envNumber = (name: string): number | undefined => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? undefined : Number(raw);
-};
-
 describe('CircuitBreaker against its reference model', () => {
   it('agrees on every admission, refusal, state and count, step by step', async () => {
-    const seed = envNumber('BULWARK_PROPERTY_SEED') ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) | 0;
-    const path = process.env.BULWARK_PROPERTY_PATH;
     await fc.assert(
       fc.asyncProperty(configArb, fc.array(stepArb, { minLength: 1, maxLength: 60 }), async (config, steps) => {
         const difference = await compare(config, steps);
         if (difference !== undefined) throw new Error(`${difference}\noptions: ${JSON.stringify(config)}`);
       }),
-      {
-        numRuns: envNumber('BULWARK_PROPERTY_RUNS') ?? 1_000,
-        seed,
-        ...(path === undefined || path === '' ? {} : { path }),
-        reporter: (details) => {
-          if (!details.failed) return;
-          const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-          throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\nReplay: BULWARK_PROPERTY_SEED=${details.seed} BULWARK_PROPERTY_PATH=${details.counterexamplePath ?? ''}`);
-        },
-      },
+      propertyParameters(1_000),
     );
   }, 60_000);
 });

@@ -453,12 +453,7 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
     wrap: <A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>) => async (...args: A): Promise<R> => fn(...args),
   };
 
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('does not make a retried call wait for a bulkhead slot it holds itself', async () => {
-    vi.useFakeTimers();
     for (const maxQueue of [0, 1]) {
       const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue });
       const stack = compose(passThrough, retryWithBackoff({ maxRetries: 1, baseDelay: 1, jitter: 'none' }), bulkhead);
@@ -470,7 +465,6 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
   });
 
   it('lets an enclosing timeout reach the breaker and the bulkhead queue inside it', async () => {
-    vi.useFakeTimers();
     const breaker = new CircuitBreaker({ failureThreshold: 1 });
     const hanging = compose(passThrough, withTimeout(30), breaker).execute(hang);
     const hangingOutcome = settle(hanging);
@@ -491,7 +485,6 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
   });
 
   it("stops the layers inside it when it gives up by its own timeout, and passes its attempt on", async () => {
-    vi.useFakeTimers();
     const giveUpAfter50ms: Policy = {
       execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> {
         const controller = new AbortController();
@@ -532,12 +525,7 @@ describe('compose: a policy not made by bulwark in the middle of a stack', () =>
 });
 
 describe('compose: policies nested by hand', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('a breaker run inside a timeout’s function with its ctx.signal counts the timeout, as inside compose', async () => {
-    vi.useFakeTimers();
     const breaker = new CircuitBreaker({ failureThreshold: 1 });
     const call = settle(withTimeout(30).execute(({ signal }) => breaker.execute(hang, { signal })));
     await vi.advanceTimersByTimeAsync(30);

@@ -25,6 +25,7 @@ import {
   type Policy,
 } from '../src/index.js';
 import { flush } from './fixtures/promises.js';
+import { propertyParameters, propertyRuns } from './fixtures/property.js';
 import { SteppingClock } from './fixtures/stepping-clock.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -395,34 +396,17 @@ function show(value: unknown): string {
 // The properties
 // ---------------------------------------------------------------------------------------------
 
-const envNumber = (name: string): number | undefined => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? undefined : Number(raw);
-};
-
-const runsOf = (numRuns: number): number => envNumber('BULWARK_PROPERTY_RUNS') ?? numRuns;
 /** Room for a long run asked through BULWARK_PROPERTY_RUNS (a scenario takes about 1 ms). */
-const timeoutFor = (numRuns: number): number => 20_000 + 5 * runsOf(numRuns);
+const timeoutFor = (numRuns: number): number => 20_000 + 5 * propertyRuns(numRuns);
 
 /** Runs `check` on `numRuns` scenarios; a failure reports the shrunk scenario, what broke, and how to replay it. */
 async function assertOnScenarios(scenarios: fc.Arbitrary<Scenario>, numRuns: number, check: (scenario: Scenario) => Promise<string[]>): Promise<void> {
-  const seed = envNumber('BULWARK_PROPERTY_SEED') ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) | 0;
-  const path = process.env.BULWARK_PROPERTY_PATH;
   await fc.assert(
     fc.asyncProperty(scenarios, async (scenario) => {
       const violations = await check(scenario);
       if (violations.length > 0) throw new Error(`${violations.join('\n')}\n${describeScenario(scenario)}`);
     }),
-    {
-      numRuns: runsOf(numRuns),
-      seed,
-      ...(path === undefined || path === '' ? {} : { path }),
-      reporter: (details) => {
-        if (!details.failed) return;
-        const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-        throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\nReplay: BULWARK_PROPERTY_SEED=${details.seed} BULWARK_PROPERTY_PATH=${details.counterexamplePath ?? ''}`);
-      },
-    },
+    propertyParameters(numRuns),
   );
 }
 

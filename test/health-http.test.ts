@@ -1,6 +1,4 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,6 +9,8 @@ import {
   type NodeHealthRequest,
   type NodeHealthResponse,
 } from '../src/health/index.js';
+import { CountingClock } from './fixtures/clock.js';
+import { serve } from './fixtures/http.js';
 import { deferred } from './fixtures/promises.js';
 
 /** What a check's error may hold in real life: a host, a user and a password. */
@@ -23,18 +23,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   while (closers.length > 0) await closers.pop()?.();
 });
-
-/** Starts a real node:http server on 127.0.0.1, port 0; returns its base URL. It is closed after the test. */
-async function serve(listener: RequestListener): Promise<string> {
-  const server: Server = createServer(listener);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 async function serveFastify(app: FastifyInstance): Promise<string> {
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -257,10 +245,18 @@ describe('nodeHealthHandler on a real node:http server', () => {
     expect(ietf.json).toMatchObject({ checks: { check0: [{ status: 'fail', output: SECRET_ERROR, critical: true }] } });
   });
 
-  it('marks a timed-out check in a verbose body, and answers within the timeout when a check hangs', async () => {
-    const health = new HealthMonitor({ timeout: 20 }).addCheck('database', () => new Promise(() => {}));
+  it('marks a timed-out check in a verbose body, and answers once the timeout elapses when a check hangs', async () => {
+    const clock = new CountingClock();
+    const checkStarted = deferred();
+    const health = new HealthMonitor({ timeout: 20, clock }).addCheck('database', () => {
+      checkStarted.resolve();
+      return new Promise(() => {});
+    });
     const base = await serveNode(health, { verbose: true });
-    const response = await get(`${base}/health`);
+    const answered = get(`${base}/health`);
+    await checkStarted.promise;
+    await clock.advance(20);
+    const response = await answered;
     expect(response.status).toBe(503);
     expect(response.json).toMatchObject({ checks: { database: { status: 'fail', timedOut: true, error: 'timed out after 20 ms' } } });
   });
@@ -299,12 +295,16 @@ describe('nodeHealthHandler on a real node:http server', () => {
     const ping = vi.fn(() => gate.promise);
     const handle = nodeHealthHandler(new HealthMonitor().addCheck('database', ping));
     let arrived = 0;
+    const allArrived = deferred();
     const base = await serve((req, res) => {
       arrived++;
+      // handle() joins the run synchronously, so all eight wait on it once the last is in.
       void handle(req, res);
+      if (arrived === 8) allArrived.resolve();
     });
     const responses = Promise.all(Array.from({ length: 8 }, () => get(`${base}/health`)));
-    await vi.waitFor(() => expect(arrived).toBe(8)); // every request is waiting on the one run
+    await allArrived.promise;
+    expect(arrived).toBe(8); // every request is waiting on the one run
     gate.resolve(true);
     const answered = await responses;
     expect(answered.map((response) => response.status)).toEqual(Array(8).fill(200));

@@ -19,7 +19,7 @@ import {
 import { estimateQuantile } from '../src/metrics.js';
 import type { CallObserver } from '../src/policy.js';
 import { CountingClock, manualClock } from './fixtures/clock.js';
-import { deferred, flush, hang, rejectionOf } from './fixtures/promises.js';
+import { deferred, flushMicrotasks, hang, rejectionOf } from './fixtures/promises.js';
 import { liveSubscriptions } from './fixtures/subscriptions.js';
 
 /** A time source moved by hand: `now()` reads it, `advance(ms)` moves it. */
@@ -737,14 +737,21 @@ describe('MetricsRegistry: bad input', () => {
 
 describe('MetricsRegistry: nothing left behind', () => {
   it('arms no timer of its own, tracked or not', async () => {
+    // The registry takes no Clock: a timer of its own would go through the globals, which
+    // fake timers count. Microtask flushes only, as setImmediate is faked too.
+    vi.useFakeTimers();
     const clock = new CountingClock();
     const registry = new MetricsRegistry({ now: () => clock.now() });
     const bulkhead = new Bulkhead({ name: 'b', maxConcurrent: 1, clock });
     const untrack = registry.track(bulkhead);
+    expect(vi.getTimerCount()).toBe(0);
     await bulkhead.execute(() => 1);
+    await flushMicrotasks();
+    expect(vi.getTimerCount()).toBe(0);
     registry.snapshot();
     untrack();
+    await flushMicrotasks();
+    expect(vi.getTimerCount()).toBe(0);
     expect(clock.created).toBe(0);
-    await flush();
   });
 });

@@ -18,7 +18,6 @@ import {
   withFallback,
   withTimeout,
   type CallSample,
-  type LatencySnapshot,
   type MetricsSnapshot,
   type PolicyKind,
   type PolicyMetricsSnapshot,
@@ -26,6 +25,7 @@ import {
 import { registerOpenTelemetryMetrics, type OpenTelemetryMetricsOptions, type OtelMeter } from '../src/otel/index.js';
 import { CountingClock } from './fixtures/clock.js';
 import { deferred, flush } from './fixtures/promises.js';
+import { policySnapshot } from './fixtures/snapshots.js';
 
 // The structural Meter accepts the real one as it is: this line fails to compile otherwise.
 function acceptsTheRealMeter(meter: Meter): OtelMeter {
@@ -59,17 +59,6 @@ function sdk(temporality: AggregationTemporality = AggregationTemporality.CUMULA
     return { metrics, errors };
   };
   return { meter, collect };
-}
-
-const DEFAULT_BOUNDS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
-
-function latencyOf(durationsMs: readonly number[]): LatencySnapshot {
-  const buckets = [...DEFAULT_BOUNDS_MS, Infinity].map((le) => ({ le, count: durationsMs.filter((ms) => ms <= le).length }));
-  return { count: durationsMs.length, sum: durationsMs.reduce((a, b) => a + b, 0), buckets, p50: 0, p90: 0, p99: 0 };
-}
-
-function policySnapshot(name: string, kind: PolicyKind, fields: Partial<PolicyMetricsSnapshot> = {}): PolicyMetricsSnapshot {
-  return { name, kind, calls: 0, successes: 0, failures: 0, rejections: 0, timeouts: 0, retries: 0, fallbacks: 0, latency: latencyOf([]), ...fields };
 }
 
 function handMadeSnapshot(): MetricsSnapshot {

@@ -1,5 +1,3 @@
-import { createServer, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,7 +9,6 @@ import {
   retryWithBackoff,
   withFallback,
   withTimeout,
-  type LatencySnapshot,
   type MetricsSnapshot,
   type PolicyKind,
   type PolicyMetricsSnapshot,
@@ -24,7 +21,9 @@ import {
   type PrometheusOptions,
 } from '../src/prometheus/index.js';
 import { CountingClock } from './fixtures/clock.js';
+import { serve } from './fixtures/http.js';
 import { deferred, flush } from './fixtures/promises.js';
+import { DEFAULT_BOUNDS_MS, policySnapshot } from './fixtures/snapshots.js';
 
 // ---------------------------------------------------------------------------------------------
 // A strict parser of the text exposition format 0.0.4. It accepts only what the format allows
@@ -282,16 +281,6 @@ function expectMatchesSnapshot(text: string, snapshot: MetricsSnapshot, prefix?:
   return parsed;
 }
 
-/** A latency histogram as the registry builds it, from durations in ms. */
-function latencyOf(durationsMs: readonly number[], bounds: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]): LatencySnapshot {
-  const buckets = [...bounds, Infinity].map((le) => ({ le, count: durationsMs.filter((ms) => ms <= le).length }));
-  return { count: durationsMs.length, sum: durationsMs.reduce((a, b) => a + b, 0), buckets, p50: 0, p90: 0, p99: 0 };
-}
-
-function policySnapshot(name: string, kind: PolicyKind, fields: Partial<PolicyMetricsSnapshot> = {}, durationsMs: readonly number[] = []): PolicyMetricsSnapshot {
-  return { name, kind, calls: 0, successes: 0, failures: 0, rejections: 0, timeouts: 0, retries: 0, fallbacks: 0, latency: latencyOf(durationsMs), ...fields };
-}
-
 /** Durations (ms) per policy, so the hand-made snapshot and prom-client see the same calls. */
 const DURATIONS: Readonly<Record<string, readonly number[]>> = {
   fallback: [0.5, 3, 3, 12, 250, 1_000, 12_000],
@@ -319,7 +308,7 @@ async function renderWithPromClient(
   snapshot: MetricsSnapshot,
   durationsMs: (policy: PolicyMetricsSnapshot) => readonly number[],
   { prefix = 'bulwark_', constantLabels = {} }: { prefix?: string; constantLabels?: Record<string, string> } = {},
-  bounds: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000],
+  bounds: readonly number[] = DEFAULT_BOUNDS_MS,
 ): Promise<string> {
   const registry = new Registry();
   registry.setDefaultLabels(constantLabels);
@@ -656,25 +645,6 @@ describe('renderPrometheus with a real registry', () => {
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
-interface Served {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-async function serve(listener: RequestListener): Promise<Served> {
-  const server = createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
-}
-
 /** A registry with a breaker and a bulkhead that have seen a few calls. */
 async function busyRegistry(): Promise<MetricsRegistry> {
   const registry = new MetricsRegistry();
@@ -687,19 +657,9 @@ async function busyRegistry(): Promise<MetricsRegistry> {
 }
 
 describe('prometheusHandler (node:http, Express, Connect)', () => {
-  const servers: Served[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-  });
-  const start = async (listener: RequestListener): Promise<string> => {
-    const served = await serve(listener);
-    servers.push(served);
-    return served.url;
-  };
-
   it('answers GET /metrics with the exposition of the registry at that moment', async () => {
     const registry = await busyRegistry();
-    const url = await start(prometheusHandler(registry));
+    const url = await serve(prometheusHandler(registry));
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe(PROMETHEUS_CONTENT_TYPE);
@@ -714,7 +674,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
 
   it('answers HEAD with the headers of a GET and no body', async () => {
     const registry = await busyRegistry();
-    const url = await start(prometheusHandler(registry));
+    const url = await serve(prometheusHandler(registry));
     const get = await fetch(`${url}/metrics`);
     const length = Buffer.byteLength(await get.text());
     const head = await fetch(`${url}/metrics`, { method: 'HEAD' });
@@ -725,7 +685,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
   });
 
   it('answers 405 with Allow to another method on its path, 404 to another path', async () => {
-    const url = await start(prometheusHandler(await busyRegistry()));
+    const url = await serve(prometheusHandler(await busyRegistry()));
     const post = await fetch(`${url}/metrics`, { method: 'POST', body: 'x' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
@@ -736,7 +696,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
 
   it('answers on the path it is given, with the prefix and labels it is given', async () => {
     const registry = await busyRegistry();
-    const url = await start(prometheusHandler(registry, { path: '/internal/metrics', prefix: 'app_', constantLabels: { service: 'shop' } }));
+    const url = await serve(prometheusHandler(registry, { path: '/internal/metrics', prefix: 'app_', constantLabels: { service: 'shop' } }));
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
     const body = await (await fetch(`${url}/internal/metrics`)).text();
     expectMatchesSnapshot(body, registry.snapshot(), 'app_', { service: 'shop' });
@@ -749,7 +709,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     app.get('/health', (_request, response) => {
       response.send('fine');
     });
-    const url = await start(app);
+    const url = await serve(app);
     expectMatchesSnapshot(await (await fetch(`${url}/metrics`)).text(), registry.snapshot());
     expect(await (await fetch(`${url}/health`)).text()).toBe('fine');
     expect((await fetch(`${url}/nothing`)).status).toBe(404);
@@ -759,7 +719,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     const registry = await busyRegistry();
     const app = express();
     app.use('/metrics', prometheusHandler(registry));
-    const url = await start(app);
+    const url = await serve(app);
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(200);
     expectMatchesSnapshot(await response.text(), registry.snapshot());
@@ -772,7 +732,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     app.use((error: Error, _request: express.Request, response: express.Response, _next: express.NextFunction) => {
       response.status(503).send(`handled: ${error.message}`);
     });
-    const url = await start(app);
+    const url = await serve(app);
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(503);
     expect(await response.text()).toBe('handled: snapshot broke');
@@ -781,7 +741,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
   it('answers 500 and reports the error when there is no next', async () => {
     const report = vi.spyOn(console, 'error').mockImplementation(() => {});
     const error = new Error('snapshot broke');
-    const url = await start(prometheusHandler({ snapshot: () => { throw error; } }));
+    const url = await serve(prometheusHandler({ snapshot: () => { throw error; } }));
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(500);
     expect(await response.text()).toBe('Internal Server Error\n');
