@@ -31,7 +31,7 @@ import pLimit from 'p-limit';
 import pRetry from 'p-retry';
 import pTimeout from 'p-timeout';
 
-export const work = async () => 1;
+const work = async () => 1;
 
 /** Thrown by the retry case's failing attempts. One object, so no attempt pays for a stack capture. */
 const blip = new Error('blip');

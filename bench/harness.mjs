@@ -110,7 +110,7 @@ export function shuffled(items, seed) {
 }
 
 const grouped = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-export const ns = (value) => grouped.format(value);
+/** A whole number with thousands separators: ns per call, bytes, counts, tasks per second. */
 export const int = (value) => grouped.format(value);
 export const ratio = (value) => `${value >= 10 ? value.toFixed(1) : value.toFixed(2)}×`;
 export const percent = (value) => `${value.toFixed(value < 10 ? 1 : 0)} %`;

@@ -6,8 +6,9 @@
 //   node bench/metrics.mjs /path/to/another/dist/index.js    (or BULWARK_DIST=/path/to/index.js)
 //   ROUNDS=15 node bench/metrics.mjs                          (more rounds; default 11)
 //
-// Method: every case loads a copy of bulwark of its own (the same file, imported under its own
-// URL), and the rounds interleave the cases in one process. With one copy for all, the
+// Method: every case loads a copy of bulwark of its own (dist/index.js imported under its own
+// URL; only the shared chunk it imports, the error-message helper, is one for all), and the
+// rounds interleave the cases in one process. With one copy for all, the
 // engine's code would see the untracked stack and the tracked ones at the same call sites, and
 // how V8 compiled them for one case would depend on what the others did first: the same case
 // measured 1.4× and 1.9× from one ordering to the next. With a copy each, a case is compiled
@@ -17,6 +18,7 @@
 // bookkeeping can save.
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { makeLoop, median, sample } from './harness.mjs';
 
 const entryArg = process.argv[2] ?? process.env.BULWARK_DIST;
 const entry = entryArg === undefined ? new URL('../dist/index.js', import.meta.url).href : pathToFileURL(resolve(entryArg)).href;
@@ -39,41 +41,38 @@ async function fullStack(name) {
 
 let samples = 0;
 const cases = [];
+// Each case's `run` is a function literal of its own, like its loop, so no call site is shared.
+const addCase = (name, run) => cases.push({ name, run, loop: makeLoop(false) });
 {
   const { stack } = await fullStack('untracked');
-  cases.push(['untracked', stack]);
+  addCase('untracked', () => stack.execute(work));
 }
 {
   const { stack, MetricsRegistry } = await fullStack('tracked');
   new MetricsRegistry().track(stack);
-  cases.push(['tracked', stack]);
+  addCase('tracked', () => stack.execute(work));
 }
 {
   const { stack, MetricsRegistry } = await fullStack('tracked + onCall');
   const registry = new MetricsRegistry();
   registry.track(stack);
   registry.onCall(() => samples++);
-  cases.push(['tracked + onCall', stack]);
+  addCase('tracked + onCall', () => stack.execute(work));
 }
 {
   // The same tracking with a clock that costs nothing: the bookkeeping without the two clock
   // reads per call (latencies all read 0 here; only the cost is of interest).
   const { stack, MetricsRegistry } = await fullStack('tracked, free clock');
   new MetricsRegistry({ now: () => 0 }).track(stack);
-  cases.push(['tracked, free clock', stack]);
+  addCase('tracked, free clock', () => stack.execute(work));
 }
 
-async function cpuNsPerCall(stack, calls) {
-  const start = process.cpuUsage();
-  for (let i = 0; i < calls; i++) await stack.execute(work);
-  const spent = process.cpuUsage(start);
-  return ((spent.user + spent.system) * 1000) / calls;
-}
+const cpuNsPerCall = async ({ loop, run }, calls) => (await sample(loop, run, calls)).cpu;
 
-for (let round = 0; round < 3; round++) for (const [, stack] of cases) await cpuNsPerCall(stack, CALLS / 2); // warm-up
-const results = new Map(cases.map(([name]) => [name, []]));
+for (let round = 0; round < 3; round++) for (const entry of cases) await cpuNsPerCall(entry, CALLS / 2); // warm-up
+const results = new Map(cases.map(({ name }) => [name, []]));
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, stack] of round % 2 === 0 ? cases : [...cases].reverse()) results.get(name).push(await cpuNsPerCall(stack, CALLS));
+  for (const entry of round % 2 === 0 ? cases : [...cases].reverse()) results.get(entry.name).push(await cpuNsPerCall(entry, CALLS));
 }
 if (samples === 0) throw new Error('the onCall listener never ran: the bench measured nothing');
 
@@ -105,10 +104,4 @@ function timeClockPair() {
   const rounds = [pass(), pass(), pass(), pass(), pass()];
   if (Number.isNaN(sink)) throw new Error('the clock read NaN');
   return median(rounds);
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

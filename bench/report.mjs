@@ -1,6 +1,6 @@
 // Turns the measurements into the tables and target lines that hot-path.mjs prints and
 // writes to bench/RESULTS.md.
-import { int, ns, percent, ratio, table } from './harness.mjs';
+import { int, percent, ratio, table } from './harness.mjs';
 
 /** Rows of the success-path table: bulwark's case and its counterpart at each peer. */
 const SUCCESS_ROWS = [
@@ -31,14 +31,14 @@ export function render({ environment, timing, rates, memory }) {
   const bare = nsOf('await');
   const newError = nsOf('error.new');
   const cpuOf = (id) => timing.get(id).cpu;
-  const peerCell = (peer, own) => (peer === undefined ? '—' : `${ns(nsOf(peer))} (${ratio(nsOf(peer) / nsOf(own))})`);
-  const cpuCell = (id, reference) => `${ns(cpuOf(id))} (${ratio(cpuOf(id) / cpuOf(reference))})`;
+  const peerCell = (peer, own) => (peer === undefined ? '—' : `${int(nsOf(peer))} (${ratio(nsOf(peer) / nsOf(own))})`);
+  const cpuCell = (id, reference) => `${int(cpuOf(id))} (${ratio(cpuOf(id) / cpuOf(reference))})`;
 
   const success = table([
     ['case', 'bulwark ns/call', '× bare await', 'spread', 'CPU ns/call (× bare)', 'cockatiel ns (÷ bulwark)', 'opossum ns (÷ bulwark)', 'p-* ns (÷ bulwark)'],
     ...SUCCESS_ROWS.map(([label, own, cockatiel, opossum, p]) => [
       label,
-      ns(nsOf(own)),
+      int(nsOf(own)),
       ratio(nsOf(own) / bare),
       percent(timing.get(own).spread),
       cpuCell(own, 'await'),
@@ -53,13 +53,13 @@ export function render({ environment, timing, rates, memory }) {
     ...[
       ['`new Error()`', 'error.new'],
       ['async `throw new Error()`, caught', 'error.asyncThrow'],
-    ].map(([label, id]) => [label, ns(nsOf(id)), ratio(nsOf(id) / newError), percent(timing.get(id).spread), cpuCell(id, 'error.new'), '—', '—', '—']),
+    ].map(([label, id]) => [label, int(nsOf(id)), ratio(nsOf(id) / newError), percent(timing.get(id).spread), cpuCell(id, 'error.new'), '—', '—', '—']),
     ...FAILURE_ROWS.map(([label, own, cockatiel, opossum, p]) => [
       label,
-      ns(nsOf(own)),
+      int(nsOf(own)),
       own === 'bulwark.open' ? ratio(nsOf(own) / newError) : '—',
       percent(timing.get(own).spread),
-      own === 'bulwark.open' ? cpuCell(own, 'error.new') : ns(cpuOf(own)),
+      own === 'bulwark.open' ? cpuCell(own, 'error.new') : int(cpuOf(own)),
       peerCell(cockatiel, own),
       peerCell(opossum, own),
       peerCell(p, own),
@@ -70,17 +70,17 @@ export function render({ environment, timing, rates, memory }) {
     ['case: setup', 'ns/call', '× bare await', 'spread', 'CPU ns/call', 'calls in a sample'],
     ...[...timing.keys()].map((id) => [
       `${id}: \`${timing.get(id).describe}\``,
-      ns(nsOf(id)),
+      int(nsOf(id)),
       ratio(nsOf(id) / bare),
       percent(timing.get(id).spread),
-      ns(cpuOf(id)),
+      int(cpuOf(id)),
       int(timing.get(id).calls),
     ]),
   ]);
 
   const floors = table([
     ['floor', 'ns/call', '× bare await', 'spread', 'CPU ns/call (× bare)', 'the least that'],
-    ...FLOOR_ROWS.map(([label, id, bounds]) => [label, ns(nsOf(id)), ratio(nsOf(id) / bare), percent(timing.get(id).spread), cpuCell(id, 'await'), bounds]),
+    ...FLOOR_ROWS.map(([label, id, bounds]) => [label, int(nsOf(id)), ratio(nsOf(id) / bare), percent(timing.get(id).spread), cpuCell(id, 'await'), bounds]),
   ]);
 
   const bulkheadRate = rates.get('bulwark.bulkhead');

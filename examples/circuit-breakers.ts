@@ -16,7 +16,7 @@ import {
   type CircuitBreakerStats,
   type Clock,
 } from 'bulwark';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** An HTTP error as a fetch wrapper might throw it. */
 export class HttpError extends Error {
@@ -199,4 +199,4 @@ async function main(): Promise<void> {
   console.log(breaker.stats());
 }
 
-if (isMain(import.meta.url)) await main();
+runMain(import.meta.url, main);

@@ -15,7 +15,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, compose, isTimeoutError, retryWithBackoff, withTimeout } from 'bulwark';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** A response whose status is not 2xx. */
 export class HttpError extends Error {
@@ -123,9 +123,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

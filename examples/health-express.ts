@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Request } from 'express';
 import { CircuitBreaker } from 'bulwark';
 import { HealthMonitor, nodeHealthHandler } from 'bulwark/health';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** Stand-ins for a database and a cache client. */
 const db = { query: (_sql: string, _options: { signal: AbortSignal }) => Promise.resolve([{ ok: 1 }]) };
@@ -67,9 +67,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

@@ -9,7 +9,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { HealthMonitor, nodeHealthHandler } from 'bulwark/health';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** A stand-in for a database client. */
 const db = { ping: ({ signal }: { signal: AbortSignal }) => (signal.aborted ? Promise.reject(signal.reason) : Promise.resolve()) };
@@ -59,9 +59,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

@@ -8,7 +8,7 @@
  * It builds real `Request` objects, passes them through, prints the answers and exits.
  */
 import { HealthMonitor, fetchHealthHandler } from 'bulwark/health';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** A stand-in for an HTTP dependency with its own health endpoint. */
 const INVENTORY_URL = 'https://inventory.internal.example/health';
@@ -75,9 +75,4 @@ async function main(): Promise<void> {
   console.log(`after drain: GET /ready → ${ready.status} ${await ready.text()}`);
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

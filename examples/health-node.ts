@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CircuitBreaker } from 'bulwark';
 import { HealthMonitor, nodeHealthHandler } from 'bulwark/health';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** A stand-in for a database pool whose ping honours an AbortSignal, as pg and mysql2 do. */
 export const database = {
@@ -100,9 +100,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

@@ -1,12 +1,12 @@
 /**
- * A helper of the examples, not part of bulwark: tells whether a module is the file Node was
- * asked to run, so an example can hold a runnable `main` that stays quiet when imported.
+ * A helper of the examples, not part of bulwark: runs an example's `main` only when its module
+ * is the file Node was asked to run, so the example stays quiet when a test imports it.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 /** True when `moduleUrl` (pass `import.meta.url`) is the entry point of this process. */
-export function isMain(moduleUrl: string): boolean {
+function isMain(moduleUrl: string): boolean {
   const entry = process.argv[1];
   if (entry === undefined) return false;
   try {
@@ -14,4 +14,17 @@ export function isMain(moduleUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Runs `main` when `moduleUrl` (pass `import.meta.url`) is the entry point of this process. A
+ * rejection is printed and sets the exit code rather than exiting, so servers and timers still
+ * closing get to finish.
+ */
+export function runMain(moduleUrl: string, main: () => Promise<void>): void {
+  if (!isMain(moduleUrl)) return;
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
 }

@@ -19,7 +19,7 @@ import {
   type MetricsSnapshot,
   type PolicyMetricsSnapshot,
 } from 'bulwark';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** A stand-in for a quotes API: answers in 2–12 ms, and fails every call while `down`. */
 export const quotesApi = {
@@ -80,9 +80,4 @@ async function main(): Promise<void> {
   for (const policy of registry.snapshot().policies) console.log(`  ${describePolicy(policy)}`);
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

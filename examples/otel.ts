@@ -12,7 +12,7 @@ import { metrics } from '@opentelemetry/api';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, withTimeout } from 'bulwark';
 import { registerOpenTelemetryMetrics } from 'bulwark/otel';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 export const search = compose(
   new CircuitBreaker({ name: 'search', failureThreshold: 3, recoveryTimeout: 5_000 }),
@@ -59,9 +59,4 @@ async function main(): Promise<void> {
   await provider.shutdown();
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

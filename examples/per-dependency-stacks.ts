@@ -10,7 +10,7 @@
  * It makes inventory hang, then sends 20 stock checks and 5 payments at once.
  */
 import { Bulkhead, CircuitBreaker, compose, retryWithBackoff, withFallback, withTimeout } from 'bulwark';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 // ── the dependencies (stand-ins for an SDK and an HTTP API) ────────────────────────────
 export interface Receipt {
@@ -144,9 +144,4 @@ async function main(): Promise<void> {
   console.log(`  bulkheads now: inventory ${inventoryBulkhead.active} running, payments ${paymentsBulkhead.active} running`);
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

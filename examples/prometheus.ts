@@ -17,7 +17,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from 'bulwark';
 import { prometheusFetchHandler, prometheusHandler } from 'bulwark/prometheus';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 /** Every member of the stack is named after the dependency, so its series carry `policy="recommendations"`. */
 export const recommendations = compose(
@@ -58,9 +58,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

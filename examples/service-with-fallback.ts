@@ -8,7 +8,7 @@
  * Run it: npx tsx --tsconfig examples/tsconfig.json examples/service-with-fallback.ts
  */
 import { CircuitBreaker, MemoryCache, compose, retryWithBackoff, withCacheFallback, withTimeout } from 'bulwark';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 export interface Profile {
   readonly userId: string;
@@ -60,9 +60,4 @@ async function main(): Promise<void> {
   await show('grace');
 }
 
-if (isMain(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runMain(import.meta.url, main);

@@ -65,6 +65,9 @@ function duration(ms: number | undefined): string {
 
 const seconds = (ms: number): string => `${(ms / 1_000).toFixed(1)} s`;
 
+/** The "rejected" the dashboard shows: calls refused by the breaker or by the bulkhead. */
+const rejections = (counts: Counts): number => counts.breakerRejections + counts.bulkheadRejections;
+
 /** A count or rate, coloured when it is not zero, dimmed when it is. */
 function tinted(text: string, value: number, colour: (text: string) => string, p: Palette): string {
   return value === 0 || text === '0.0' ? p.dim(text) : colour(text);
@@ -249,7 +252,7 @@ export function renderFrame(view: View, width: number, p: Palette): string[] {
       width: 8,
       align: 'right',
       cell: (row) => {
-        const rejected = row.recent.breakerRejections + row.recent.bulkheadRejections;
+        const rejected = rejections(row.recent);
         return tinted(perSecond(rejected), rejected, p.red, p);
       },
     },
@@ -274,7 +277,7 @@ export function renderFrame(view: View, width: number, p: Palette): string[] {
       width: 8,
       align: 'right',
       cell: (row) => {
-        const rejected = row.totals.breakerRejections + row.totals.bulkheadRejections;
+        const rejected = rejections(row.totals);
         return tinted(integer(rejected), rejected, p.red, p);
       },
     },
@@ -328,7 +331,7 @@ function breakerPath(path: readonly CircuitState[]): string {
 /** One line per dependency: its recent rates and latency, and the breaker's path since the previous line. */
 export function renderPlainLines(view: View): string[] {
   return view.dependencies.map((row) => {
-    const rejected = row.recent.breakerRejections + row.recent.bulkheadRejections;
+    const rejected = rejections(row.recent);
     const fields = [
       stamp(view.elapsedMs),
       padEnd(row.name, NAME_WIDTH),

@@ -43,14 +43,14 @@ export interface Counts {
   readonly upstreamRequests: number;
 }
 
-function policy(snapshot: MetricsSnapshot, name: string): PolicyMetricsSnapshot | undefined {
-  return snapshot.policies.find((candidate) => candidate.name === name);
+/** The snapshot of the policy called `name`; none for an unnamed policy, which the registry does not track. */
+function policy(snapshot: MetricsSnapshot, name: string | undefined): PolicyMetricsSnapshot | undefined {
+  return name === undefined ? undefined : snapshot.policies.find((candidate) => candidate.name === name);
 }
 
 /** The counts of `dependency` in `sample`. */
 export function counts(sample: Sample, dependency: Dependency): Counts {
-  const read = (member: { readonly name: string | undefined } | undefined): PolicyMetricsSnapshot | undefined =>
-    member?.name === undefined ? undefined : policy(sample.snapshot, member.name);
+  const read = (member: { readonly name: string | undefined } | undefined): PolicyMetricsSnapshot | undefined => policy(sample.snapshot, member?.name);
   const fallback = read(dependency.fallback);
   const breaker = read(dependency.breaker);
   return {
@@ -87,18 +87,18 @@ export function rates(now: Sample, then: Sample, dependency: Dependency): Counts
 
 /** The breaker's state in `sample` (from the registry's gauge). */
 export function breakerState(sample: Sample, dependency: Dependency): CircuitState | undefined {
-  return dependency.breaker.name === undefined ? undefined : policy(sample.snapshot, dependency.breaker.name)?.state;
+  return policy(sample.snapshot, dependency.breaker.name)?.state;
 }
 
 /** The bulkhead's gauges in `sample`. */
 export function bulkheadLoad(sample: Sample, dependency: Dependency): { readonly active: number; readonly queued: number } {
-  const bulkhead = dependency.bulkhead.name === undefined ? undefined : policy(sample.snapshot, dependency.bulkhead.name);
+  const bulkhead = policy(sample.snapshot, dependency.bulkhead.name);
   return { active: bulkhead?.active ?? 0, queued: bulkhead?.queued ?? 0 };
 }
 
 /** The latency histogram of whole calls (what a caller waits, fallback included). */
 export function callLatency(sample: Sample, dependency: Dependency): LatencySnapshot | undefined {
-  return dependency.fallback.name === undefined ? undefined : policy(sample.snapshot, dependency.fallback.name)?.latency;
+  return policy(sample.snapshot, dependency.fallback.name)?.latency;
 }
 
 /** A bucket bound as a number: JSON turns `Infinity` into `null`, some exporters write `"+Inf"`. */

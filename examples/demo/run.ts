@@ -11,7 +11,7 @@ import { breakerState, bulkheadLoad, callLatency, counts, rates, recentQuantile,
 import { phases, playScenario, type Phase } from './scenario.js';
 import { buildDependencies, dependencyNames, type Dependency } from './stacks.js';
 import { FullScreen, palette, terminalSize, type Screen } from './terminal.js';
-import { startUpstream } from './upstream.js';
+import { startUpstream, zeroCounters } from './upstream.js';
 
 /** How the run shows itself and how long it lasts. */
 export interface DemoOptions {
@@ -141,7 +141,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           latency,
           inFlight: totals.calls - (latency?.count ?? 0),
           bulkhead: { ...bulkheadLoad(now, dependency), maxConcurrent: dependency.bulkhead.maxConcurrent, maxQueue: dependency.bulkhead.maxQueue },
-          upstream: now.upstream.get(dependency.name) ?? { requests: 0, ok: 0, errors: 0, unavailable: 0, dropped: 0, abandoned: 0, inFlight: 0 },
+          upstream: now.upstream.get(dependency.name) ?? zeroCounters(),
           timeline: watch?.timeline ?? [],
           path: watch?.path ?? [],
           opened: watch?.opened ?? 0,

@@ -82,8 +82,9 @@ export function describeCondition(condition: Condition): string {
   return troubles.length === 0 ? `answers in ${range(condition.latency)}` : troubles.join(', ');
 }
 
-/** The dependencies a phase troubles, each with what it does ("payments: 35% 500s"). */
-export function describePhase(phase: Phase, baseline: Phase = phases[0] ?? phase): string {
+/** The dependencies a phase troubles (set apart from the first phase), each with what it does ("payments: 35% 500s"). */
+export function describePhase(phase: Phase): string {
+  const baseline = phases[0] ?? phase;
   const troubled = (Object.keys(phase.conditions) as DependencyName[]).filter((name) => phase.conditions[name] !== baseline.conditions[name]);
   if (troubled.length === 0) return 'every dependency answers normally';
   return troubled.map((name) => `${name} ${describeCondition(phase.conditions[name])}`).join(' · ');
@@ -93,17 +94,17 @@ export function describePhase(phase: Phase, baseline: Phase = phases[0] ?? phase
  * Plays the script against `upstream` over `durationMs`: the first phase at once, each next
  * one on its own timer. Returns the function that cancels the phases still to come.
  */
-export function playScenario(upstream: Upstream, durationMs: number, onPhase: (phase: Phase, index: number) => void): () => void {
-  const apply = (phase: Phase, index: number): void => {
+export function playScenario(upstream: Upstream, durationMs: number, onPhase: (phase: Phase) => void): () => void {
+  const apply = (phase: Phase): void => {
     for (const name of Object.keys(phase.conditions) as DependencyName[]) upstream.set(name, phase.conditions[name]);
-    onPhase(phase, index);
+    onPhase(phase);
   };
   const timers = phases.map((phase, index) => {
     if (index === 0) {
-      apply(phase, index);
+      apply(phase);
       return undefined;
     }
-    return setTimeout(() => apply(phase, index), phase.start * durationMs);
+    return setTimeout(() => apply(phase), phase.start * durationMs);
   });
   return () => {
     for (const timer of timers) clearTimeout(timer);

@@ -9,16 +9,13 @@ export type Paint = (text: string) => string;
 
 /** The styles the demo uses. */
 export interface Palette {
-  readonly enabled: boolean;
   readonly bold: Paint;
   readonly dim: Paint;
   readonly red: Paint;
   readonly green: Paint;
   readonly yellow: Paint;
-  readonly blue: Paint;
   readonly magenta: Paint;
   readonly cyan: Paint;
-  readonly inverse: Paint;
 }
 
 /** Styles that paint with SGR escapes when `enabled`, and return the text as is otherwise. */
@@ -28,16 +25,13 @@ export function palette(enabled: boolean): Palette {
     (text) =>
       enabled ? `\x1b[${open}m${text}\x1b[${close}m` : text;
   return {
-    enabled,
     bold: paint('1', '22'),
     dim: paint('2', '22'),
     red: paint('31', '39'),
     green: paint('32', '39'),
     yellow: paint('33', '39'),
-    blue: paint('34', '39'),
     magenta: paint('35', '39'),
     cyan: paint('36', '39'),
-    inverse: paint('7', '27'),
   };
 }
 

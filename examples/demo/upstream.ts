@@ -58,12 +58,15 @@ export interface Upstream {
 
 const HEALTHY: Condition = { latency: [5, 20] };
 
+/** Counters of a dependency that has seen nothing yet. */
+export function zeroCounters(): UpstreamCounters {
+  return { requests: 0, ok: 0, errors: 0, unavailable: 0, dropped: 0, abandoned: 0, inFlight: 0 };
+}
+
 /** Starts the upstream; `dependencies` are the paths it answers, each healthy to begin with. */
 export async function startUpstream(dependencies: readonly string[], random: () => number = Math.random): Promise<Upstream> {
   const conditions = new Map<string, Condition>(dependencies.map((name) => [name, HEALTHY]));
-  const counters = new Map<string, UpstreamCounters>(
-    dependencies.map((name) => [name, { requests: 0, ok: 0, errors: 0, unavailable: 0, dropped: 0, abandoned: 0, inFlight: 0 }]),
-  );
+  const counters = new Map<string, UpstreamCounters>(dependencies.map((name) => [name, zeroCounters()]));
   const between = ([min, max]: readonly [number, number]): number => min + random() * (max - min);
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
