@@ -963,6 +963,7 @@ export abstract class SingleLayerPolicy<Alt = never> extends PolicyBase<Alt> {
     return this.#hooks?.observer;
   }
 
+  /** @internal */
   set observer(observer: CallObserver | undefined) {
     this.hooks.observer = observer;
   }
