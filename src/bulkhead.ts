@@ -83,6 +83,19 @@ class QueuedCall implements Waiter {
 
 function ignore(): void {}
 
+const OPTION_KEYS: readonly (keyof BulkheadOptions)[] = ['maxConcurrent', 'maxQueue', 'queueTimeout', 'clock', 'name'];
+const PEER_NAMES: validate.PeerNames = {
+  concurrency: '"maxConcurrent"',
+  limit: '"maxConcurrent"',
+  maxConcurrentCalls: '"maxConcurrent"',
+  permitLimit: '"maxConcurrent"',
+  maxParallelization: '"maxConcurrent"',
+  queueLimit: '"maxQueue"',
+  maxQueuedActions: '"maxQueue"',
+  maxQueuingActions: '"maxQueue"',
+  maxWaitDuration: '"queueTimeout"',
+};
+
 /** Runs a queued call that was granted its slot. */
 function runGranted(entry: QueuedCall): Promise<unknown> {
   return entry.bulkhead.runHolding(entry.call, entry.scope, entry.index);
@@ -123,6 +136,7 @@ export class Bulkhead extends SingleLayerPolicy {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`new Bulkhead(options): options with maxConcurrent are required, got ${options === null ? 'null' : typeof options}`);
     }
+    validate.options('Bulkhead', options, OPTION_KEYS, PEER_NAMES);
     if (options.maxConcurrent === undefined) throw new TypeError('new Bulkhead(options): maxConcurrent is required');
     this.maxConcurrent = validate.count('Bulkhead maxConcurrent', options.maxConcurrent, 1, true);
     this.maxQueue = options.maxQueue === undefined ? 0 : validate.count('Bulkhead maxQueue', options.maxQueue, 0, true);

@@ -33,6 +33,8 @@ export interface MemoryCacheOptions {
   clock?: Clock | undefined;
 }
 
+const MEMORY_CACHE_KEYS: readonly (keyof MemoryCacheOptions)[] = ['maxEntries', 'ttl', 'clock'];
+
 interface Entry<V> {
   readonly value: V;
   readonly expiresAt: number;
@@ -55,7 +57,7 @@ export class MemoryCache<V> implements CacheStore<V> {
   private readonly entries = new Map<string, Entry<V>>();
 
   constructor(options?: MemoryCacheOptions) {
-    const opts = validate.options('MemoryCache', options);
+    const opts = validate.options('MemoryCache', options, MEMORY_CACHE_KEYS, { max: '"maxEntries"' });
     this.maxEntries = opts.maxEntries === undefined ? 1_000 : validate.count('MemoryCache maxEntries', opts.maxEntries, 1);
     this.ttl = opts.ttl === undefined ? Infinity : validate.duration('MemoryCache ttl', opts.ttl, true);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('MemoryCache clock', opts.clock);
@@ -133,6 +135,7 @@ export function withCacheFallback<A extends unknown[], R>(
 ): (...args: A) => Promise<R> {
   validate.fn('withCacheFallback(fn)', fn);
   if (typeof options !== 'object' || options === null) throw new TypeError('withCacheFallback(fn, options): options with cache and key are required');
+  validate.options('withCacheFallback', options, ['cache', 'key', 'default', 'handles']);
   const { cache, key } = options;
   if (typeof cache !== 'object' || cache === null || typeof cache.get !== 'function' || typeof cache.set !== 'function') {
     throw new TypeError('withCacheFallback cache must be a CacheStore with get() and set()');

@@ -68,7 +68,7 @@ export class CircuitBreakerGroup {
       throw new TypeError('CircuitBreakerGroup options cannot carry initialState (every key would start from it): restore a key with group.get(key).restore(snapshot)');
     }
     this.settings = new BreakerSettings(options, 'CircuitBreakerGroup');
-    const opts = validate.options('CircuitBreakerGroup', groupOptions);
+    const opts = validate.options('CircuitBreakerGroup', groupOptions, ['maxKeys']);
     this.maxKeys = opts.maxKeys === undefined ? DEFAULT_MAX_KEYS : validate.count('CircuitBreakerGroup maxKeys', opts.maxKeys, 1, true);
   }
 

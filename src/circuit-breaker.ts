@@ -269,6 +269,46 @@ const DEFAULT_WINDOW_BUCKETS = 10;
 const SNAPSHOT_VERSION = 1;
 const EVENT_NAMES: readonly (keyof CircuitBreakerEvents)[] = ['stateChange', 'success', 'failure', 'rejected'];
 
+const OPTION_KEYS: readonly (keyof CircuitBreakerOptions)[] = [
+  'failureThreshold',
+  'failureRate',
+  'slowCall',
+  'recoveryTimeout',
+  'halfOpenMaxCalls',
+  'halfOpenSuccessThreshold',
+  'halfOpenMaxWait',
+  'isFailure',
+  'initialState',
+  'clock',
+  'name',
+];
+const FAILURE_RATE_KEYS: readonly (keyof CircuitBreakerFailureRate)[] = ['threshold', 'minimumCalls', 'window'];
+const SLOW_CALL_KEYS: readonly (keyof CircuitBreakerSlowCall)[] = ['duration', 'rateThreshold'];
+const WINDOW_KEYS: readonly string[] = ['calls', 'duration', 'buckets'];
+/** The names opossum, cockatiel, resilience4j and Polly give these options. */
+const PEER_NAMES: validate.PeerNames = {
+  resetTimeout: '"recoveryTimeout"',
+  halfOpenAfter: '"recoveryTimeout"',
+  waitDurationInOpenState: '"recoveryTimeout"',
+  breakDuration: '"recoveryTimeout"',
+  errorThresholdPercentage: 'failureRate.threshold, a share from 0 to 1',
+  failureRateThreshold: 'failureRate.threshold, a share from 0 to 1',
+  failureRatio: 'failureRate.threshold',
+  volumeThreshold: 'failureRate.minimumCalls',
+  minimumNumberOfCalls: 'failureRate.minimumCalls',
+  minimumThroughput: 'failureRate.minimumCalls',
+  rollingCountTimeout: 'failureRate.window: { duration }',
+  samplingDuration: 'failureRate.window: { duration }',
+  slidingWindowSize: 'failureRate.window',
+  permittedNumberOfCallsInHalfOpenState: '"halfOpenMaxCalls"',
+  maxWaitDurationInHalfOpenState: '"halfOpenMaxWait"',
+  slowCallDurationThreshold: 'slowCall.duration',
+  slowCallRateThreshold: 'slowCall.rateThreshold',
+  shouldHandle: '"isFailure"',
+  errorFilter: '"isFailure", which answers the other way round: true when the error counts',
+  timeout: 'withTimeout(ms), composed inside the breaker',
+};
+
 function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${name} must be an object, got ${validate.show(value)}`);
   return value as Record<string, unknown>;
@@ -282,7 +322,7 @@ function rate(name: string, value: unknown): number {
 }
 
 function windowShape(name: string, value: unknown): WindowShape {
-  const window = plainObject(name, value);
+  const window = validate.options(name, value as Record<string, unknown>, WINDOW_KEYS);
   const hasCalls = window['calls'] !== undefined;
   const hasDuration = window['duration'] !== undefined;
   if (hasCalls === hasDuration) {
@@ -328,11 +368,11 @@ export class BreakerSettings {
   reportedRecoveryTimeout = false;
 
   constructor(options: CircuitBreakerOptions | undefined, what = 'CircuitBreaker') {
-    const opts = validate.options(what, options);
-    let failureRate: Record<string, unknown> | undefined;
-    let slowCall: Record<string, unknown> | undefined;
-    if (opts.failureRate !== undefined) failureRate = plainObject(`${what} failureRate`, opts.failureRate);
-    if (opts.slowCall !== undefined) slowCall = plainObject(`${what} slowCall`, opts.slowCall);
+    const opts = validate.options(what, options, OPTION_KEYS, PEER_NAMES);
+    let failureRate: Partial<CircuitBreakerFailureRate> | undefined;
+    let slowCall: Partial<CircuitBreakerSlowCall> | undefined;
+    if (opts.failureRate !== undefined) failureRate = validate.options(`${what} failureRate`, opts.failureRate, FAILURE_RATE_KEYS, PEER_NAMES);
+    if (opts.slowCall !== undefined) slowCall = validate.options(`${what} slowCall`, opts.slowCall, SLOW_CALL_KEYS, PEER_NAMES);
 
     this.failureThreshold =
       opts.failureThreshold === undefined

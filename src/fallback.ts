@@ -24,6 +24,9 @@ export interface FallbackEvents {
 /** What a fallback computes its value with. */
 export type FallbackFunction<V> = (error: unknown, ctx: ExecutionContext) => V | PromiseLike<V>;
 
+const OPTION_KEYS: readonly (keyof FallbackOptions)[] = ['handles', 'name'];
+const PEER_NAMES: validate.PeerNames = { shouldHandle: '"handles"', errorFilter: '"handles"' };
+
 /** The policy {@link withFallback} builds. */
 export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
   /** The name given in the options, if any. */
@@ -36,7 +39,7 @@ export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
 
   constructor(fallback: V | FallbackFunction<V>, options?: FallbackOptions) {
     super();
-    const opts = validate.options('withFallback', options);
+    const opts = validate.options('withFallback', options, OPTION_KEYS, PEER_NAMES);
     this.fallback = fallback;
     this.handles = opts.handles === undefined ? undefined : validate.fn('withFallback handles', opts.handles);
     this.name = opts.name === undefined ? undefined : validate.text('withFallback name', opts.name);

@@ -337,7 +337,7 @@ function validateLevels(value: unknown): Partial<Record<LoggedEvent, LogLevel | 
  * ```
  */
 export function logPolicyEvents(target: Policy<any> | MetricsRegistry, logger: PolicyLogger, options?: LogPolicyEventsOptions): () => void {
-  const opts = validate.options('logPolicyEvents', options);
+  const opts = validate.options('logPolicyEvents', options, ['style', 'name', 'levels', 'summaryInterval', 'clock']);
   if (!isLogger(logger)) {
     throw new TypeError(`logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got ${logger === null ? 'null' : typeof logger}`);
   }

@@ -553,7 +553,7 @@ export class MetricsRegistry {
   private readonly watchers = new Set<PolicyWatcher>();
 
   constructor(options?: MetricsRegistryOptions) {
-    const opts = validate.options('MetricsRegistry', options);
+    const opts = validate.options('MetricsRegistry', options, ['buckets', 'now']);
     this.buckets = opts.buckets === undefined ? DEFAULT_BUCKETS : validateBuckets(opts.buckets);
     this.searchBounds = [...this.buckets];
     this.now = opts.now === undefined ? defaultNow() : validate.fn('MetricsRegistry now', opts.now);
@@ -575,7 +575,7 @@ export class MetricsRegistry {
    * ```
    */
   track(policy: Policy<any>, options?: TrackOptions): () => void {
-    const opts = validate.options('track', options);
+    const opts = validate.options('track', options, ['name']);
     const named = namedPolicies('track', policy, opts.name);
     // Check every member before touching any, so a refused track leaves nothing half-done.
     const fresh = new Map<string, NamedPolicy>();

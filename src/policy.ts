@@ -844,6 +844,18 @@ function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
 }
 
+/** Why `execute` cannot take `options`, or undefined when it can. */
+function refuseOptions(options: unknown): TypeError | undefined {
+  if (typeof options !== 'object' || options === null) return new TypeError(`execute(fn, options): options must be an object, got ${options === null ? "null" : typeof options}`);
+  // cockatiel's execute(fn, signal): the signal would be read as an options object without a
+  // `signal` key and silently ignored, and the call could never be aborted.
+  if (isAbortSignal(options)) return new TypeError('execute(fn, options): got an AbortSignal; pass it as execute(fn, { signal })');
+  for (const key of Object.keys(options)) {
+    if (key !== 'signal') return new TypeError(`execute(fn, options) has no option ${JSON.stringify(key)}; known options: "signal"`);
+  }
+  return undefined;
+}
+
 /**
  * Runs `fn` through `steps`: the body of every `execute()`.
  * @internal
@@ -852,8 +864,9 @@ export function runLayers(steps: readonly Step[], abortsWork: boolean, fn: (ctx:
   if (typeof fn !== 'function') {
     return Promise.reject(new TypeError(`execute(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`));
   }
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    return Promise.reject(new TypeError(`execute(fn, options): options must be an object, got ${options === null ? 'null' : typeof options}`));
+  if (options !== undefined) {
+    const refused = refuseOptions(options);
+    if (refused !== undefined) return Promise.reject(refused);
   }
   const signal = options?.signal;
   if (signal === undefined) {

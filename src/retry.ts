@@ -82,6 +82,23 @@ export interface RetryEvents {
 /** Retries in a row with no delay before one yields to the event loop. */
 const ZERO_DELAY_STREAK = 64;
 
+const OPTION_KEYS: readonly (keyof RetryOptions)[] = ['maxRetries', 'baseDelay', 'maxDelay', 'exponentialBase', 'jitter', 'retryOn', 'random', 'clock', 'name'];
+const PEER_NAMES: validate.PeerNames = {
+  retries: '"maxRetries"',
+  maxAttempts: '"maxRetries"',
+  maxRetryAttempts: '"maxRetries"',
+  minTimeout: '"baseDelay"',
+  initialDelay: '"baseDelay"',
+  delay: '"baseDelay"',
+  maxTimeout: '"maxDelay"',
+  factor: '"exponentialBase"',
+  randomize: '"jitter"',
+  useJitter: '"jitter"',
+  shouldRetry: '"retryOn"',
+  shouldHandle: '"retryOn"',
+  onFailedAttempt: "on('retry', listener)",
+};
+
 const defaultRetryOn = (error: unknown): boolean => !isCircuitOpenError(error) && !isBulkheadRejectedError(error);
 
 /** The policy {@link retryWithBackoff} builds. */
@@ -102,7 +119,7 @@ export class RetryPolicy extends SingleLayerPolicy {
 
   constructor(options?: RetryOptions) {
     super();
-    const opts = validate.options('retryWithBackoff', options);
+    const opts = validate.options('retryWithBackoff', options, OPTION_KEYS, PEER_NAMES);
     this.maxRetries = opts.maxRetries === undefined ? 3 : validate.count('retryWithBackoff maxRetries', opts.maxRetries, 0, true);
     this.baseDelay = opts.baseDelay === undefined ? 1_000 : validate.duration('retryWithBackoff baseDelay', opts.baseDelay);
     this.maxDelay = opts.maxDelay === undefined ? 30_000 : validate.duration('retryWithBackoff maxDelay', opts.maxDelay);

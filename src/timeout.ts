@@ -42,6 +42,8 @@ interface Deadline {
   nextToCheck: Deadline | undefined;
 }
 
+const OPTION_KEYS: readonly (keyof TimeoutOptions)[] = ['name', 'clock'];
+
 /** The policy {@link withTimeout} builds. */
 export class TimeoutPolicy extends SingleLayerPolicy {
   /** The deadline in ms (`Infinity`: none). */
@@ -70,7 +72,7 @@ export class TimeoutPolicy extends SingleLayerPolicy {
 
   constructor(timeout: number, options?: TimeoutOptions) {
     super();
-    const opts = validate.options('withTimeout', options);
+    const opts = validate.options('withTimeout', options, OPTION_KEYS);
     this.timeout = validate.duration('withTimeout(ms): ms', timeout, true);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('withTimeout clock', opts.clock);
     this.name = opts.name === undefined ? undefined : validate.text('withTimeout name', opts.name);

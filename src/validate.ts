@@ -3,9 +3,10 @@
  * the option's full name and the value that was given.
  * @internal
  */
+import { options, type PeerNames } from './options-object.js';
 import { show } from './show.js';
 
-export { show };
+export { options, show, type PeerNames };
 
 function requireNumber(name: string, value: unknown): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${show(value)}`);
@@ -55,14 +56,6 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
     );
   }
   return value as T;
-}
-
-export function options<T extends object>(name: string, value: T | undefined): Partial<T> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} options must be an object, got ${show(value)}`);
-  }
-  return value;
 }
 
 export function clock<C>(name: string, value: C): C {

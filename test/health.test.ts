@@ -38,7 +38,7 @@ describe('HealthMonitor: options', () => {
     [{ cacheTtl: Infinity }, RangeError, /HealthMonitor cacheTtl .*got Infinity/],
     [{ cacheTtl: Number.NaN }, RangeError, /HealthMonitor cacheTtl .*got NaN/],
     [{ clock: {} }, TypeError, /HealthMonitor clock must be a Clock/],
-    [{ cacheTTL: 1_000 }, TypeError, /HealthMonitor has no option "cacheTTL"; known options: "timeout", "cacheTtl", "clock"/],
+    [{ cacheTTL: 1_000 }, TypeError, /HealthMonitor has no option "cacheTTL" \(did you mean "cacheTtl"\?\); known options: "timeout", "cacheTtl", "clock"/],
     ['fast', TypeError, /HealthMonitor options must be an object, got "fast"/],
     [null, TypeError, /HealthMonitor options must be an object, got null/],
   ])('rejects %o with a %s naming the option and the value', (options, type, message) => {

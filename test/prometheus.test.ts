@@ -537,7 +537,7 @@ describe('renderPrometheus', () => {
     [{ constantLabels: { state: 'x' } }, RangeError, /"state" is a label bulwark sets itself/],
     [{ constantLabels: { kind: 'x' } }, RangeError, /"kind" is a label bulwark sets itself/],
     [{ constantLabels: { region: 1 } }, TypeError, /constantLabels.region must be a string, got 1/],
-    [{ constLabels: { a: 'b' } }, TypeError, /has no option "constLabels"; known options: "prefix", "constantLabels"/],
+    [{ constLabels: { a: 'b' } }, TypeError, /has no option "constLabels" \(did you mean "constantLabels"\?\); known options: "prefix", "constantLabels"/],
     ['bulwark_', TypeError, /options must be an object, got "bulwark_"/],
   ])('refuses bad options: %j', (options, type, message) => {
     const call = (): string => renderPrometheus(handMadeSnapshot(), options as PrometheusOptions);

@@ -2,13 +2,23 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   Bulkhead,
   CircuitBreaker,
+  CircuitBreakerGroup,
   MemoryCache,
+  MetricsRegistry,
+  logPolicyEvents,
   retryWithBackoff,
   withCacheFallback,
   withFallback,
   withTimeout,
   type BulkheadOptions,
+  type CacheFallbackOptions,
+  type CircuitBreakerGroupOptions,
   type CircuitBreakerOptions,
+  type FallbackOptions,
+  type LogPolicyEventsOptions,
+  type MemoryCacheOptions,
+  type MetricsRegistryOptions,
+  type TrackOptions,
   type Clock,
   type RetryOptions,
   type TimeoutOptions,
@@ -221,5 +231,62 @@ describe('bad arguments to execute and wrap', () => {
   it('wrap of something that is not a function throws a TypeError at once', () => {
     expect(() => stack.wrap(loose<() => number>(42))).toThrow(TypeError);
     expect(() => stack.wrap(loose<() => number>(42))).toThrow(/fn must be a function, got number/);
+  });
+});
+
+describe('unknown options are refused, with the nearest known one', () => {
+  const group = (groupOptions: Record<string, unknown>) => () => new CircuitBreakerGroup({}, loose<CircuitBreakerGroupOptions>(groupOptions));
+  const fallbackWith = (options: Record<string, unknown>) => () => withFallback(0, loose<FallbackOptions>(options));
+  const cacheFallback = (options: Record<string, unknown>) => () =>
+    withCacheFallback(async () => 1, loose<CacheFallbackOptions<[], number>>({ cache: new MemoryCache(), key: () => 'k', ...options }));
+
+  // [what, build, the message's hint: a near key or a peer's name, the known options it lists]
+  it.each<[string, () => unknown, string, string]>([
+    ['a misspelt breaker option', breaker({ failureTreshold: 3 }), 'has no option "failureTreshold" (did you mean "failureThreshold"?)', '"failureThreshold", "failureRate", "slowCall"'],
+    ["opossum's resetTimeout", breaker({ resetTimeout: 10 }), `has no option "resetTimeout" (another library's name: bulwark's is "recoveryTimeout")`, '"recoveryTimeout"'],
+    ["opossum's errorThresholdPercentage", breaker({ errorThresholdPercentage: 50 }), "bulwark's is failureRate.threshold, a share from 0 to 1", '"failureRate"'],
+    ['a misspelt failureRate key', breaker({ failureRate: { treshold: 0.5 } }), 'CircuitBreaker failureRate has no option "treshold" (did you mean "threshold"?)', '"threshold", "minimumCalls", "window"'],
+    ['a misspelt window key', breaker({ failureRate: { threshold: 0.5, window: { call: 10 } } }), 'failureRate.window has no option "call" (did you mean "calls"?)', '"calls", "duration", "buckets"'],
+    ['a misspelt slowCall key', breaker({ slowCall: { duration: 10, rate: 0.5 } }), 'CircuitBreaker slowCall has no option "rate"', '"duration", "rateThreshold"'],
+    ["p-retry's retries", retry({ retries: 10 }), `retryWithBackoff has no option "retries" (another library's name: bulwark's is "maxRetries")`, '"maxRetries", "baseDelay"'],
+    ["p-retry's minTimeout", retry({ minTimeout: 10 }), `bulwark's is "baseDelay"`, '"baseDelay"'],
+    ['a misspelt retry option', retry({ maxDelai: 10 }), '(did you mean "maxDelay"?)', '"maxDelay"'],
+    ['a misspelt bulkhead option', bulkhead({ maxQeue: 5 }), 'Bulkhead has no option "maxQeue" (did you mean "maxQueue"?)', '"maxConcurrent", "maxQueue", "queueTimeout", "clock", "name"'],
+    ["p-limit's concurrency", () => new Bulkhead(loose<BulkheadOptions>({ concurrency: 2 })), `Bulkhead has no option "concurrency" (another library's name: bulwark's is "maxConcurrent")`, '"maxConcurrent"'],
+    ['a misspelt fallback option', fallbackWith({ handle: () => true }), 'withFallback has no option "handle" (did you mean "handles"?)', '"handles", "name"'],
+    ['a misspelt timeout option', timeout(10, { nam: 'x' }), 'withTimeout has no option "nam" (did you mean "name"?)', '"name", "clock"'],
+    ['a misspelt MemoryCache option', () => new MemoryCache(loose<MemoryCacheOptions>({ maxEntry: 5 })), 'MemoryCache has no option "maxEntry" (did you mean "maxEntries"?)', '"maxEntries", "ttl", "clock"'],
+    ['a misspelt withCacheFallback option', cacheFallback({ handle: () => true }), 'withCacheFallback has no option "handle" (did you mean "handles"?)', '"cache", "key", "default", "handles"'],
+    ['a misspelt group option', group({ maxKey: 5 }), 'CircuitBreakerGroup has no option "maxKey" (did you mean "maxKeys"?)', '"maxKeys"'],
+    ['a misspelt registry option', () => new MetricsRegistry(loose<MetricsRegistryOptions>({ bucket: [1] })), 'MetricsRegistry has no option "bucket" (did you mean "buckets"?)', '"buckets", "now"'],
+    ['a misspelt track option', () => new MetricsRegistry().track(new Bulkhead({ maxConcurrent: 1 }), loose<TrackOptions>({ nmae: 'x' })), 'track has no option "nmae"', '"name"'],
+    ['a misspelt logPolicyEvents option', () => logPolicyEvents(new Bulkhead({ maxConcurrent: 1, name: 'b' }), console, loose<LogPolicyEventsOptions>({ level: {} })), 'logPolicyEvents has no option "level" (did you mean "levels"?)', '"style", "name", "levels", "summaryInterval", "clock"'],
+    ['a key far from every known one', bulkhead({ colour: 'red' }), 'Bulkhead has no option "colour"; known options:', '"maxConcurrent"'],
+  ])('%s is a TypeError naming the key, the hint and the known options', (_, build, hint, known) => {
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(hint);
+    expect(build).toThrow(known);
+  });
+
+  it('refuses an unknown key even when its value is undefined: the caller still meant something by it', () => {
+    expect(breaker({ failureTreshold: undefined })).toThrow('has no option "failureTreshold"');
+  });
+
+  it('keeps the options that are known, at their values', () => {
+    const retrying = retryWithBackoff({ maxRetries: 7, baseDelay: 3 });
+    expect([retrying.maxRetries, retrying.baseDelay]).toEqual([7, 3]);
+  });
+
+  it('execute(fn, signal), the shape cockatiel uses, rejects with a TypeError saying to pass { signal }', async () => {
+    const fn = vi.fn(() => 1);
+    const signal = new AbortController().signal;
+    await expect(new Bulkhead({ maxConcurrent: 1 }).execute(fn, loose(signal))).rejects.toThrow(new TypeError('execute(fn, options): got an AbortSignal; pass it as execute(fn, { signal })'));
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it('execute with an unknown option rejects without running fn', async () => {
+    const fn = vi.fn(() => 1);
+    await expect(withTimeout(10).execute(fn, loose({ timeout: 5 }))).rejects.toThrow(new TypeError('execute(fn, options) has no option "timeout"; known options: "signal"'));
+    expect(fn).not.toHaveBeenCalled();
   });
 });
