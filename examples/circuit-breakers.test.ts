@@ -76,3 +76,22 @@ it('keeps one breaker per host', async () => {
   await expect(fetchThroughHost('https://up.example/a')).resolves.toBeInstanceOf(Response);
   expect(perHost.get('up.example').state).toBe('closed');
 });
+
+it('a store whose write rejects is reported, and neither the call nor the process fails', async () => {
+  const reported = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const outage = new Error('store unreachable');
+    const store: SnapshotStore = { get: async () => undefined, set: () => Promise.reject(outage) };
+    const breaker = await restoredPaymentsBreaker(store);
+    for (let i = 0; i < 20; i++) await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    expect(breaker.state).toBe('open');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    expect(reported.mock.calls.map((call) => call[1])).toContain(outage);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});

@@ -156,9 +156,9 @@ export async function restoredPaymentsBreaker(store: SnapshotStore): Promise<Cir
     console.warn('bulwark: saved breaker state not usable, starting closed', error);
     breaker = new CircuitBreaker(paymentsOptions);
   }
-  breaker.on('stateChange', () => {
-    void store.set('breaker:payments', JSON.stringify(breaker));
-  });
+  // The listener returns the store's promise: bulwark reports a rejected write (like a
+  // listener that throws) instead of leaving an unhandled rejection that ends the process.
+  breaker.on('stateChange', () => store.set('breaker:payments', JSON.stringify(breaker)));
   return breaker;
 }
 

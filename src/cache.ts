@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
+import { synchronousAnswer } from './report.js';
 import * as validate from './validate.js';
 
 /**
@@ -146,12 +147,12 @@ export function withCacheFallback<A extends unknown[], R>(
   const fallback = options.default;
 
   return async (...args: A): Promise<R> => {
-    const cacheKey = key(...args);
+    const cacheKey = synchronousAnswer('withCacheFallback key', key(...args)) as string;
     let result: R;
     try {
       result = await fn(...args);
     } catch (error) {
-      if (handles !== undefined && !handles(error)) throw error;
+      if (handles !== undefined && !synchronousAnswer('withCacheFallback handles', handles(error))) throw error;
       let cached: R | undefined;
       try {
         cached = await cache.get(cacheKey);

@@ -1,7 +1,8 @@
 import { createWindow, describeShape, sameShape, type OutcomeWindow, type WindowContents, type WindowShape } from './breaker-window.js';
 import { systemClock, type Clock } from './clock.js';
 import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, refusal as refusalWithoutStack, type CircuitOpenReason } from './errors.js';
-import { Emitter, reportUncaught, type Listener, type Unsubscribe } from './events.js';
+import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { reportUncaught, synchronousAnswer, watchReturned } from './report.js';
 import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
@@ -812,7 +813,7 @@ export class CircuitBreaker extends SingleLayerPolicy {
     }
     let failed: boolean;
     try {
-      failed = isFailure(error) !== false;
+      failed = synchronousAnswer('CircuitBreaker isFailure', isFailure(error)) !== false;
     } catch (thrown) {
       this.recordFailure(generation, trial, startedAt, thrown);
       throw thrown;
@@ -907,6 +908,7 @@ export class CircuitBreaker extends SingleLayerPolicy {
     let duration: unknown;
     try {
       duration = recovery(opens);
+      watchReturned('CircuitBreaker recoveryTimeout', duration);
     } catch (error) {
       this.reportBrokenRecoveryTimeout(error);
       return DEFAULT_RECOVERY_TIMEOUT;

@@ -1,30 +1,19 @@
-/** A listener of one event; what it returns is ignored. */
+import { reportCallbackError, watchReturned } from './report.js';
+
+export { reportUncaught } from './report.js';
+
+/** A listener of one event. It may be `async`: a promise it returns that rejects is reported like a throw. */
 export type Listener<Payload> = (payload: Payload) => void;
 
 /** Removes the listener it was returned for; calling it again does nothing. */
 export type Unsubscribe = () => void;
 
 /**
- * Reports an error without letting it reach the call it happened in: a broken metrics hook
- * must not fail a payment. `reportError` (browsers, Deno, Bun) dispatches it as an uncaught
- * error event; elsewhere it goes to `console.error` after `message`.
- * @internal
- */
-export function reportUncaught(message: string, error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') {
-    report(error);
-  } else {
-    console.error(message, error);
-  }
-}
-
-/**
  * Reports an error thrown by a listener without letting it reach the call that emitted the event.
  * @internal
  */
 export function reportListenerError(event: string, error: unknown): void {
-  reportUncaught(`bulwark: a "${event}" listener threw`, error);
+  reportCallbackError(`a "${event}" listener`, error);
 }
 
 /**
@@ -68,7 +57,8 @@ export class Emitter<Events extends object> {
     if (current === undefined) return;
     for (const listener of current) {
       try {
-        listener(payload);
+        // An async listener's promise is watched: a rejection is reported like a throw.
+        watchReturned(`a "${String(event)}" listener`, listener(payload));
       } catch (error) {
         reportListenerError(String(event), error);
       }

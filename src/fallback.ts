@@ -1,4 +1,5 @@
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { synchronousAnswer } from './report.js';
 import { SingleLayerPolicy, type Call, type ExecutionContext, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
@@ -64,7 +65,7 @@ export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
   private recover(call: Call, scope: Scope, error: unknown): unknown {
     // A caller's abort or an enclosing timeout has already answered the caller: nothing to replace.
     if (call.abortable && scope.isAborted()) throw error;
-    if (this.handles !== undefined && !this.handles(error)) throw error;
+    if (this.handles !== undefined && !synchronousAnswer('withFallback handles', this.handles(error))) throw error;
     if (this.events.has('fallback')) this.events.emit('fallback', { error });
     const fallback = this.fallback;
     if (typeof fallback !== 'function') return fallback;

@@ -2,6 +2,7 @@ import { Bulkhead } from './bulkhead.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { systemClock, type Clock } from './clock.js';
 import { reportListenerError, type Unsubscribe } from './events.js';
+import { watchReturned } from './report.js';
 import { FallbackPolicy } from './fallback.js';
 import { MetricsRegistry, namedPolicies, type NamedPolicy, type PolicyKind } from './metrics.js';
 import type { Policy } from './policy.js';
@@ -349,14 +350,14 @@ export function logPolicyEvents(target: Policy<any> | MetricsRegistry, logger: P
     style === 'object-first'
       ? (level, fields, message) => {
           try {
-            logger[level](fields, message);
+            watchReturned('the logger', logger[level](fields, message));
           } catch (thrown) {
             reportListenerError('logger', thrown);
           }
         }
       : (level, fields, message) => {
           try {
-            logger[level](message, fields);
+            watchReturned('the logger', logger[level](message, fields));
           } catch (thrown) {
             reportListenerError('logger', thrown);
           }

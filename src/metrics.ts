@@ -1,6 +1,7 @@
 import { Bulkhead } from './bulkhead.js';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { reportListenerError, type Unsubscribe } from './events.js';
+import { watchReturned } from './report.js';
 import { FallbackPolicy } from './fallback.js';
 import { PolicyBase, SingleLayerPolicy, type CallObserver, type Policy } from './policy.js';
 import { RetryPolicy } from './retry.js';
@@ -394,7 +395,7 @@ class PolicyTracker implements CallObserver {
       const sample: CallSample = { policy: this.name, kind: this.kind, durationMs: ms, outcome };
       for (const listener of listeners) {
         try {
-          listener(sample);
+          watchReturned('an "onCall" listener', listener(sample));
         } catch (thrown) {
           reportListenerError('onCall', thrown);
         }

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import { isTimeoutError } from './errors.js';
 import { reportListenerError } from './events.js';
+import { watchReturned } from './report.js';
 
 /**
  * What a policy passes to the function it runs.
@@ -218,6 +219,10 @@ function readClock(observer: CallObserver): number {
   let time: number;
   try {
     time = clock();
+    if (typeof time !== 'number') {
+      watchReturned('MetricsRegistry now', time);
+      time = Number.NaN;
+    }
   } catch (thrown) {
     reportListenerError('observer', thrown);
     time = Number.NaN;

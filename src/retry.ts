@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import { isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { synchronousAnswer, watchReturned } from './report.js';
 import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
 import * as validate from './validate.js';
 
@@ -148,6 +149,7 @@ export class RetryPolicy extends SingleLayerPolicy {
     const { baseDelay, maxDelay } = this;
     // A random source outside [0, 1) (or NaN) must not produce a NaN or negative delay.
     const drawn = this.random();
+    if (typeof drawn !== 'number') watchReturned('retryWithBackoff random', drawn);
     const r = drawn >= 0 ? Math.min(drawn, 1) : 0;
     let delay: number;
     if (this.jitter === 'decorrelated') {
@@ -196,7 +198,7 @@ export class RetryPolicy extends SingleLayerPolicy {
   private nextDelay(call: Call, scope: Scope, attempt: number, previousDelay: number, error: unknown): number {
     // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
     if (call.abortable && scope.isAborted()) throw error;
-    if (attempt > this.maxRetries || !this.retryOn(error, attempt)) {
+    if (attempt > this.maxRetries || !synchronousAnswer('retryWithBackoff retryOn', this.retryOn(error, attempt))) {
       if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
       throw error;
     }

@@ -5,6 +5,7 @@
  * @internal
  */
 import type { CheckResult, CheckStatus, HealthMonitor, HealthStatus, ReadinessReport } from './monitor.js';
+import { synchronousAnswer } from '../report.js';
 import * as validate from './options.js';
 
 /** The three endpoints a health handler serves. */
@@ -134,7 +135,7 @@ function wantsHealthJson(accept: string | readonly string[] | null | undefined):
 function isVerbose<Req>(verbose: boolean | ((request: Req) => boolean), request: Req): boolean {
   if (typeof verbose === 'boolean') return verbose;
   try {
-    return verbose(request) === true;
+    return synchronousAnswer('the verbose predicate', verbose(request)) === true;
   } catch (error) {
     validate.reportError('the verbose predicate', error);
     return false;

@@ -1,5 +1,6 @@
 import type { CircuitState } from '../circuit-breaker.js';
 import type { Clock } from '../clock.js';
+import { isThenable, watchReturned } from '../report.js';
 import * as validate from './options.js';
 
 /** The service as a whole: `'degraded'` still serves (a non-critical dependency is down or a check warns). */
@@ -532,7 +533,10 @@ export class HealthMonitor {
     const details: Record<string, unknown> = { state };
     if (typeof entry.breaker.stats === 'function') {
       try {
-        details['stats'] = entry.breaker.stats();
+        const stats = entry.breaker.stats();
+        // A promise is no counter to show; watched, so a rejection is reported, not unhandled.
+        if (isThenable(stats)) watchReturned(`the stats() of circuit breaker ${JSON.stringify(entry.name)}`, stats);
+        else details['stats'] = stats;
       } catch {
         // Counters are a nicety: a breaker whose stats() throws still reports its state.
       }

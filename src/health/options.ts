@@ -7,6 +7,7 @@
  * @internal
  */
 import type { Clock } from '../clock.js';
+import { reportUncaught } from '../report.js';
 import { options, show } from '../subpath-options.js';
 
 /** Largest delay a JavaScript timer can wait (2³¹ − 1 ms); longer ones fire at once. */
@@ -65,10 +66,5 @@ export function clock(name: string, value: unknown): Clock {
  * `reportError` where the runtime has it, else `console.error`, like the core's listeners.
  */
 export function reportError(what: string, error: unknown): void {
-  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-  if (typeof report === 'function') {
-    report(error);
-  } else {
-    console.error(`bulwark/health: ${what} threw`, error);
-  }
+  reportUncaught(`bulwark/health: ${what} threw`, error);
 }
