@@ -3,7 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { CircuitOpenError, isBulkheadRejectedError, isCircuitOpenError, refusal as refusalWithoutStack, type CircuitOpenReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { reportUncaught, synchronousAnswer, watchReturned } from './report.js';
-import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
+import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, type Call, type Frame, type Scope, type WorkTracker } from './policy.js';
 import * as validate from './validate.js';
 
 const isLocalRejection = (error: unknown): boolean => isBulkheadRejectedError(error) || isCircuitOpenError(error);
@@ -14,6 +14,14 @@ interface Admitted {
   readonly trial: boolean;
   /** Clock time it started, when slow calls are timed; 0 otherwise. */
   readonly startedAt: number;
+  /**
+   * A trial that can be answered early (a caller's signal, a timeout in the stack): the work
+   * still running below it. Its caller may give up while the function goes on; the trial's
+   * place is then held until that work really ends, as a bulkhead holds a slot.
+   */
+  work: WorkTracker | undefined;
+  /** Set when its caller gave up: the place is freed when `work` ends, not by an outcome. */
+  abandoned: boolean;
 }
 
 /** The state of a {@link CircuitBreaker}. */
@@ -732,36 +740,52 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   /** @internal */
-  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
+  enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope {
     const trial = this.current === 'closed' ? false : this.admission();
     if (typeof trial !== 'boolean') throw trial;
     const generation = this.generation;
     const timesSlowCalls = this.settings.slowCallDuration !== undefined;
     // A plain number for the common case (closed, no slow-call timing): nothing to allocate.
-    if (!trial && !timesSlowCalls) frame.keep(slot, generation);
-    else frame.keep(slot, { generation, trial, startedAt: timesSlowCalls ? this.settings.clock.now() : 0 } satisfies Admitted);
-    return scope;
+    if (!trial && !timesSlowCalls) {
+      frame.keep(slot, generation);
+      return scope;
+    }
+    const startedAt = timesSlowCalls ? this.settings.clock.now() : 0;
+    const admitted: Admitted = { generation, trial, startedAt, work: undefined, abandoned: false };
+    frame.keep(slot, admitted);
+    if (!trial || !call.abortable) return scope;
+    const work = openWorkTracker(() => {
+      if (admitted.abandoned) this.trialWorkEnded(generation);
+    });
+    admitted.work = work;
+    return scope.openTracked(work);
   }
 
   /** @internal */
   leave(_call: Call, token: unknown): void {
     if (typeof token === 'number') {
       this.recordSuccess(token, false, 0);
-    } else {
-      const { generation, trial, startedAt } = token as Admitted;
-      this.recordSuccess(generation, trial, startedAt);
+      return;
     }
+    const { generation, trial, startedAt, work } = token as Admitted;
+    if (work !== undefined) closeWorkTracker(work);
+    this.recordSuccess(generation, trial, startedAt);
   }
 
   /** @internal */
   leaveWithError(call: Call, _index: number, token: unknown, error: unknown): never {
     if (typeof token === 'number') {
-      this.recordError(call.callerAborted, token, false, 0, error);
+      this.recordError(call.callerAborted, token, false, 0, error, undefined);
     } else {
-      const { generation, trial, startedAt } = token as Admitted;
-      this.recordError(call.callerAborted, generation, trial, startedAt, error);
+      const admitted = token as Admitted;
+      this.recordError(call.callerAborted, admitted.generation, admitted.trial, admitted.startedAt, error, admitted);
     }
     throw error;
+  }
+
+  /** The work of a trial whose caller gave up has ended: its place is free, unless the period it was admitted in has ended already. */
+  private trialWorkEnded(generation: number): void {
+    if (generation === this.generation && this.trialsInFlight > 0) this.trialsInFlight--;
   }
 
   /**
@@ -797,15 +821,24 @@ export class CircuitBreaker extends SingleLayerPolicy {
   }
 
   /** Sorts an error into not counted, success or failure. Throws what `isFailure` throws. */
-  private recordError(callerAborted: boolean, generation: number, trial: boolean, startedAt: number, error: unknown): void {
+  private recordError(callerAborted: boolean, generation: number, trial: boolean, startedAt: number, error: unknown, admitted: Admitted | undefined): void {
+    const work = admitted?.work;
     if (callerAborted || isLocalRejection(error)) {
       // The caller gave up, or a bulkhead or breaker inside this one refused the call before it
       // reached the dependency: neither says anything of the dependency's health, and counting
       // it either way would lie (a burst of load would open a breaker on a healthy service).
-      // Free the trial slot for another caller.
-      if (trial && generation === this.generation) this.trialsInFlight--;
+      // The trial's place goes to another caller once the work it started has ended: a function
+      // that ignores its signal still loads the recovering dependency.
+      if (work !== undefined) {
+        (admitted as Admitted).abandoned = true;
+        closeWorkTracker(work);
+      } else if (trial && generation === this.generation) {
+        this.trialsInFlight--;
+      }
       return;
     }
+    // The outcome counts: the trial's place is accounted for below, not when its work ends.
+    if (work !== undefined) closeWorkTracker(work);
     const isFailure = this.settings.isFailure;
     if (isFailure === undefined) {
       this.recordFailure(generation, trial, startedAt, error);

@@ -1,7 +1,5 @@
 import { reportCallbackError, watchReturned } from './report.js';
 
-export { reportUncaught } from './report.js';
-
 /** A listener of one event. It may be `async`: a promise it returns that rejects is reported like a throw. */
 export type Listener<Payload> = (payload: Payload) => void;
 

@@ -298,7 +298,9 @@ export function estimateQuantile(q: number, bounds: readonly number[], cumulativ
   const lower = bucket === 0 ? 0 : (bounds[bucket - 1] ?? 0);
   const below = bucket === 0 ? 0 : (cumulative[bucket - 1] ?? 0);
   const inBucket = (cumulative[bucket] ?? 0) - below;
-  return lower + (upper - lower) * ((rank - below) / inBucket);
+  // Twelve significant digits: the interpolation's float noise (425.00000000000006) is not a
+  // measurement, and a bucket estimate is nowhere near that precise anyway.
+  return Number((lower + (upper - lower) * ((rank - below) / inBucket)).toPrecision(12));
 }
 
 /** The counters of one tracked policy in one registry; also its observer. */

@@ -3,8 +3,8 @@
  * it must be a plain object, and every key must be one the owner knows. A misspelt option
  * (`failureTreshold`) or another library's name for it (p-retry's `retries`) would otherwise
  * be ignored without a word, and the policy would run on its defaults. This file imports only
- * `show.ts`, so the subpaths share it without taking any of the core's code.
- * @internal
+ * `show.ts`, so the subpaths share it without taking any of the core's code. Nothing here is
+ * part of the public API.
  */
 import { show } from './show.js';
 

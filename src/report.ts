@@ -2,8 +2,7 @@
  * How bulwark reports an error that must not reach the call it happened in (a throwing
  * listener, a broken metrics hook), and how it watches what a user's callback returns. It
  * imports nothing, so the core and the subpath entries share it without taking any of the
- * core's code.
- * @internal
+ * core's code. Nothing here is part of the public API.
  */
 
 /**

@@ -464,22 +464,72 @@ describe('CircuitBreaker: caller aborts', () => {
     expect(breaker.state).toBe('closed');
   });
 
-  it('an aborted trial frees its slot: another trial can start and close the circuit', async () => {
+  it('a trial whose caller aborted holds its place until its work settles: then another trial can start and close the circuit', async () => {
     const { clock, advance } = manualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, clock });
     await fail(breaker);
     advance(1_000);
     const controller = new AbortController();
-    const trial = breaker.execute(hang, { signal: controller.signal });
-    const refused = await openError(breaker.execute(() => 'ran'));
-    expect(refused.state).toBe('half-open');
+    const ignoringItsSignal = deferred<string>();
+    const trial = breaker.execute(() => ignoringItsSignal.promise, { signal: controller.signal });
     controller.abort('gave up');
     await expect(trial).rejects.toBe('gave up');
-    expect(breaker.state).toBe('half-open');
+    // The function still runs against the recovering dependency: a second trial now would be two at once.
+    const refused = await openError(breaker.execute(() => 'ran'));
+    expect(refused.state).toBe('half-open');
+    expect(breaker.stats().trialsInFlight).toBe(1);
+    ignoringItsSignal.resolve('late');
+    await flush();
+    expect(breaker.stats().trialsInFlight).toBe(0);
+    expect(breaker.state).toBe('half-open'); // the abandoned trial's outcome is not counted
     const next = vi.fn(() => 'recovered');
     await expect(breaker.execute(next)).resolves.toBe('recovered');
     expect(next).toHaveBeenCalledTimes(1);
     expect(breaker.state).toBe('closed');
+  });
+
+  it('a trial whose caller aborted and whose work never settles holds its place until halfOpenMaxWait re-opens the circuit', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 5_000, clock });
+    await fail(breaker);
+    advance(1_000);
+    const controller = new AbortController();
+    const trial = breaker.execute(hang, { signal: controller.signal });
+    controller.abort('gave up');
+    await expect(trial).rejects.toBe('gave up');
+    advance(4_999);
+    expect((await openError(breaker.execute(() => 'ran'))).state).toBe('half-open');
+    advance(1);
+    expect(breaker.state).toBe('open');
+    advance(1_000);
+    await expect(breaker.execute(() => 'recovered')).resolves.toBe('recovered');
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('with halfOpenMaxCalls 1, an aborted trial that ignores its signal and 100 callers racing after it put one trial on the dependency at a time', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, clock });
+    await fail(breaker);
+    advance(1_000);
+    let running = 0;
+    let mostAtOnce = 0;
+    const work = deferred();
+    const onTheDependency = async (): Promise<string> => {
+      running++;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      await work.promise;
+      running--;
+      return 'ok';
+    };
+    const controller = new AbortController();
+    const abandoned = breaker.execute(onTheDependency, { signal: controller.signal });
+    controller.abort('gave up');
+    const racing = Array.from({ length: 100 }, () => breaker.execute(onTheDependency));
+    const outcomes = await Promise.allSettled([abandoned, ...racing]);
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(101);
+    work.resolve();
+    await flush();
+    expect(mostAtOnce).toBe(1);
   });
 
   it('a signal already aborted rejects with its reason without calling fn or counting', async () => {

@@ -144,7 +144,9 @@ describe('nodeHealthHandler on a real node:http server', () => {
     expect(await get(`${withNext}/healthcheck`)).toMatchObject({ status: 200, text: 'app' });
     const handle = nodeHealthHandler(health);
     const alone = await serve((req, res) => void handle(req, res));
-    expect(await get(`${alone}/orders`)).toMatchObject({ status: 404, json: { error: 'not found' } });
+    const notFound = await get(`${alone}/orders`);
+    expect(notFound).toMatchObject({ status: 404, json: { error: 'not found' } });
+    expect([notFound.headers.get('cache-control'), notFound.headers.get('vary')]).toEqual(['no-store', 'Accept']);
     expect(await get(`${alone}/health`)).toMatchObject({ status: 200 });
   });
 
@@ -155,6 +157,7 @@ describe('nodeHealthHandler on a real node:http server', () => {
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
     expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('vary')).toBe('Accept');
     expect(ping).not.toHaveBeenCalled();
   });
 
@@ -551,6 +554,7 @@ describe('fetchHealthHandler with real Request objects', () => {
     const post = await handle(at('/health', { method: 'POST', body: '{}' }));
     expect(post?.status).toBe(405);
     expect(post?.headers.get('allow')).toBe('GET, HEAD');
+    expect([post?.headers.get('cache-control'), post?.headers.get('vary')]).toEqual(['no-store', 'Accept']);
   });
 
   it('matches with a query string, serves health+json on request, and keeps secrets out by default', async () => {

@@ -283,6 +283,12 @@ describe('MetricsRegistry: latency histogram', () => {
     expect(estimateQuantile(0.5, [0, 1], [4, 4, 4])).toBe(0);
   });
 
+  it('rounds away the float noise of the interpolation: one of three calls in (250, 500] gives a p90 of exactly 425', () => {
+    const bounds = [100, 250, 500, 1_000];
+    expect(estimateQuantile(0.9, bounds, [0, 2, 3, 3, 3])).toBe(425); // 250 + 250 × (2.7 − 2) / 1, not 425.00000000000006
+    expect(estimateQuantile(0.99, [1, 2.5], [0, 3, 3])).toBe(2.485);
+  });
+
   it('uses performance.now by default, and fake timers installed after the registry was made drive it', async () => {
     const registry = new MetricsRegistry();
     const timeout = withTimeout(1_000, { name: 't' });

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { satisfies } from 'semver';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -125,6 +126,27 @@ describe('what npm publishes', () => {
     for (const file of built) expect(files).toContain(file);
     expect(files.filter((file) => /(^|\/)(test|tests|__tests__)\/|\.test(-d)?\.|\.spec\./.test(file))).toEqual([]);
     expect(files.filter((file) => file.endsWith('.map') && !file.startsWith('dist/'))).toEqual([]);
+  });
+
+  it("names its repository, so npm's page turns the README's relative links into links to it, and each names a file that exists", () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as Record<string, { url?: string } | string | undefined>;
+    const repository = manifest['repository'] as { url?: string } | undefined;
+    expect(repository?.url).toMatch(/^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
+    expect(manifest['homepage']).toMatch(/^https:\/\/github\.com\//);
+    expect((manifest['bugs'] as { url?: string } | undefined)?.url).toMatch(/^https:\/\/github\.com\/.+\/issues$/);
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const relative = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((match) => match[1] as string).filter((target) => !/^[a-z]+:/.test(target));
+    expect(relative.length).toBeGreaterThan(0);
+    for (const target of relative) expect(existsSync(new URL(`../${target}`, import.meta.url)), target).toBe(true);
+  });
+
+  it('installs no development dependency that refuses a Node.js version the package supports (npm ci warns EBADENGINE)', () => {
+    const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[] }> };
+    const refusing = Object.entries(lock.packages)
+      .filter(([path, entry]) => path !== '' && typeof entry.engines === 'object' && !Array.isArray(entry.engines) && typeof entry.engines.node === 'string')
+      .filter(([, entry]) => ['20.19.0', '22.13.0', '24.0.0'].some((version) => !satisfies(version, (entry.engines as { node: string }).node)))
+      .map(([path, entry]) => `${path} (node ${(entry.engines as { node: string }).node})`);
+    expect(refusing).toEqual([]);
   });
 
   it('declares no runtime dependencies', () => {

@@ -691,6 +691,10 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     expect(post.headers.get('allow')).toBe('GET, HEAD');
     const other = await fetch(`${url}/metrics/extra`);
     expect(other.status).toBe(404);
+    // Every answer, not only the metrics: a cache must neither keep one nor serve it for another Accept.
+    for (const answer of [post, other, await fetch(`${url}/metrics`)]) {
+      expect([answer.headers.get('cache-control'), answer.headers.get('vary')]).toEqual(['no-store', 'Accept']);
+    }
     expect((await fetch(`${url}/`)).status).toBe(404);
   });
 
@@ -745,6 +749,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(500);
     expect(await response.text()).toBe('Internal Server Error\n');
+    expect([response.headers.get('cache-control'), response.headers.get('vary')]).toEqual(['no-store', 'Accept']);
     expect(report).toHaveBeenCalledWith(expect.stringContaining('Prometheus'), error);
   });
 

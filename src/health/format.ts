@@ -146,19 +146,19 @@ function isVerbose<Req>(verbose: boolean | ((request: Req) => boolean), request:
 function methodNotAllowed(): Answer {
   return {
     status: 405,
-    headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', allow: ALLOWED_METHODS },
+    headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', vary: 'Accept', allow: ALLOWED_METHODS },
     body: '{"error":"method not allowed"}',
   };
 }
 
 /** The answer for an unknown path when there is no `next` to hand the request to. */
 export function notFound(): Answer {
-  return { status: 404, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }, body: '{"error":"not found"}' };
+  return { status: 404, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', vary: 'Accept' }, body: '{"error":"not found"}' };
 }
 
 /** The answer when building one threw and there is no framework to hand the error to. */
 export function internalError(): Answer {
-  return { status: 500, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store' }, body: '{"error":"internal error"}' };
+  return { status: 500, headers: { 'content-type': JSON_TYPE, 'cache-control': 'no-store', vary: 'Accept' }, body: '{"error":"internal error"}' };
 }
 
 /**

@@ -33,6 +33,22 @@ export type FetchMetricsHandler = (request: Request) => Response | undefined;
 
 const HANDLER_OPTION_KEYS: readonly (keyof PrometheusHandlerOptions)[] = ['path', 'prefix', 'constantLabels'];
 
+/**
+ * Headers of every answer, errors included: a scrape reads the state of now (a cached copy
+ * would show a breaker that already closed), and a cache must not serve one format for
+ * another `Accept`.
+ */
+const EVERY_ANSWER: Readonly<Record<string, string>> = { 'cache-control': 'no-store', vary: 'Accept' };
+const PLAIN_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', ...EVERY_ANSWER };
+const ALLOW: Readonly<Record<string, string>> = { allow: 'GET, HEAD' };
+
+/** Answers with a short plain-text body (404, 405, 500). */
+function answerPlain(response: NodeResponseLike, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
+  response.statusCode = status;
+  for (const [header, value] of Object.entries({ ...PLAIN_HEADERS, ...extra })) response.setHeader(header, value);
+  response.end(body);
+}
+
 /** The pathname of a request target (`/metrics?x=1` → `/metrics`); also takes an absolute URL. */
 function pathnameOf(target: string): string {
   if (!target.startsWith('/')) {
@@ -65,8 +81,7 @@ function prepare(name: string, options: PrometheusHandlerOptions | undefined): {
         'content-type': PROMETHEUS_CONTENT_TYPE,
         // Sent for HEAD too: the length the GET would have.
         'content-length': String(encoder.encode(body).byteLength),
-        // A scrape reads the state of now; a cached copy would show a breaker that already closed.
-        'cache-control': 'no-store',
+        ...EVERY_ANSWER,
       },
     };
   };
@@ -101,17 +116,12 @@ export function prometheusHandler(source: MetricsSource, options?: PrometheusHan
     const target = typeof request.originalUrl === 'string' ? request.originalUrl : request.url ?? '/';
     if (pathnameOf(target) !== path) {
       if (typeof next === 'function') return next();
-      response.statusCode = 404;
-      response.setHeader('content-type', 'text/plain; charset=utf-8');
-      response.end('Not Found\n');
+      answerPlain(response, 404, 'Not Found\n');
       return;
     }
     const method = request.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
-      response.statusCode = 405;
-      response.setHeader('allow', 'GET, HEAD');
-      response.setHeader('content-type', 'text/plain; charset=utf-8');
-      response.end('Method Not Allowed\n');
+      answerPlain(response, 405, 'Method Not Allowed\n', ALLOW);
       return;
     }
     let exposition: Exposition;
@@ -120,9 +130,7 @@ export function prometheusHandler(source: MetricsSource, options?: PrometheusHan
     } catch (error) {
       if (typeof next === 'function') return next(error);
       console.error('bulwark: rendering the Prometheus metrics failed', error);
-      response.statusCode = 500;
-      response.setHeader('content-type', 'text/plain; charset=utf-8');
-      response.end('Internal Server Error\n');
+      answerPlain(response, 500, 'Internal Server Error\n');
       return;
     }
     response.statusCode = 200;
@@ -154,10 +162,7 @@ export function prometheusFetchHandler(source: MetricsSource, options?: Promethe
   return (request) => {
     if (new URL(request.url).pathname !== path) return undefined;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      return new Response('Method Not Allowed\n', {
-        status: 405,
-        headers: { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' },
-      });
+      return new Response('Method Not Allowed\n', { status: 405, headers: { ...PLAIN_HEADERS, ...ALLOW } });
     }
     const { body, headers } = expose(source);
     return new Response(request.method === 'HEAD' ? null : body, { status: 200, headers });
