@@ -19,11 +19,13 @@ export interface CacheStore<V> {
 export interface MemoryCacheOptions {
   /**
    * How many entries it keeps; storing one more forgets the least recently used.
+   * `Infinity`: no bound.
    * @default 1_000
    */
   maxEntries?: number | undefined;
   /**
-   * How long, in ms, an entry stays valid. `Infinity`: until evicted.
+   * How long, in ms, an entry stays valid: any number ≥ 0 (the cache arms no timer, so
+   * there is no timer's limit). `Infinity`: until evicted.
    * @default Infinity
    */
   ttl?: number | undefined;
@@ -59,8 +61,9 @@ export class MemoryCache<V> implements CacheStore<V> {
 
   constructor(options?: MemoryCacheOptions) {
     const opts = validate.options('MemoryCache', options, MEMORY_CACHE_KEYS, { max: '"maxEntries"' });
-    this.maxEntries = opts.maxEntries === undefined ? 1_000 : validate.count('MemoryCache maxEntries', opts.maxEntries, 1);
-    this.ttl = opts.ttl === undefined ? Infinity : validate.duration('MemoryCache ttl', opts.ttl, true);
+    this.maxEntries = opts.maxEntries === undefined ? 1_000 : validate.count('MemoryCache maxEntries', opts.maxEntries, 1, true);
+    // Any span: expiry is compared with the clock on read, no timer waits for it.
+    this.ttl = opts.ttl === undefined ? Infinity : validate.span('MemoryCache ttl', opts.ttl);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('MemoryCache clock', opts.clock);
   }
 
@@ -79,7 +82,7 @@ export class MemoryCache<V> implements CacheStore<V> {
   }
 
   set(key: string, value: V, ttl: number = this.ttl): void {
-    const lifetime = ttl === this.ttl ? ttl : validate.duration('MemoryCache set(key, value, ttl): ttl', ttl, true);
+    const lifetime = ttl === this.ttl ? ttl : validate.span('MemoryCache set(key, value, ttl): ttl', ttl);
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt: lifetime === Infinity ? Infinity : this.clock.now() + lifetime });
     if (this.entries.size > this.maxEntries) {

@@ -117,7 +117,8 @@ export interface CircuitBreakerSlowCall {
 /** Options of {@link CircuitBreaker}. */
 export interface CircuitBreakerOptions {
   /**
-   * Consecutive failures that open the circuit; a success resets the count.
+   * Consecutive failures that open the circuit; a success resets the count. `Infinity`: a run
+   * of failures never opens it (only `failureRate` or `slowCall` do).
    * @default 5; with `failureRate`, none (only the rate opens the circuit, unless this is given
    * too: 5 failures in a row are routine at a few hundred calls a second with a 20 % error rate)
    */
@@ -140,9 +141,10 @@ export interface CircuitBreakerOptions {
   /**
    * How long, in ms, the circuit stays open before it lets trial calls through; or a function
    * of how many times in a row it has opened (1 the first time, back to 1 once it closes), so
-   * a dependency that stays down is probed less and less often. If the function throws or
-   * returns anything but a duration from 0 to 2³¹ − 1 ms, the circuit stays open 30 000 ms
-   * that time and the error is reported once (through `reportError`, else `console.error`).
+   * a dependency that stays down is probed less and less often. What the function returns is
+   * capped at 2³¹ − 1 ms (about 24.8 days); if it throws or returns anything but a number ≥ 0,
+   * the circuit stays open 30 000 ms that time and the error is reported once (through
+   * `reportError`, else `console.error`).
    * @default 30_000
    * @example
    * ```ts
@@ -166,8 +168,9 @@ export interface CircuitBreakerOptions {
    * The longest the circuit stays half-open, in ms counted from its first trial: if it has not
    * closed by then (a trial that never returns), it re-opens and ignores the late outcomes of
    * the trials still running. A half-open circuit nobody calls waits for its first trial
-   * without limit. `Infinity`: no limit.
-   * @default the break duration that just ended (no limit when that was 0)
+   * without limit. `Infinity`: no limit. At least 1 ms.
+   * @default the break duration that just ended, or 30 000 when that is shorter (a short
+   * break is a wish to probe often, not a deadline for a slow trial)
    */
   halfOpenMaxWait?: number | undefined;
   /**
@@ -272,6 +275,12 @@ export interface CircuitBreakerSnapshot {
 
 const DEFAULT_FAILURE_THRESHOLD = 5;
 const DEFAULT_RECOVERY_TIMEOUT = 30_000;
+/** The shortest default `halfOpenMaxWait`. */
+const DEFAULT_HALF_OPEN_MAX_WAIT = 30_000;
+/** The most outcomes a count window keeps: one byte each, per breaker (per key of a group). */
+const MAX_WINDOW_CALLS = 100_000;
+/** The most buckets a time window keeps: 24 bytes each, and advancing may visit every one. */
+const MAX_WINDOW_BUCKETS = 10_000;
 const DEFAULT_WINDOW_CALLS = 100;
 const DEFAULT_MINIMUM_CALLS = 100;
 const DEFAULT_WINDOW_BUCKETS = 10;
@@ -330,6 +339,13 @@ function rate(name: string, value: unknown): number {
   return value;
 }
 
+/** The size of a count window: a whole number from 1 to {@link MAX_WINDOW_CALLS}. */
+function windowCalls(name: string, value: unknown): number {
+  const calls = validate.count(name, value, 1);
+  if (calls > MAX_WINDOW_CALLS) throw new RangeError(`${name} must be a whole number from 1 to ${MAX_WINDOW_CALLS} (a window keeps one byte per call), got ${validate.show(value)}`);
+  return calls;
+}
+
 function windowShape(name: string, value: unknown): WindowShape {
   const window = validate.options(name, value as Record<string, unknown>, WINDOW_KEYS);
   const hasCalls = window['calls'] !== undefined;
@@ -339,7 +355,7 @@ function windowShape(name: string, value: unknown): WindowShape {
   }
   if (hasCalls) {
     if (window['buckets'] !== undefined) throw new TypeError(`${name}.buckets goes with duration, not with calls`);
-    return { calls: validate.count(`${name}.calls`, window['calls'], 1) };
+    return { calls: windowCalls(`${name}.calls`, window['calls']) };
   }
   const duration = validate.duration(`${name}.duration`, window['duration']);
   if (duration < 1) throw new RangeError(`${name}.duration must be at least 1 ms, got ${duration}`);
@@ -347,6 +363,7 @@ function windowShape(name: string, value: unknown): WindowShape {
   if (buckets < 1 || buckets > duration) {
     throw new RangeError(`${name}.buckets must be from 1 to duration (${duration}), so each bucket spans at least 1 ms, got ${buckets}`);
   }
+  if (buckets > MAX_WINDOW_BUCKETS) throw new RangeError(`${name}.buckets must be at most ${MAX_WINDOW_BUCKETS}, got ${buckets}`);
   return { duration, buckets };
 }
 
@@ -388,7 +405,7 @@ export class BreakerSettings {
         ? failureRate === undefined
           ? DEFAULT_FAILURE_THRESHOLD
           : Infinity
-        : validate.count(`${what} failureThreshold`, opts.failureThreshold, 1);
+        : validate.count(`${what} failureThreshold`, opts.failureThreshold, 1, true);
     const recovery = opts.recoveryTimeout;
     this.recoveryTimeout =
       recovery === undefined ? DEFAULT_RECOVERY_TIMEOUT : typeof recovery === 'function' ? recovery : validate.duration(`${what} recoveryTimeout`, recovery);
@@ -399,7 +416,7 @@ export class BreakerSettings {
       this.halfOpenMaxWait = undefined;
     } else {
       const wait = validate.duration(`${what} halfOpenMaxWait`, opts.halfOpenMaxWait, true);
-      if (wait === 0) throw new RangeError(`${what} halfOpenMaxWait must be more than 0 ms (a trial needs time to answer), got 0`);
+      if (wait < 1) throw new RangeError(`${what} halfOpenMaxWait must be at least 1 ms (a trial needs time to answer), got ${wait}`);
       this.halfOpenMaxWait = wait;
     }
     this.isFailure = opts.isFailure === undefined ? undefined : validate.fn(`${what} isFailure`, opts.isFailure);
@@ -457,7 +474,7 @@ function epochTime(name: string, value: unknown): number {
 function checkWindowContents(name: string, value: unknown): WindowContents {
   const window = plainObject(name, value);
   if (Array.isArray(window['outcomes'])) {
-    const calls = validate.count(`${name}.calls`, window['calls'], 1);
+    const calls = windowCalls(`${name}.calls`, window['calls']);
     const outcomes = window['outcomes'] as unknown[];
     if (outcomes.length > calls) throw new RangeError(`${name}.outcomes holds ${outcomes.length} outcomes, more than the window's ${calls} calls`);
     outcomes.forEach((code, at) => {
@@ -763,24 +780,33 @@ export class CircuitBreaker extends SingleLayerPolicy {
 
   /** @internal */
   leave(_call: Call, token: unknown): void {
-    if (typeof token === 'number') {
-      this.recordSuccess(token, false, 0);
-      return;
+    try {
+      if (typeof token === 'number') {
+        this.recordSuccess(token, false, 0);
+        return;
+      }
+      const { generation, trial, startedAt, work } = token as Admitted;
+      if (work !== undefined) closeWorkTracker(work);
+      this.recordSuccess(generation, trial, startedAt);
+    } catch (internal) {
+      reportInternalError(internal);
     }
-    const { generation, trial, startedAt, work } = token as Admitted;
-    if (work !== undefined) closeWorkTracker(work);
-    this.recordSuccess(generation, trial, startedAt);
   }
 
   /** @internal */
   leaveWithError(call: Call, _index: number, token: unknown, error: unknown): never {
-    if (typeof token === 'number') {
-      this.recordError(call.callerAborted, token, false, 0, error, undefined);
-    } else {
-      const admitted = token as Admitted;
-      this.recordError(call.callerAborted, admitted.generation, admitted.trial, admitted.startedAt, error, admitted);
+    let outcome = error;
+    try {
+      if (typeof token === 'number') {
+        outcome = this.recordError(call.callerAborted, token, false, 0, error, undefined);
+      } else {
+        const admitted = token as Admitted;
+        outcome = this.recordError(call.callerAborted, admitted.generation, admitted.trial, admitted.startedAt, error, admitted);
+      }
+    } catch (internal) {
+      reportInternalError(internal);
     }
-    throw error;
+    throw outcome;
   }
 
   /** The work of a trial whose caller gave up has ended: its place is free, unless the period it was admitted in has ended already. */
@@ -820,8 +846,11 @@ export class CircuitBreaker extends SingleLayerPolicy {
     return error;
   }
 
-  /** Sorts an error into not counted, success or failure. Throws what `isFailure` throws. */
-  private recordError(callerAborted: boolean, generation: number, trial: boolean, startedAt: number, error: unknown, admitted: Admitted | undefined): void {
+    /**
+   * Sorts an error into not counted, success or failure, and returns what the call rejects
+   * with: `error`, or what `isFailure` threw.
+   */
+  private recordError(callerAborted: boolean, generation: number, trial: boolean, startedAt: number, error: unknown, admitted: Admitted | undefined): unknown {
     const work = admitted?.work;
     if (callerAborted || isLocalRejection(error)) {
       // The caller gave up, or a bulkhead or breaker inside this one refused the call before it
@@ -835,24 +864,25 @@ export class CircuitBreaker extends SingleLayerPolicy {
       } else if (trial && generation === this.generation) {
         this.trialsInFlight--;
       }
-      return;
+      return error;
     }
     // The outcome counts: the trial's place is accounted for below, not when its work ends.
     if (work !== undefined) closeWorkTracker(work);
     const isFailure = this.settings.isFailure;
     if (isFailure === undefined) {
       this.recordFailure(generation, trial, startedAt, error);
-      return;
+      return error;
     }
     let failed: boolean;
     try {
       failed = synchronousAnswer('CircuitBreaker isFailure', isFailure(error)) !== false;
     } catch (thrown) {
       this.recordFailure(generation, trial, startedAt, thrown);
-      throw thrown;
+      return thrown;
     }
     if (failed) this.recordFailure(generation, trial, startedAt, error);
     else this.recordSuccess(generation, trial, startedAt);
+    return error;
   }
 
   /** The time an outcome is recorded at, when anything needs it; NaN otherwise. */
@@ -946,10 +976,11 @@ export class CircuitBreaker extends SingleLayerPolicy {
       this.reportBrokenRecoveryTimeout(error);
       return DEFAULT_RECOVERY_TIMEOUT;
     }
-    if (typeof duration === 'number' && duration >= 0 && duration <= validate.MAX_TIMER_DELAY) return duration;
+    // A backoff that outgrows the longest break (2 ** opens unbounded) keeps probing as rarely as it may, not suddenly often.
+    if (typeof duration === 'number' && duration >= 0) return Math.min(duration, validate.MAX_TIMER_DELAY);
     this.reportBrokenRecoveryTimeout(
       new RangeError(
-        `CircuitBreaker recoveryTimeout(${opens}) must return a duration in ms from 0 to ${validate.MAX_TIMER_DELAY}, got ${validate.show(duration)}; ` +
+        `CircuitBreaker recoveryTimeout(${opens}) must return a duration in ms ≥ 0, got ${validate.show(duration)}; ` +
           `the circuit stays open ${DEFAULT_RECOVERY_TIMEOUT} ms instead`,
       ),
     );
@@ -966,8 +997,8 @@ export class CircuitBreaker extends SingleLayerPolicy {
   private halfOpenWait(): number {
     const wait = this.settings.halfOpenMaxWait;
     if (wait !== undefined) return wait;
-    // A break of 0 ms would leave a trial no time at all: then there is no limit.
-    return this.breakDuration > 0 ? this.breakDuration : Infinity;
+    // A break shorter than a trial takes would throw away every trial that answers after it.
+    return Math.max(this.breakDuration, DEFAULT_HALF_OPEN_MAX_WAIT);
   }
 
   /**
@@ -1044,6 +1075,14 @@ export class CircuitBreaker extends SingleLayerPolicy {
       window.load(snapshot.window, this.settings.clock.now());
     }
   }
+}
+
+/**
+ * Reports a failure of the breaker's own bookkeeping: the call it happened in keeps its own
+ * outcome, since a bug of the breaker's must not turn a payment that went through into an error.
+ */
+function reportInternalError(error: unknown): void {
+  reportUncaught('bulwark: CircuitBreaker failed to record an outcome; the call keeps its own', error);
 }
 
 /**

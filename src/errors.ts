@@ -134,9 +134,16 @@ export function refusal<E extends ResilienceError>(build: () => E): E {
   const limit = errorType.stackTraceLimit;
   if (typeof limit !== 'number') return build();
   errorType.stackTraceLimit = 0;
+  let error: E;
   try {
-    return build();
+    error = build();
   } finally {
     errorType.stackTraceLimit = limit;
   }
+  // V8 then writes `stack` as "Name: message"; JavaScriptCore (Bun, Safari) writes none at all,
+  // and a logger's `error.stack.split('\n')` would throw.
+  if (typeof error.stack !== 'string') {
+    Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, configurable: true });
+  }
+  return error;
 }

@@ -303,6 +303,9 @@ export function estimateQuantile(q: number, bounds: readonly number[], cumulativ
   return Number((lower + (upper - lower) * ((rank - below) / inBucket)).toPrecision(12));
 }
 
+/** The start of a call whose clock reading failed (threw, NaN, not a number): its outcome still counts, with a latency of 0. */
+const UNREADABLE_START = -Infinity;
+
 /** The counters of one tracked policy in one registry; also its observer. */
 class PolicyTracker implements CallObserver {
   readonly policy: SingleLayerPolicy<unknown>;
@@ -369,13 +372,14 @@ class PolicyTracker implements CallObserver {
 
   started(time: number): number {
     this.calls++;
-    return time;
+    // NaN stands for a call this tracker did not see start: a clock that failed here still saw it.
+    return Number.isNaN(time) ? UNREADABLE_START : time;
   }
 
   finished(token: number, failed: boolean, error: unknown, time: number): void {
     // NaN: the call started before this policy was tracked (or its start was not observed).
     if (this.detached || Number.isNaN(token)) return;
-    let ms = time - token;
+    let ms = token === UNREADABLE_START ? 0 : time - token;
     if (!(ms > 0)) ms = 0; // a clock that stepped back (or NaN) must not make a negative latency
     const bucket = bucketOf(this.bounds, ms);
     this.bucketCounts[bucket] = (this.bucketCounts[bucket] as number) + 1;

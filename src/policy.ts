@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import { isTimeoutError } from './errors.js';
 import { reportListenerError } from './events.js';
-import { watchReturned } from './report.js';
+import { reportCallbackError, watchReturned } from './report.js';
 
 /**
  * What a policy passes to the function it runs.
@@ -224,7 +224,7 @@ function readClock(observer: CallObserver): number {
       time = Number.NaN;
     }
   } catch (thrown) {
-    reportListenerError('observer', thrown);
+    reportCallbackError('the now() clock of a MetricsRegistry', thrown);
     time = Number.NaN;
   }
   passClock = clock;

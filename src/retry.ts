@@ -38,7 +38,7 @@ export interface RetryOptions {
   baseDelay?: number | undefined;
   /**
    * No delay is ever longer, in ms. Must be ≥ `baseDelay` when both are given.
-   * @default 30_000
+   * @default 30_000, or `baseDelay` when that is longer
    */
   maxDelay?: number | undefined;
   /**
@@ -123,7 +123,8 @@ export class RetryPolicy extends SingleLayerPolicy {
     const opts = validate.options('retryWithBackoff', options, OPTION_KEYS, PEER_NAMES);
     this.maxRetries = opts.maxRetries === undefined ? 3 : validate.count('retryWithBackoff maxRetries', opts.maxRetries, 0, true);
     this.baseDelay = opts.baseDelay === undefined ? 1_000 : validate.duration('retryWithBackoff baseDelay', opts.baseDelay);
-    this.maxDelay = opts.maxDelay === undefined ? 30_000 : validate.duration('retryWithBackoff maxDelay', opts.maxDelay);
+    // Without a maxDelay of its own, a baseDelay above the default cap keeps its first delay.
+    this.maxDelay = opts.maxDelay === undefined ? Math.max(30_000, this.baseDelay) : validate.duration('retryWithBackoff maxDelay', opts.maxDelay);
     if (opts.baseDelay !== undefined && opts.maxDelay !== undefined && this.maxDelay < this.baseDelay) {
       throw new RangeError(`retryWithBackoff maxDelay must be ≥ baseDelay, got maxDelay ${this.maxDelay} < baseDelay ${this.baseDelay}`);
     }

@@ -37,6 +37,13 @@ export function duration(name: string, value: unknown, infinite = false): number
   return n;
 }
 
+/** A span of time in ms that no timer waits for (compared with a clock only): ≥ 0, finite or `Infinity`. */
+export function span(name: string, value: unknown): number {
+  const n = requireNumber(name, value);
+  if (!(n >= 0)) throw new RangeError(`${name} must be a duration in ms ≥ 0 or Infinity, got ${show(value)}`);
+  return n;
+}
+
 /** A finite number ≥ `min`. */
 export function finite(name: string, value: unknown, min: number): number {
   const n = requireNumber(name, value);

@@ -154,7 +154,7 @@ class Model {
   nextBoundary(now: number): number | undefined {
     if (this.state === 'open') return this.retryAt;
     if (this.state === 'half-open' && this.firstTrialAt !== undefined) {
-      const wait = this.config.halfOpenMaxWait ?? (this.breakDuration > 0 ? this.breakDuration : Infinity);
+      const wait = this.config.halfOpenMaxWait ?? Math.max(this.breakDuration, 30_000);
       if (wait !== Infinity) return this.firstTrialAt + wait;
     }
     const shape = this.windowShape;
@@ -177,7 +177,7 @@ class Model {
         continue;
       }
       if (this.state === 'half-open' && this.firstTrialAt !== undefined) {
-        const wait = this.config.halfOpenMaxWait ?? (this.breakDuration > 0 ? this.breakDuration : Infinity);
+        const wait = this.config.halfOpenMaxWait ?? Math.max(this.breakDuration, 30_000);
         if (now >= this.firstTrialAt + wait) {
           this.open(this.firstTrialAt + wait);
           continue;

@@ -1270,22 +1270,43 @@ describe('CircuitBreaker: halfOpenMaxWait', () => {
     expect(breaker.state).toBe('closed');
   });
 
-  it('defaults to the break duration that just ended, also from a recoveryTimeout function', async () => {
+  it('defaults to the break duration that just ended, also from a recoveryTimeout function, when that is 30 s or more', async () => {
     const { clock, advance } = manualClock();
-    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: (opens) => opens * 1_000, clock });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: (opens) => opens * 40_000, clock });
     await fail(breaker);
-    advance(1_000);
+    advance(40_000);
     void breaker.execute(hang);
-    advance(999);
+    advance(39_999);
     expect(breaker.state).toBe('half-open');
     advance(1);
-    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 2, retryAfter: 2_000 });
-    advance(2_000);
+    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 2, retryAfter: 80_000 });
+    advance(80_000);
     void breaker.execute(hang);
-    advance(1_999);
+    advance(79_999);
     expect(breaker.state).toBe('half-open');
     advance(1);
-    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 3, retryAfter: 3_000 });
+    expect(breaker.stats()).toMatchObject({ state: 'open', consecutiveOpens: 3, retryAfter: 120_000 });
+  });
+
+  it.each([0, 1, 1_000, 29_999])('gives the trials 30 s after a break of %s ms: a short break asks for frequent probes, not for fast trials', async (recoveryTimeout) => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout, clock });
+    await fail(breaker);
+    advance(recoveryTimeout);
+    const slowButHealthy = deferred<string>();
+    const trial = breaker.execute(() => slowButHealthy.promise);
+    advance(29_999);
+    slowButHealthy.resolve('answered in 29.999 s');
+    await expect(trial).resolves.toBe('answered in 29.999 s');
+    expect(breaker.state).toBe('closed');
+    await fail(breaker);
+    advance(recoveryTimeout);
+    void breaker.execute(hang);
+    advance(29_999);
+    expect(breaker.state).toBe('half-open');
+    advance(1);
+    // The trial that never answers re-opened it (and a break of 0 ms is over at once).
+    expect(breaker.stats()).toMatchObject({ state: recoveryTimeout === 0 ? 'half-open' : 'open', consecutiveOpens: 2 });
   });
 
   it('a half-open circuit nobody calls waits for its first trial without limit', async () => {
@@ -1300,10 +1321,7 @@ describe('CircuitBreaker: halfOpenMaxWait', () => {
     expect(seen).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout']);
   });
 
-  it.each([
-    ['a break of 0 ms (the default would leave the trial no time)', { recoveryTimeout: 0 }],
-    ['Infinity', { recoveryTimeout: 1_000, halfOpenMaxWait: Infinity }],
-  ])('has no limit with %s', async (_, options) => {
+  it.each([['Infinity', { recoveryTimeout: 1_000, halfOpenMaxWait: Infinity }]])('has no limit with %s', async (_, options) => {
     const { clock, advance } = manualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 1, ...options, clock });
     await fail(breaker);
@@ -1391,7 +1409,17 @@ describe('CircuitBreaker: recoveryTimeout as a function of consecutive openings'
     expect(reportError).toHaveBeenCalledWith(broken);
   });
 
-  it.each([NaN, -1, Infinity, 2 ** 31, '5', undefined])('a function returning %s opens for 30 s and reports a RangeError naming recoveryTimeout', async (returned) => {
+  it.each([2 ** 31, Number.MAX_SAFE_INTEGER, Infinity])('a function returning %s (a backoff grown past the longest break) opens for 2³¹ − 1 ms, the longest break, and reports nothing', async (returned) => {
+    const reportError = vi.fn();
+    vi.stubGlobal('reportError', reportError);
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: () => returned, clock });
+    await fail(breaker);
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(2 ** 31 - 1);
+    expect(reportError).not.toHaveBeenCalled();
+  });
+
+  it.each([NaN, -1, -Infinity, '5', undefined])('a function returning %s opens for 30 s and reports a RangeError naming recoveryTimeout', async (returned) => {
     vi.stubGlobal('reportError', undefined);
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const { clock } = manualClock();

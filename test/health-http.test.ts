@@ -550,6 +550,9 @@ describe('fetchHealthHandler with real Request objects', () => {
     const head = await handle(at('/health', { method: 'HEAD' }));
     expect(head?.status).toBe(503);
     expect(head?.body).toBeNull();
+    // The length GET sends: left to the server, Bun.serve and Deno.serve would send 0 for a null body.
+    const getLength = new TextEncoder().encode(await (await handle(at('/health')))?.text()).byteLength;
+    expect(head?.headers.get('content-length')).toBe(String(getLength));
     expect(head?.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const post = await handle(at('/health', { method: 'POST', body: '{}' }));
     expect(post?.status).toBe(405);

@@ -210,7 +210,9 @@ describe('a predicate that answers with a promise is refused with a TypeError, i
 
 describe('other callbacks whose promise bulwark cannot use', () => {
   it('a recoveryTimeout function that returns a promise: the break lasts the default, the rejection is reported', async () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: rejectLater as unknown as () => number });
+    const now = Date.now();
+    const clock = { now: () => now, setTimeout, clearTimeout };
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: rejectLater as unknown as () => number, clock });
     await expect(breaker.execute(fails)).rejects.toThrow('down');
     expect(breaker.stats().retryAfter).toBe(30_000);
     await settle();

@@ -42,7 +42,6 @@ const bad: [string, () => unknown, typeof RangeError | typeof TypeError, string[
   ['failureThreshold zero', breaker({ failureThreshold: 0 }), RangeError, ['failureThreshold', '0']],
   ['failureThreshold fractional', breaker({ failureThreshold: 2.5 }), RangeError, ['failureThreshold', '2.5']],
   ['failureThreshold NaN', breaker({ failureThreshold: NaN }), RangeError, ['failureThreshold', 'NaN']],
-  ['failureThreshold Infinity', breaker({ failureThreshold: Infinity }), RangeError, ['failureThreshold', 'Infinity']],
   ['failureThreshold a string', breaker({ failureThreshold: '5' }), TypeError, ['failureThreshold', '"5"']],
   ['recoveryTimeout negative', breaker({ recoveryTimeout: -100 }), RangeError, ['recoveryTimeout', '-100']],
   ['recoveryTimeout NaN', breaker({ recoveryTimeout: NaN }), RangeError, ['recoveryTimeout', 'NaN']],
@@ -172,7 +171,8 @@ describe('edge values that must be accepted', () => {
     ['baseDelay and maxDelay both 0', () => retryWithBackoff({ baseDelay: 0, maxDelay: 0 }), (r: ReturnType<typeof retryWithBackoff>) => expect(r.delay(10)).toBe(0)],
     ['maxDelay equal to baseDelay', () => retryWithBackoff({ baseDelay: 300, maxDelay: 300, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect(r.delay(4)).toBe(300)],
     ['maxDelay alone below the default baseDelay', () => retryWithBackoff({ maxDelay: 500, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect([r.delay(1), r.delay(5)]).toEqual([500, 500])],
-    ['baseDelay alone above the default maxDelay', () => retryWithBackoff({ baseDelay: 60_000, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect(r.delay(1)).toBe(30_000)],
+    ['baseDelay alone above the default maxDelay raises the cap to it', () => retryWithBackoff({ baseDelay: 60_000, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect([r.maxDelay, r.delay(1), r.delay(3)]).toEqual([60_000, 60_000, 60_000])],
+    ['failureThreshold Infinity: only a rate opens the circuit', () => new CircuitBreaker({ failureThreshold: Infinity }), (b: CircuitBreaker) => expect(b.failureThreshold).toBe(Infinity)],
     ['exponentialBase 1 (constant delays)', () => retryWithBackoff({ baseDelay: 200, exponentialBase: 1, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect([r.delay(1), r.delay(7)]).toEqual([200, 200])],
     ['exponentialBase 1.5', () => retryWithBackoff({ baseDelay: 100, exponentialBase: 1.5, jitter: 'none' }), (r: ReturnType<typeof retryWithBackoff>) => expect(r.delay(3)).toBe(225)],
     ...(['proportional', 'full', 'equal', 'decorrelated', 'none'] as const).map(

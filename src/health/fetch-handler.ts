@@ -50,6 +50,12 @@ export function fetchHealthHandler(monitor: HealthMonitor, options?: HealthHandl
   return Object.assign(handler, { paths });
 }
 
+const utf8 = new TextEncoder();
+
 function toResponse(result: Answer, head: boolean): Response {
-  return new Response(head ? null : result.body, { status: result.status, headers: result.headers });
+  if (!head) return new Response(result.body, { status: result.status, headers: result.headers });
+  // The length GET would send, as HTTP asks of HEAD: for a null body Bun.serve and Deno.serve
+  // would send `content-length: 0` themselves.
+  const length = String(utf8.encode(result.body).byteLength);
+  return new Response(null, { status: result.status, headers: { ...result.headers, 'content-length': length } });
 }
