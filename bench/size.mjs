@@ -1,0 +1,70 @@
+// What each way of importing bulwark adds to a user's bundle: the built ESM entry bundled by
+// esbuild with tree shaking, minified, then gzipped (level 9), as a bundler ships it. Run it with
+// `npm run size` (after a build); test/size.test.ts holds every row to its budget in `npm test`.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Each row: what a user imports, and the most it may weigh, in bytes, minified and gzipped. A
+ * policy added later states its own row, and imported alone stays within 4 KB.
+ */
+export const BUDGETS = [
+  { name: 'CircuitBreaker alone', code: "export { CircuitBreaker } from 'bulwark'", budget: 4 * 1024 },
+  { name: 'retryWithBackoff alone', code: "export { retryWithBackoff } from 'bulwark'", budget: 4 * 1024 },
+  { name: 'Bulkhead alone', code: "export { Bulkhead } from 'bulwark'", budget: 4 * 1024 },
+  { name: 'withTimeout alone', code: "export { withTimeout } from 'bulwark'", budget: 4 * 1024 },
+  { name: 'withFallback alone', code: "export { withFallback } from 'bulwark'", budget: 4 * 1024 },
+  {
+    name: 'the five primitives and compose',
+    code: "export { compose, CircuitBreaker, retryWithBackoff, Bulkhead, withTimeout, withFallback } from 'bulwark'",
+    budget: 9 * 1024,
+  },
+  { name: 'the whole core', code: "export * from 'bulwark'", budget: 13 * 1024 },
+  { name: 'bulwark/health', code: "export * from 'bulwark/health'", budget: 5 * 1024 },
+  { name: 'bulwark/prometheus', code: "export * from 'bulwark/prometheus'", budget: 3.5 * 1024 },
+  { name: 'bulwark/otel', code: "export * from 'bulwark/otel'", budget: 2.5 * 1024 },
+];
+
+/** `bulwark` and its subpaths resolved to the built ESM files, as a bundler resolves the exports map. */
+const builtEntries = {
+  name: 'built-bulwark',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^bulwark(\/(health|prometheus|otel))?$/ }, ({ path }) => ({
+      path: `${root}dist/${path === 'bulwark' ? 'index' : path.slice('bulwark/'.length)}.js`,
+    }));
+  },
+};
+
+/** Bytes of `code` bundled, minified and gzipped. */
+export async function measure(code) {
+  const result = await build({
+    stdin: { contents: code, resolveDir: root, loader: 'js' },
+    bundle: true,
+    minify: true,
+    treeShaking: true,
+    format: 'esm',
+    platform: 'neutral',
+    write: false,
+    plugins: [builtEntries],
+  });
+  const bundle = result.outputFiles[0].contents;
+  return { minified: bundle.byteLength, gzipped: gzipSync(bundle, { level: 9 }).byteLength };
+}
+
+/** Every row of {@link BUDGETS}, measured. */
+export async function measureAll() {
+  const rows = [];
+  for (const row of BUDGETS) rows.push({ ...row, ...(await measure(row.code)) });
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
+  console.log('| import | minified | min + gzip | budget |\n|---|---:|---:|---:|');
+  for (const row of await measureAll()) {
+    console.log(`| ${row.name} | ${kb(row.minified)} | ${kb(row.gzipped)} | ${kb(row.budget)}${row.gzipped > row.budget ? ' **over**' : ''} |`);
+  }
+}
