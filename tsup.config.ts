@@ -10,7 +10,10 @@ export default defineConfig({
     otel: 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
-  dts: { compilerOptions: { stripInternal: true } },
+  // Internals are kept out of the types by construction (private fields, module-level
+  // accessors), not stripped by comment: a stripped member's type left dangling once broke every
+  // consumer compiling with skipLibCheck: false.
+  dts: true,
   clean: true,
   // No source maps: dist is readable ES2022 with its names, and maps carrying the sources more
   // than doubled the tarball for every user.

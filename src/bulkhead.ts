@@ -1,7 +1,9 @@
-import { systemClock, type Clock } from './clock.js';
-import { BulkheadRejectedError, refusal, type BulkheadRejectionReason } from './errors.js';
+import type { Admission, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
+import { LayerPolicy } from './engine/policy.js';
+import { BulkheadRejectedError, withoutStack, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, closeWorkTracker, openWorkTracker, whenSettled, type Call, type Frame, type Scope, type Waiter, type WorkTracker } from './policy.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { BULKHEAD_GAUGES } from './shared/metric-catalog.js';
 import * as validate from './validate.js';
 
 /** Options of {@link Bulkhead}. */
@@ -36,52 +38,19 @@ export interface BulkheadEvents {
 
 /**
  * A call waiting in the queue: a node of a doubly linked list, so leaving from the middle is
- * O(1), and the waiter its call's abort ends. One object per queued call.
+ * O(1). One object per queued call; its admission lets the call in.
  */
-class QueuedCall implements Waiter {
-  readonly bulkhead: Bulkhead;
-  readonly call: Call;
-  readonly scope: Scope;
-  /** The bulkhead's place in the stack: the call goes on from the layer below it. */
-  readonly index: number;
-  resolve: (granted: QueuedCall) => void = ignore;
-  rejectWait: (reason: unknown) => void = ignore;
+class QueuedCall {
+  readonly admission: Admission;
   /** The `queueTimeout` timer, if any. */
   timer: unknown = undefined;
   previous: QueuedCall | undefined = undefined;
   next: QueuedCall | undefined = undefined;
-  previousWaiter: Waiter | undefined = undefined;
-  nextWaiter: Waiter | undefined = undefined;
-  registered = false;
 
-  constructor(bulkhead: Bulkhead, call: Call, scope: Scope, index: number) {
-    this.bulkhead = bulkhead;
-    this.call = call;
-    this.scope = scope;
-    this.index = index;
-  }
-
-  /**
-   * A slot is free for it. Resolving (rather than running the call from here) keeps the queued
-   * call in its own caller's async context: AsyncLocalStorage follows the await, not the
-   * releasing call. It resolves with itself, so one function shared by every queued call runs
-   * it ({@link runGranted}), and none holds a closure while it waits.
-   */
-  grant(): void {
-    this.bulkhead.stopQueueTimer(this);
-    this.call.removeWaiter(this);
-    this.resolve(this);
-  }
-
-  /** Its call was aborted while it waited. */
-  reject(reason: unknown): void {
-    this.bulkhead.stopQueueTimer(this);
-    this.bulkhead.leaveQueue(this);
-    this.rejectWait(reason);
+  constructor(admission: Admission) {
+    this.admission = admission;
   }
 }
-
-function ignore(): void {}
 
 const OPTION_KEYS: readonly (keyof BulkheadOptions)[] = ['maxConcurrent', 'maxQueue', 'queueTimeout', 'clock', 'name'];
 const PEER_NAMES: validate.PeerNames = {
@@ -95,11 +64,6 @@ const PEER_NAMES: validate.PeerNames = {
   maxQueuingActions: '"maxQueue"',
   maxWaitDuration: '"queueTimeout"',
 };
-
-/** Runs a queued call that was granted its slot. */
-function runGranted(entry: QueuedCall): Promise<unknown> {
-  return entry.bulkhead.runHolding(entry.call, entry.scope, entry.index);
-}
 
 /**
  * Limits how many calls run at once against one dependency, so a slow dependency cannot take
@@ -116,14 +80,12 @@ function runGranted(entry: QueuedCall): Promise<unknown> {
  * const stock = await inventory.execute(({ signal }) => fetch(stockUrl, { signal }));
  * ```
  */
-export class Bulkhead extends SingleLayerPolicy {
+export class Bulkhead extends LayerPolicy<void> {
   readonly maxConcurrent: number;
   readonly maxQueue: number;
   readonly queueTimeout: number;
   /** The name given in the options, if any. */
   readonly name: string | undefined;
-  /** @internal */
-  readonly abortsWork = false;
   private readonly clock: Clock;
   private readonly events = new Emitter<BulkheadEvents>(['rejected']);
   private running = 0;
@@ -160,80 +122,19 @@ export class Bulkhead extends SingleLayerPolicy {
     return this.events.on(event, listener);
   }
 
-  /** @internal */
-  enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope | undefined {
-    if (this.running >= this.maxConcurrent) return undefined; // wait or be refused: run() decides
-    this.running++;
-    // Nothing can answer the caller early, so the inner promise settles with the work itself.
-    if (!call.abortable) return scope;
-    // An abort answers the caller while the function may still run: keep the slot until it settles.
-    const tracker = openWorkTracker(this.releaseSlot);
-    frame.keep(slot, tracker);
-    return scope.openTracked(tracker);
-  }
-
-  /** @internal */
-  leave(_call: Call, tracker: unknown): void {
-    this.leaveSlot(tracker as WorkTracker | undefined);
-  }
-
-  /** @internal */
-  leaveWithError(_call: Call, _index: number, tracker: unknown, error: unknown): never {
-    this.leaveSlot(tracker as WorkTracker | undefined);
-    throw error;
-  }
-
-  private leaveSlot(tracker: WorkTracker | undefined): void {
-    if (tracker === undefined) this.releaseSlot();
-    else closeWorkTracker(tracker);
-  }
-
-  /** @internal Runs a call that found no free slot (`enter` declined it): it queues, or is refused. */
-  run(call: Call, scope: Scope, index: number): Promise<unknown> {
-    if (this.waiting >= this.maxQueue) return Promise.reject(this.reject('full'));
-    return this.enqueue(call, scope, index).then(runGranted);
-  }
-
-  /** @internal Runs the inner layers on a slot already taken, and gives the slot back when the work really ends. */
-  runHolding(call: Call, scope: Scope, index: number): Promise<unknown> {
-    // Nothing can answer the caller early, so the inner promise settles with the work itself.
-    if (!call.abortable) return call.next(index + 1, scope).then(this.releaseWithValue, this.releaseWithError);
-    // An abort answers the caller while the function may still run: keep the slot until it settles.
-    const tracker = openWorkTracker(this.releaseSlot);
-    return whenSettled(call.next(index + 1, scope.openTracked(tracker)), () => closeWorkTracker(tracker));
-  }
-
-  /** The work on a granted slot settled: frees the slot, and passes the outcome on (one pair of functions per bulkhead, none per call). */
-  private readonly releaseWithValue = (value: unknown): unknown => {
-    this.releaseSlot();
-    return value;
-  };
-
-  private readonly releaseWithError = (error: unknown): never => {
-    this.releaseSlot();
-    throw error;
-  };
-
-  /** Frees a slot: hands it straight to the first queued call (no barging), or counts it free. */
-  private readonly releaseSlot = (): void => {
-    const first = this.head;
-    if (first === undefined) {
-      this.running--;
-      return;
+  /**
+   * Takes a free slot, or a queue place, or refuses. A slot is held until the work inside has
+   * really ended (`released`), even after an abort answered the caller.
+   */
+  protected override enter(call: LayerCall): Admission | undefined {
+    if (this.running < this.maxConcurrent) {
+      this.running++;
+      call.trackWork();
+      return undefined;
     }
-    this.unlink(first);
-    first.grant();
-  };
-
-  private enqueue(call: Call, scope: Scope, index: number): Promise<QueuedCall> {
-    if (scope.isAborted()) return Promise.reject(scope.abortReason());
-    const entry = new QueuedCall(this, call, scope, index);
-    const wait = new Promise<QueuedCall>((resolve, reject) => {
-      entry.resolve = resolve;
-      entry.rejectWait = reject;
-    });
-    // Nothing can abort a call with no caller signal and no timeout: no waiter to register.
-    if (call.abortable) call.register(entry);
+    if (this.waiting >= this.maxQueue) throw this.reject('full');
+    call.trackWork();
+    const entry = new QueuedCall(call.wait(() => this.unlink(entry)));
     entry.previous = this.tail;
     if (this.tail === undefined) this.head = entry;
     else this.tail.next = entry;
@@ -242,27 +143,42 @@ export class Bulkhead extends SingleLayerPolicy {
     if (this.queueTimeout !== Infinity) {
       entry.timer = this.clock.setTimeout(() => {
         entry.timer = undefined;
-        call.removeWaiter(entry);
         this.unlink(entry);
-        entry.rejectWait(this.reject('queue-timeout'));
+        entry.admission.refuse(this.reject('queue-timeout'));
       }, this.queueTimeout);
     }
-    return wait;
+    return entry.admission;
   }
 
-  /** @internal */
-  stopQueueTimer(entry: QueuedCall): void {
-    if (entry.timer === undefined) return;
-    this.clock.clearTimeout(entry.timer);
-    entry.timer = undefined;
+  /** The work on a slot has ended: the slot goes straight to the first queued call (no barging), or is counted free. */
+  protected override released(): void {
+    const first = this.head;
+    if (first === undefined) {
+      this.running--;
+      return;
+    }
+    this.unlink(first);
+    first.admission.grant();
   }
 
-  /** @internal */
-  leaveQueue(entry: QueuedCall): void {
-    this.unlink(entry);
+  protected describe(): PolicyDescription {
+    return {
+      kind: 'bulkhead',
+      name: this.name,
+      refuses: true,
+      gauges: BULKHEAD_GAUGES,
+      logs: BULKHEAD_LOGS,
+      readGauges: () => ({ active: this.running, queued: this.waiting }),
+      on: (event, listener) => this.on(event as keyof BulkheadEvents, listener),
+    };
   }
 
+  /** Takes a call off the queue (granted, timed out or aborted) and clears its timer; a call already off it is left alone. */
   private unlink(entry: QueuedCall): void {
+    if (entry.timer !== undefined) {
+      this.clock.clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
     if (entry.previous === undefined) {
       if (this.head !== entry) return; // already left
       this.head = entry.next;
@@ -277,8 +193,19 @@ export class Bulkhead extends SingleLayerPolicy {
   }
 
   private reject(reason: BulkheadRejectionReason): BulkheadRejectedError {
-    const error = refusal(() => new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue));
+    const error = withoutStack(() => new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue));
     if (this.events.has('rejected')) this.events.emit('rejected', { error, reason });
     return error;
   }
 }
+
+const BULKHEAD_LOGS: readonly LogDescription[] = [
+  {
+    event: 'rejected',
+    level: 'warn',
+    perCall: true,
+    plural: 'rejections',
+    message: ({ error }: BulkheadEvents['rejected'], label: string) => `${label} rejected a call: ${error.message}`,
+    fields: ({ error, reason }: BulkheadEvents['rejected']) => ({ reason, error: { name: error.name, message: error.message } }),
+  },
+];

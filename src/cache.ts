@@ -1,5 +1,5 @@
-import { systemClock, type Clock } from './clock.js';
-import { synchronousAnswer } from './report.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { synchronousAnswer } from './shared/report.js';
 import * as validate from './validate.js';
 
 /**

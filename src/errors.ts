@@ -97,6 +97,49 @@ for (const [type, kind] of [
   Object.defineProperty(type.prototype, errorKind, { value: kind satisfies ErrorKind });
 }
 
+/**
+ * The brand of a refusal: an error a policy answered with instead of running the call (an open
+ * circuit, a full bulkhead, a rate limit). `Symbol.for`, so refusals of another copy of bulwark
+ * (or of a policy written against another copy) are recognised too.
+ */
+const refusalBrand = Symbol.for('bulwark.refusal');
+
+for (const type of [CircuitOpenError, BulkheadRejectedError]) {
+  Object.defineProperty(type.prototype, refusalBrand, { value: true });
+}
+
+/**
+ * Brands `error` as a refusal and returns it: the call never reached the dependency, so breakers
+ * do not count it and retries do not repeat it by default. Throw it from a policy's `enter`
+ * (or `refuse` a waiting call with it). The brand is a hidden property: the error is not
+ * otherwise changed, and a frozen error is branded through its own prototype's copy.
+ *
+ * @example
+ * ```ts
+ * class TooManyInFlight extends Error {}
+ * throw refusal(new TooManyInFlight('limit of 10 reached for tenant-a'));
+ * ```
+ */
+export function refusal<E extends object>(error: E): E {
+  if (Object.isExtensible(error)) Object.defineProperty(error, refusalBrand, { value: true, configurable: true });
+  else refusedObjects.add(error);
+  return error;
+}
+
+/** Refusals that could not carry the brand themselves (frozen or sealed errors). */
+const refusedObjects = new WeakSet<object>();
+
+/**
+ * True for a refusal — an error a policy answered with instead of running the call
+ * (`CircuitOpenError`, `BulkheadRejectedError`, or one branded with {@link refusal}) — from
+ * this copy of bulwark or another. Breakers do not count refusals and retries do not repeat
+ * them by default.
+ */
+export function isRefusal(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  return (error as { [refusalBrand]?: unknown })[refusalBrand] === true || refusedObjects.has(error);
+}
+
 function hasKind(error: unknown, kind: ErrorKind): boolean {
   return typeof error === 'object' && error !== null && (error as { [errorKind]?: unknown })[errorKind] === kind;
 }
@@ -122,14 +165,13 @@ export function isTimeoutError(error: unknown): error is TimeoutError {
 }
 
 /**
- * Builds a refusal (an open circuit's, a full bulkhead's) without capturing a stack trace:
+ * Builds an error (an open circuit's, a full bulkhead's refusal) without capturing a stack trace:
  * `stack` holds the name and message only. A refusal is the expected answer of a policy doing
  * its job, often thousands of times a second while a dependency is down, and a stack costs
  * more than the rest of the refusal several times over (V8 walks up to ten frames, all of them
  * bulwark's own or the caller's synchronous ones). The error's fields say what a log needs.
- * @internal
  */
-export function refusal<E extends ResilienceError>(build: () => E): E {
+export function withoutStack<E extends ResilienceError>(build: () => E): E {
   const errorType = Error as { stackTraceLimit?: number };
   const limit = errorType.stackTraceLimit;
   if (typeof limit !== 'number') return build();

@@ -1,4 +1,4 @@
-import { reportCallbackError, watchReturned } from './report.js';
+import { reportCallbackError, watchReturned } from './shared/report.js';
 
 /** A listener of one event. It may be `async`: a promise it returns that rejects is reported like a throw. */
 export type Listener<Payload> = (payload: Payload) => void;
@@ -8,7 +8,6 @@ export type Unsubscribe = () => void;
 
 /**
  * Reports an error thrown by a listener without letting it reach the call that emitted the event.
- * @internal
  */
 export function reportListenerError(event: string, error: unknown): void {
   reportCallbackError(`a "${event}" listener`, error);
@@ -19,7 +18,6 @@ export function reportListenerError(event: string, error: unknown): void {
  * unsubscribe, so a listener that unsubscribes during an emit does not disturb the others.
  * Callers test `has(event)` before building a payload, so an event nobody listens to costs
  * one property read.
- * @internal
  */
 export class Emitter<Events extends object> {
   private readonly listeners: { [K in keyof Events]?: readonly Listener<Events[K]>[] | undefined } = {};

@@ -1,6 +1,9 @@
+import type { ExecutionContext, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
+import { LayerPolicy } from './engine/policy.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { synchronousAnswer } from './report.js';
-import { SingleLayerPolicy, type Call, type ExecutionContext, type Frame, type Scope } from './policy.js';
+import { FALLBACK_COUNTERS } from './shared/metric-catalog.js';
+import { synchronousAnswer } from './shared/report.js';
+import { describeError } from './shared/show.js';
 import * as validate from './validate.js';
 
 /** Options of {@link withFallback}. */
@@ -29,11 +32,9 @@ const OPTION_KEYS: readonly (keyof FallbackOptions)[] = ['handles', 'name'];
 const PEER_NAMES: validate.PeerNames = { shouldHandle: '"handles"', errorFilter: '"handles"' };
 
 /** The policy {@link withFallback} builds. */
-export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
+export class FallbackPolicy<V> extends LayerPolicy<void, V> {
   /** The name given in the options, if any. */
   readonly name: string | undefined;
-  /** @internal */
-  readonly abortsWork = false;
   private readonly fallback: V | FallbackFunction<V>;
   private readonly handles: ((error: unknown) => boolean) | undefined;
   private readonly events = new Emitter<FallbackEvents>(['fallback']);
@@ -51,27 +52,31 @@ export class FallbackPolicy<V> extends SingleLayerPolicy<V> {
     return this.events.on(event, listener);
   }
 
-  /** @internal */
-  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
-    frame.keep(slot, scope);
-    return scope;
-  }
-
-  /** @internal */
-  leaveWithError(call: Call, _index: number, scope: unknown, error: unknown): unknown {
-    return this.recover(call, scope as Scope, error);
-  }
-
-  private recover(call: Call, scope: Scope, error: unknown): unknown {
+  protected override onError(_token: void, error: unknown, call: LayerCall): unknown {
     // A caller's abort or an enclosing timeout has already answered the caller: nothing to replace.
-    if (call.abortable && scope.isAborted()) throw error;
+    if (call.aborted) throw error;
     if (this.handles !== undefined && !synchronousAnswer('withFallback handles', this.handles(error))) throw error;
     if (this.events.has('fallback')) this.events.emit('fallback', { error });
     const fallback = this.fallback;
     if (typeof fallback !== 'function') return fallback;
-    return call.invoke(scope, (ctx) => (fallback as FallbackFunction<V>)(error, ctx));
+    return call.invoke((ctx) => (fallback as FallbackFunction<V>)(error, ctx));
+  }
+
+  protected describe(): PolicyDescription {
+    return { kind: 'fallback', name: this.name, counters: FALLBACK_COUNTERS, logs: FALLBACK_LOGS, on: (event, listener) => this.on(event as keyof FallbackEvents, listener) };
   }
 }
+
+const FALLBACK_LOGS: readonly LogDescription[] = [
+  {
+    event: 'fallback',
+    level: 'info',
+    perCall: true,
+    plural: 'fallbacks',
+    message: ({ error }: FallbackEvents['fallback'], label: string) => `${label} answered in place of a failed call: ${describeError(error).message}`,
+    fields: ({ error }: FallbackEvents['fallback']) => ({ error: describeError(error) }),
+  },
+];
 
 /**
  * Answers with a fallback when the call fails: a value, or what `fn(error, ctx)` returns

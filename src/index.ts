@@ -1,19 +1,35 @@
-export { compose } from './policy.js';
-export type { AlternativeOf, ExecuteOptions, ExecutionContext, Policy } from './policy.js';
-
-export { CircuitBreaker } from './circuit-breaker.js';
-export type { CircuitBreakerEvents, CircuitBreakerOptions, CircuitState } from './circuit-breaker.js';
+export { LayerPolicy, compose } from './engine/policy.js';
+export type { AlternativeOf } from './engine/policy.js';
 export type {
+  AbortScope,
+  Admission,
+  CounterDescription,
+  ExecuteOptions,
+  ExecutionContext,
+  GaugeDescription,
+  InnerLayers,
+  InnerRun,
+  LayerCall,
+  LogDescription,
+  Policy,
+  PolicyDescription,
+} from './engine/contract.js';
+
+export { CircuitBreaker, CircuitBreakerGroup } from './circuit-breaker/index.js';
+export type {
+  CircuitBreakerEvents,
   CircuitBreakerFailureRate,
+  CircuitBreakerGroupEvents,
+  CircuitBreakerGroupOptions,
+  CircuitBreakerOptions,
   CircuitBreakerSlowCall,
   CircuitBreakerSnapshot,
   CircuitBreakerStats,
   CircuitBreakerWindow,
   CircuitBreakerWindowSnapshot,
+  CircuitState,
   CircuitStateChangeReason,
-} from './circuit-breaker.js';
-export { CircuitBreakerGroup } from './circuit-breaker-group.js';
-export type { CircuitBreakerGroupEvents, CircuitBreakerGroupOptions } from './circuit-breaker-group.js';
+} from './circuit-breaker/index.js';
 
 export { RetryPolicy, retryWithBackoff } from './retry.js';
 export type { JitterMode, RetryEvents, RetryOptions } from './retry.js';
@@ -37,18 +53,20 @@ export {
   TimeoutError,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isRefusal,
   isResilienceError,
   isTimeoutError,
+  refusal,
 } from './errors.js';
 export type { BulkheadRejectionReason, CircuitOpenReason } from './errors.js';
 
-export { systemClock } from './clock.js';
-export type { Clock } from './clock.js';
+export { systemClock } from './shared/clock.js';
+export type { Clock } from './shared/clock.js';
 
 export type { Listener, Unsubscribe } from './events.js';
 
-export { MetricsRegistry } from './metrics.js';
-export type { CallSample, LatencySnapshot, MetricsRegistryOptions, MetricsSnapshot, PolicyKind, PolicyMetricsSnapshot, TrackOptions } from './metrics.js';
+export { MetricsRegistry } from './metrics/index.js';
+export type { CallSample, LatencySnapshot, MetricsRegistryOptions, MetricsSnapshot, PolicyKind, PolicyMetricsSnapshot, TrackOptions } from './metrics/index.js';
 
 export { logPolicyEvents } from './log.js';
 export type { LogLevel, LogPolicyEventsOptions, LoggedEvent, PolicyLogFields, PolicyLogger } from './log.js';

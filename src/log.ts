@@ -1,20 +1,17 @@
-import { Bulkhead } from './bulkhead.js';
-import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
-import { systemClock, type Clock } from './clock.js';
-import { reportListenerError, type Unsubscribe } from './events.js';
-import { watchReturned } from './report.js';
-import { FallbackPolicy } from './fallback.js';
-import { MetricsRegistry, namedPolicies, type NamedPolicy, type PolicyKind } from './metrics.js';
-import type { Policy } from './policy.js';
-import { RetryPolicy } from './retry.js';
-import { TimeoutPolicy } from './timeout.js';
+import type { LogDescription, Policy } from './engine/contract.js';
+import type { Unsubscribe } from './events.js';
+import { MetricsRegistry, watchPolicies } from './metrics/registry.js';
+import { namedPolicies, type NamedPolicy, type PolicyKind } from './metrics/named.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { BUILTIN_LOGGED_EVENTS } from './shared/metric-catalog.js';
+import { reportCallbackError, watchReturned } from './shared/report.js';
 import * as validate from './validate.js';
 
 /** The levels {@link logPolicyEvents} writes at. */
 export type LogLevel = 'info' | 'warn' | 'error';
 
-/** The policy events {@link logPolicyEvents} can write. */
-export type LoggedEvent = 'stateChange' | 'rejected' | 'giveUp' | 'retry' | 'timeout' | 'fallback';
+/** The policy events {@link logPolicyEvents} can write: those of bulwark's policies, and any a policy of your own describes. */
+export type LoggedEvent = 'stateChange' | 'rejected' | 'giveUp' | 'retry' | 'timeout' | 'fallback' | (string & {});
 
 /**
  * A logger {@link logPolicyEvents} writes to: anything with `info`, `warn` and `error`
@@ -79,50 +76,7 @@ export interface LogPolicyEventsOptions {
   clock?: Clock | undefined;
 }
 
-const LOGGED_EVENTS: readonly LoggedEvent[] = ['stateChange', 'rejected', 'giveUp', 'retry', 'timeout', 'fallback'];
 const LEVEL_CHOICES: readonly (LogLevel | 'off')[] = ['info', 'warn', 'error', 'off'];
-const DEFAULT_LEVELS: Readonly<Record<Exclude<LoggedEvent, 'stateChange'>, LogLevel | 'off'>> = {
-  rejected: 'warn',
-  giveUp: 'warn',
-  retry: 'off',
-  timeout: 'warn',
-  fallback: 'info',
-};
-
-/** How a kind is called in a message. */
-const KIND_LABELS: Readonly<Record<PolicyKind, string>> = {
-  'circuit-breaker': 'circuit breaker',
-  retry: 'retry',
-  bulkhead: 'bulkhead',
-  timeout: 'timeout',
-  fallback: 'fallback',
-};
-
-/** How a summary line counts the events it stands for. */
-const REPEATED_NOUNS: Readonly<Record<Exclude<LoggedEvent, 'stateChange'>, string>> = {
-  rejected: 'rejections',
-  giveUp: 'give-ups',
-  retry: 'retries',
-  timeout: 'timeouts',
-  fallback: 'fallbacks',
-};
-
-const STATE_VERBS: Readonly<Record<CircuitState, string>> = {
-  open: 'opened',
-  'half-open': 'half-open, letting trial calls through',
-  closed: 'closed',
-  isolated: 'isolated',
-};
-
-/** An error as two strings, safe for every logger and for JSON (an Error object serializes to `{}`). */
-function describeError(error: unknown): { readonly name: string; readonly message: string } {
-  if (error instanceof Error) return { name: error.name, message: error.message };
-  try {
-    return { name: typeof error, message: String(error) };
-  } catch {
-    return { name: typeof error, message: '(unprintable)' };
-  }
-}
 
 /** Writes one line; a logger that throws is reported and never reaches the call that emitted the event. */
 type Write = (level: LogLevel, fields: PolicyLogFields, message: string) => void;
@@ -145,15 +99,18 @@ class RepeatedEvent {
   private readonly base: PolicyLogFields;
   private readonly level: LogLevel;
   private readonly label: string;
+  /** How a summary counts the repeats: `'rejections'`. */
+  private readonly plural: string;
   private open = false;
   private repeated = 0;
   private timer: unknown = undefined;
 
-  constructor(settings: Settings, base: PolicyLogFields, level: LogLevel, label: string) {
+  constructor(settings: Settings, base: PolicyLogFields, level: LogLevel, label: string, plural: string) {
     this.settings = settings;
     this.base = base;
     this.level = level;
     this.label = label;
+    this.plural = plural;
   }
 
   log(fields: Record<string, unknown>, message: string): void {
@@ -197,87 +154,45 @@ class RepeatedEvent {
     if (repeated === 0) return;
     this.repeated = 0;
     const interval = this.settings.summaryInterval;
-    const event = this.base.event as Exclude<LoggedEvent, 'stateChange'>;
-    this.settings.write(this.level, { ...this.base, repeated, intervalMs: interval }, `${this.label}: ${repeated} more ${REPEATED_NOUNS[event]} in the last ${interval} ms`);
+    this.settings.write(this.level, { ...this.base, repeated, intervalMs: interval }, `${this.label}: ${repeated} more ${this.plural} in the last ${interval} ms`);
   }
 }
 
-function levelOf(settings: Settings, event: Exclude<LoggedEvent, 'stateChange'>): LogLevel | 'off' {
-  return settings.levels[event] ?? DEFAULT_LEVELS[event];
-}
-
 /** Subscribes the lines of one policy; returns what unsubscribes them (writing pending summaries first, so no count is lost). */
-function logPolicy(settings: Settings, { policy, kind, name }: NamedPolicy): Unsubscribe {
+function logPolicy(settings: Settings, { description, kind, name }: NamedPolicy): Unsubscribe {
   const { write } = settings;
-  const label = `${KIND_LABELS[kind]} ${JSON.stringify(name)}`;
+  const label = `${description.label ?? kind} ${JSON.stringify(name)}`;
   const unsubscribes: Unsubscribe[] = [];
   const repeatedEvents: RepeatedEvent[] = [];
-  /** The writer of a per-call event, or undefined when its level is 'off'. */
-  const perCall = (event: Exclude<LoggedEvent, 'stateChange'>): RepeatedEvent | undefined => {
-    const level = levelOf(settings, event);
-    if (level === 'off') return undefined;
-    const repeated = new RepeatedEvent(settings, { policy: name, kind, event }, level, label);
+  const on = description.on;
+  if (on === undefined) return () => {};
+  for (const log of description.logs ?? []) {
+    const given = settings.levels[log.event];
+    const level = given ?? log.level;
+    if (level === 'off') continue; // an event that is off gets no listener at all
+    if (!log.perCall) {
+      unsubscribes.push(
+        on(log.event, (payload) => {
+          const lineLevel = typeof level === 'function' ? level(payload) : level;
+          write(lineLevel, { policy: name, kind, event: log.event, ...fieldsOf(log, payload) }, messageOf(log, payload, label));
+        }),
+      );
+      continue;
+    }
+    const base: PolicyLogFields = { policy: name, kind, event: log.event };
+    // A level that depends on the payload is read from the first event of each window.
+    let repeated: RepeatedEvent | undefined;
+    unsubscribes.push(
+      on(log.event, (payload) => {
+        repeated ??= remember(new RepeatedEvent(settings, base, typeof level === 'function' ? level(payload) : level, label, log.plural ?? `${log.event} events`));
+        repeated.log(fieldsOf(log, payload), messageOf(log, payload, label));
+      }),
+    );
+  }
+
+  function remember(repeated: RepeatedEvent): RepeatedEvent {
     repeatedEvents.push(repeated);
     return repeated;
-  };
-
-  if (policy instanceof CircuitBreaker) {
-    const forced = settings.levels.stateChange;
-    if (forced !== 'off') {
-      unsubscribes.push(
-        policy.on('stateChange', ({ from, to, reason }) => {
-          const level = forced ?? (to === 'open' || to === 'isolated' ? 'warn' : 'info');
-          write(level, { policy: name, kind, event: 'stateChange', from, to, reason }, `${label} ${STATE_VERBS[to]} (was ${from}, ${reason})`);
-        }),
-      );
-    }
-    const rejected = perCall('rejected');
-    if (rejected !== undefined) {
-      unsubscribes.push(
-        policy.on('rejected', ({ error }) => {
-          const fields: Record<string, unknown> = { reason: error.state, error: describeError(error) };
-          if (Number.isFinite(error.retryAfter)) fields['retryAfter'] = error.retryAfter;
-          rejected.log(fields, `${label} rejected a call: ${error.message}`);
-        }),
-      );
-    }
-  } else if (policy instanceof Bulkhead) {
-    const rejected = perCall('rejected');
-    if (rejected !== undefined) {
-      unsubscribes.push(policy.on('rejected', ({ error, reason }) => rejected.log({ reason, error: describeError(error) }, `${label} rejected a call: ${error.message}`)));
-    }
-  } else if (policy instanceof RetryPolicy) {
-    const giveUp = perCall('giveUp');
-    if (giveUp !== undefined) {
-      unsubscribes.push(
-        policy.on('giveUp', ({ error, attempts }) => {
-          const described = describeError(error);
-          giveUp.log({ attempts, error: described }, `${label} gave up after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}: ${described.message}`);
-        }),
-      );
-    }
-    const retry = perCall('retry');
-    if (retry !== undefined) {
-      unsubscribes.push(
-        policy.on('retry', ({ error, attempt, delay }) => {
-          const described = describeError(error);
-          retry.log({ attempt, delay, error: described }, `${label}: attempt ${attempt} failed, retrying in ${Math.round(delay)} ms: ${described.message}`);
-        }),
-      );
-    }
-  } else if (policy instanceof TimeoutPolicy) {
-    const timedOut = perCall('timeout');
-    if (timedOut !== undefined) unsubscribes.push(policy.on('timeout', ({ timeout }) => timedOut.log({ timeout }, `${label} expired after ${timeout} ms`)));
-  } else if (policy instanceof FallbackPolicy) {
-    const fallback = perCall('fallback');
-    if (fallback !== undefined) {
-      unsubscribes.push(
-        policy.on('fallback', ({ error }) => {
-          const described = describeError(error);
-          fallback.log({ error: described }, `${label} answered in place of a failed call: ${described.message}`);
-        }),
-      );
-    }
   }
 
   let stopped = false;
@@ -289,6 +204,35 @@ function logPolicy(settings: Settings, { policy, kind, name }: NamedPolicy): Uns
   };
 }
 
+/** A line's fields from a policy's description; a describer that throws loses its fields, not the line. */
+function fieldsOf(log: LogDescription, payload: unknown): Record<string, unknown> {
+  try {
+    return log.fields(payload);
+  } catch (error) {
+    reportCallbackError(`the log fields of a "${log.event}" event`, error);
+    return {};
+  }
+}
+
+function messageOf(log: LogDescription, payload: unknown, label: string): string {
+  try {
+    return log.message(payload, label);
+  } catch (error) {
+    reportCallbackError(`the log message of a "${log.event}" event`, error);
+    return `${label}: ${log.event}`;
+  }
+}
+
+/** The policies a registry tracks now. */
+function trackedBy(registry: MetricsRegistry): NamedPolicy[] {
+  const tracked: NamedPolicy[] = [];
+  watchPolicies(registry, (policy) => {
+    tracked.push(policy);
+    return () => {};
+  })();
+  return tracked;
+}
+
 function isLogger(value: unknown): value is PolicyLogger {
   if (typeof value !== 'object' && typeof value !== 'function') return false;
   if (value === null) return false;
@@ -296,19 +240,18 @@ function isLogger(value: unknown): value is PolicyLogger {
   return typeof candidate['info'] === 'function' && typeof candidate['warn'] === 'function' && typeof candidate['error'] === 'function';
 }
 
-function validateLevels(value: unknown): Partial<Record<LoggedEvent, LogLevel | 'off'>> {
+function validateLevels(value: unknown, known: readonly string[] | undefined): Partial<Record<LoggedEvent, LogLevel | 'off'>> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`logPolicyEvents levels must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
   }
   const levels: Partial<Record<LoggedEvent, LogLevel | 'off'>> = {};
   for (const [event, level] of Object.entries(value)) {
-    if (!LOGGED_EVENTS.includes(event as LoggedEvent)) {
-      throw new RangeError(`logPolicyEvents levels: unknown event ${JSON.stringify(event)}, expected one of ${LOGGED_EVENTS.map((known) => JSON.stringify(known)).join(', ')}`);
+    if (known !== undefined && !known.includes(event)) {
+      throw new RangeError(`logPolicyEvents levels: unknown event ${JSON.stringify(event)}, expected one of ${known.map((name) => JSON.stringify(name)).join(', ')}`);
     }
-    const known = event as LoggedEvent;
     if (level === undefined) continue;
-    levels[known] = validate.oneOf(`logPolicyEvents levels.${known}`, level, LEVEL_CHOICES);
+    levels[event] = validate.oneOf(`logPolicyEvents levels.${event}`, level, LEVEL_CHOICES);
   }
   return levels;
 }
@@ -343,7 +286,12 @@ export function logPolicyEvents(target: Policy<any> | MetricsRegistry, logger: P
     throw new TypeError(`logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got ${logger === null ? 'null' : typeof logger}`);
   }
   const style = opts.style === undefined ? 'object-first' : validate.oneOf('logPolicyEvents style', opts.style, ['object-first', 'message-first'] as const);
-  const levels = validateLevels(opts.levels);
+  const isRegistry = target instanceof MetricsRegistry;
+  if (isRegistry && opts.name !== undefined) throw new TypeError('logPolicyEvents name cannot be given with a MetricsRegistry: its policies are logged under their registry names');
+  const named = isRegistry ? trackedBy(target) : namedPolicies('logPolicyEvents', target, opts.name);
+  // A registry may track policies of other kinds later: with none tracked yet, any event is accepted.
+  const events = isRegistry && named.length === 0 ? undefined : [...new Set([...BUILTIN_LOGGED_EVENTS, ...named.flatMap(({ description }) => (description.logs ?? []).map((log) => log.event))])];
+  const levels = validateLevels(opts.levels, events);
   const summaryInterval = opts.summaryInterval === undefined ? 10_000 : validate.duration('logPolicyEvents summaryInterval', opts.summaryInterval);
   const clock = opts.clock === undefined ? systemClock : validate.clock('logPolicyEvents clock', opts.clock);
   const write: Write =
@@ -352,23 +300,20 @@ export function logPolicyEvents(target: Policy<any> | MetricsRegistry, logger: P
           try {
             watchReturned('the logger', logger[level](fields, message));
           } catch (thrown) {
-            reportListenerError('logger', thrown);
+            reportCallbackError('the logger', thrown);
           }
         }
       : (level, fields, message) => {
           try {
             watchReturned('the logger', logger[level](message, fields));
           } catch (thrown) {
-            reportListenerError('logger', thrown);
+            reportCallbackError('the logger', thrown);
           }
         };
   const settings: Settings = { write, levels, summaryInterval, clock };
 
-  if (target instanceof MetricsRegistry) {
-    if (opts.name !== undefined) throw new TypeError('logPolicyEvents name cannot be given with a MetricsRegistry: its policies are logged under their registry names');
-    return target.watchPolicies((tracked) => logPolicy(settings, tracked));
-  }
-  const stops = namedPolicies('logPolicyEvents', target, opts.name).map((named) => logPolicy(settings, named));
+  if (target instanceof MetricsRegistry) return watchPolicies(target, (tracked) => logPolicy(settings, tracked));
+  const stops = named.map((policy) => logPolicy(settings, policy));
   return () => {
     for (const stop of stops.splice(0)) stop();
   };

@@ -1,8 +1,11 @@
-import { systemClock, type Clock } from './clock.js';
-import { isBulkheadRejectedError, isCircuitOpenError } from './errors.js';
+import type { InnerLayers, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
+import { LayerPolicy } from './engine/policy.js';
+import { isRefusal } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { synchronousAnswer, watchReturned } from './report.js';
-import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
+import { RETRY_COUNTERS } from './shared/metric-catalog.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { synchronousAnswer, watchReturned } from './shared/report.js';
+import { describeError } from './shared/show.js';
 import * as validate from './validate.js';
 
 /**
@@ -100,10 +103,11 @@ const PEER_NAMES: validate.PeerNames = {
   onFailedAttempt: "on('retry', listener)",
 };
 
-const defaultRetryOn = (error: unknown): boolean => !isCircuitOpenError(error) && !isBulkheadRejectedError(error);
+/** Every error but a refusal: retrying an open circuit or a full bulkhead only adds load. */
+const defaultRetryOn = (error: unknown): boolean => !isRefusal(error);
 
 /** The policy {@link retryWithBackoff} builds. */
-export class RetryPolicy extends SingleLayerPolicy {
+export class RetryPolicy extends LayerPolicy<void> {
   readonly maxRetries: number;
   readonly baseDelay: number;
   readonly maxDelay: number;
@@ -111,8 +115,6 @@ export class RetryPolicy extends SingleLayerPolicy {
   readonly jitter: JitterMode;
   /** The name given in the options, if any. */
   readonly name: string | undefined;
-  /** @internal */
-  readonly abortsWork = false;
   private readonly retryOn: (error: unknown, attempt: number) => boolean;
   private readonly random: () => number;
   private readonly clock: Clock;
@@ -179,26 +181,28 @@ export class RetryPolicy extends SingleLayerPolicy {
     return Math.min(maxDelay, delay);
   }
 
-  /** @internal */
-  enter(_call: Call, scope: Scope, frame: Frame, slot: number): Scope {
-    frame.keep(slot, scope);
-    return scope.attempt === 1 ? scope : scope.openAttempt(1);
+  /** The policies inside count their attempts from 1, even inside another retry. */
+  protected override enter(call: LayerCall): void {
+    if (call.attempt !== 1) call.setAttempt(1);
   }
 
-  /** @internal The first attempt failed: give up (throws) or retry (the promise of the attempts to come). */
-  leaveWithError(call: Call, index: number, token: unknown, error: unknown): Promise<unknown> {
-    const scope = token as Scope;
-    const delay = this.nextDelay(call, scope, 1, this.baseDelay, error);
-    return this.retry(call, scope, index, 2, delay);
+  /** The first attempt failed: give up (throws) or retry (the promise of the attempts to come). */
+  protected override onError(_token: void, error: unknown, call: LayerCall): Promise<unknown> {
+    const delay = this.nextDelay(call.aborted, 1, this.baseDelay, error);
+    return this.retry(call.inner(), 2, delay);
+  }
+
+  protected describe(): PolicyDescription {
+    return { kind: 'retry', name: this.name, counters: RETRY_COUNTERS, logs: RETRY_LOGS, on: (event, listener) => this.on(event as keyof RetryEvents, listener) };
   }
 
   /**
    * After attempt `attempt` failed with `error`: throws it to give up (retries spent, `retryOn`
    * declined, or the call was aborted), else returns the delay before the next attempt.
    */
-  private nextDelay(call: Call, scope: Scope, attempt: number, previousDelay: number, error: unknown): number {
+  private nextDelay(aborted: boolean, attempt: number, previousDelay: number, error: unknown): number {
     // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
-    if (call.abortable && scope.isAborted()) throw error;
+    if (aborted) throw error;
     if (attempt > this.maxRetries || !synchronousAnswer('retryWithBackoff retryOn', this.retryOn(error, attempt))) {
       if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
       throw error;
@@ -209,25 +213,44 @@ export class RetryPolicy extends SingleLayerPolicy {
   }
 
   /** Waits `delay`, then runs attempt `attempt` and the ones after it. */
-  private async retry(call: Call, scope: Scope, index: number, attempt: number, delay: number): Promise<unknown> {
+  private async retry(inner: InnerLayers, attempt: number, delay: number): Promise<unknown> {
     let zeroDelays = 0;
     for (; ; attempt++) {
       if (delay > 0) {
         zeroDelays = 0;
-        await call.sleep(scope, delay, this.clock);
+        await inner.sleep(delay, this.clock);
       } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
         // Retries without delay run on microtasks; a long streak of them would starve the
         // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
-        await call.sleep(scope, 0, this.clock);
+        await inner.sleep(0, this.clock);
       }
       try {
-        return await call.next(index + 1, attempt === scope.attempt ? scope : scope.openAttempt(attempt));
+        return await inner.run(attempt);
       } catch (error) {
-        delay = this.nextDelay(call, scope, attempt, delay, error);
+        delay = this.nextDelay(inner.aborted, attempt, delay, error);
       }
     }
   }
 }
+
+const RETRY_LOGS: readonly LogDescription[] = [
+  {
+    event: 'giveUp',
+    level: 'warn',
+    perCall: true,
+    plural: 'give-ups',
+    message: ({ error, attempts }: RetryEvents['giveUp'], label: string) => `${label} gave up after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}: ${describeError(error).message}`,
+    fields: ({ error, attempts }: RetryEvents['giveUp']) => ({ attempts, error: describeError(error) }),
+  },
+  {
+    event: 'retry',
+    level: 'off',
+    perCall: true,
+    plural: 'retries',
+    message: ({ error, attempt, delay }: RetryEvents['retry'], label: string) => `${label}: attempt ${attempt} failed, retrying in ${Math.round(delay)} ms: ${describeError(error).message}`,
+    fields: ({ error, attempt, delay }: RetryEvents['retry']) => ({ attempt, delay, error: describeError(error) }),
+  },
+];
 
 /**
  * Retries a failed call with exponential backoff and jitter. Before retry n it waits

@@ -3,10 +3,9 @@
  * the same messages as the core's. The entries take nothing but types from the core (and
  * `show.ts`, which imports nothing), so no code of the core is bundled twice; the core never
  * imports this file.
- * @internal
  */
 
-import { options } from './options-object.js';
-import { show } from './show.js';
+import { options } from './shared/options.js';
+import { show } from './shared/show.js';
 
 export { options, show };

@@ -1,7 +1,9 @@
-import { systemClock, type Clock } from './clock.js';
+import type { AbortScope, CounterDescription, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
+import { LayerPolicy } from './engine/policy.js';
 import { TimeoutError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import { SingleLayerPolicy, type Call, type Frame, type Scope } from './policy.js';
+import { TIMEOUT_COUNTERS } from './shared/metric-catalog.js';
+import { systemClock, type Clock } from './shared/clock.js';
 import * as validate from './validate.js';
 
 /** Options of {@link withTimeout}. */
@@ -26,9 +28,8 @@ export interface TimeoutEvents {
  * so its head always expires first.
  */
 interface Deadline {
-  readonly call: Call;
-  /** The scope the timeout aborts when it expires. */
-  readonly scope: Scope;
+  /** What the timeout aborts when it expires. */
+  readonly scope: AbortScope;
   /** Clock time at which it expires; NaN until stamped (see {@link TimeoutPolicy}). */
   at: number;
   /** Set when it expired: the call fails with it, whatever the layers inside answered. */
@@ -45,13 +46,11 @@ interface Deadline {
 const OPTION_KEYS: readonly (keyof TimeoutOptions)[] = ['name', 'clock'];
 
 /** The policy {@link withTimeout} builds. */
-export class TimeoutPolicy extends SingleLayerPolicy {
+export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
   /** The deadline in ms (`Infinity`: none). */
   readonly timeout: number;
   /** The name given in the options, if any. */
   readonly name: string | undefined;
-  /** @internal */
-  readonly abortsWork: boolean;
   private readonly clock: Clock;
   private readonly events = new Emitter<TimeoutEvents>(['timeout']);
   /**
@@ -76,7 +75,6 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     this.timeout = validate.duration('withTimeout(ms): ms', timeout, true);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('withTimeout clock', opts.clock);
     this.name = opts.name === undefined ? undefined : validate.text('withTimeout name', opts.name);
-    this.abortsWork = this.timeout !== Infinity;
     this.shared = opts.clock === undefined;
   }
 
@@ -85,15 +83,17 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     return this.events.on(event, listener);
   }
 
-  /** @internal */
-  enter(call: Call, scope: Scope, frame: Frame, slot: number): Scope {
-    if (this.timeout === Infinity) return scope;
-    const inner = scope.openAbortable();
-    const deadline: Deadline = { call, scope: inner, at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined, nextToCheck: undefined };
-    frame.keep(slot, deadline);
+  /** A timeout of `Infinity` never aborts anything: calls through it need no race with their function. */
+  protected override get abortsWork(): boolean {
+    return this.timeout !== Infinity;
+  }
+
+  protected override enter(call: LayerCall): Deadline | undefined {
+    if (this.timeout === Infinity) return undefined;
+    const deadline: Deadline = { scope: call.openAbortScope(), at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined, nextToCheck: undefined };
     if (!this.shared) {
       deadline.timer = this.clock.setTimeout(() => this.expireOne(deadline), this.timeout);
-      return inner;
+      return deadline;
     }
     deadline.linked = true;
     deadline.previous = this.tail;
@@ -105,26 +105,28 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     if (this.lastToCheck === undefined) this.firstToCheck = deadline;
     else this.lastToCheck.nextToCheck = deadline;
     this.lastToCheck = deadline;
-    call.checkWhenStarted(this.checkNext);
-    return inner;
+    call.afterStart(this.checkNext);
+    return deadline;
   }
 
-  /** @internal */
-  leave(_call: Call, deadline: unknown): void {
-    if (deadline === undefined) return;
-    const expired = this.settle(deadline as Deadline);
+  protected override onValue(deadline: Deadline | undefined, value: unknown): unknown {
+    if (deadline === undefined) return value;
+    const expired = this.settle(deadline);
     if (expired !== undefined) throw expired;
+    return value;
   }
 
-  /** @internal */
-  leaveWithError(_call: Call, _index: number, deadline: unknown, error: unknown): never {
+  protected override onError(deadline: Deadline | undefined, error: unknown): never {
     if (deadline === undefined) throw error;
-    throw this.settle(deadline as Deadline) ?? error;
+    throw this.settle(deadline) ?? error;
+  }
+
+  protected describe(): PolicyDescription {
+    return { kind: 'timeout', name: this.name, counters: TIMEOUT_COUNTERS, logs: TIMEOUT_LOGS, on: (event, listener) => this.on(event as keyof TimeoutEvents, listener) };
   }
 
   /** Takes a settled call off the list; returns its TimeoutError if it had expired. */
   private settle(deadline: Deadline): TimeoutError | undefined {
-    deadline.call.forgetSignal(deadline.scope);
     if (deadline.timer !== undefined) {
       this.clock.clearTimeout(deadline.timer);
       deadline.timer = undefined;
@@ -195,7 +197,7 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     const error = new TimeoutError(this.timeout);
     deadline.expired = error;
     if (this.events.has('timeout')) this.events.emit('timeout', { error, timeout: this.timeout });
-    deadline.call.abort(deadline.scope, error);
+    deadline.scope.abort(error);
   }
 
   private unlink(deadline: Deadline): void {
@@ -208,6 +210,17 @@ export class TimeoutPolicy extends SingleLayerPolicy {
     deadline.next = undefined;
   }
 }
+
+const TIMEOUT_LOGS: readonly LogDescription[] = [
+  {
+    event: 'timeout',
+    level: 'warn',
+    perCall: true,
+    plural: 'timeouts',
+    message: ({ timeout }: TimeoutEvents['timeout'], label: string) => `${label} expired after ${timeout} ms`,
+    fields: ({ timeout }: TimeoutEvents['timeout']) => ({ timeout }),
+  },
+];
 
 /**
  * Rejects with a {@link TimeoutError} when the call has not settled `ms` milliseconds after it

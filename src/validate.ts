@@ -1,10 +1,9 @@
 /**
  * Option checks shared by every policy, so each bad value gets the same kind of message:
  * the option's full name and the value that was given.
- * @internal
  */
-import { options, type PeerNames } from './options-object.js';
-import { show } from './show.js';
+import { options, type PeerNames } from './shared/options.js';
+import { show } from './shared/show.js';
 
 export { options, show, type PeerNames };
 

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from '../src/index.js';
-import type { CallObserver } from '../src/policy.js';
+import type { CallObserver } from '../src/engine/observe.js';
+import { stepsOf } from '../src/engine/policy.js';
 import { deferred, flush } from './fixtures/promises.js';
 
 // The engine must hand `finished` to the observer whose `started` made the token: a policy's
@@ -8,12 +9,12 @@ import { deferred, flush } from './fixtures/promises.js';
 it('finishes a call with the observer that started it, even if the slot changed meanwhile', async () => {
   const timeout = withTimeout(1_000, { name: 't' });
   const now = (): number => 0;
-  const first: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 111, finished(token) { this.finishedWith.push(token); } };
-  const second: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 222, finished(token) { this.finishedWith.push(token); } };
-  (timeout as unknown as { observer: CallObserver }).observer = first;
+  const first: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 111, finished(token: number) { this.finishedWith.push(token); } };
+  const second: CallObserver & { finishedWith: number[] } = { now, finishedWith: [], started: () => 222, finished(token: number) { this.finishedWith.push(token); } };
+  (stepsOf(timeout)[0] as { observer: CallObserver | undefined }).observer = first;
   const holder = deferred();
   const call = timeout.execute(() => holder.promise);
-  (timeout as unknown as { observer: CallObserver }).observer = second;
+  (stepsOf(timeout)[0] as { observer: CallObserver | undefined }).observer = second;
   holder.resolve();
   await call;
   expect(first.finishedWith).toEqual([111]);

@@ -2,10 +2,9 @@
  * What both HTTP handlers share: routing a path to an endpoint, choosing the body format from
  * `Accept`, and building status, headers and body. The handlers only adapt it to `node:http`
  * and to `Request`/`Response`.
- * @internal
  */
 import type { CheckResult, CheckStatus, HealthMonitor, HealthStatus, ReadinessReport } from './monitor.js';
-import { synchronousAnswer } from '../report.js';
+import { synchronousAnswer } from '../shared/report.js';
 import * as validate from './options.js';
 
 /** The three endpoints a health handler serves. */

@@ -1,6 +1,6 @@
-import type { CircuitState } from '../circuit-breaker.js';
-import type { Clock } from '../clock.js';
-import { isThenable, watchReturned } from '../report.js';
+import type { CircuitState } from '../circuit-breaker/types.js';
+import type { Clock } from '../shared/clock.js';
+import { isThenable, watchReturned } from '../shared/report.js';
 import * as validate from './options.js';
 
 /** The service as a whole: `'degraded'` still serves (a non-critical dependency is down or a check warns). */

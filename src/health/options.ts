@@ -4,10 +4,9 @@
  * compared with the clock, never waited on by a timer, so it has no upper bound. The health
  * entry takes nothing but types from the core, so no code of the core is bundled twice;
  * these few lines are the price.
- * @internal
  */
-import type { Clock } from '../clock.js';
-import { reportUncaught } from '../report.js';
+import type { Clock } from '../shared/clock.js';
+import { reportUncaught } from '../shared/report.js';
 import { options, show } from '../subpath-options.js';
 
 /** Largest delay a JavaScript timer can wait (2³¹ − 1 ms); longer ones fire at once. */

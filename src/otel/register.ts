@@ -1,7 +1,8 @@
-import type { CallSample, MetricsSnapshot } from '../metrics.js';
+import type { CallSample, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics/index.js';
 import { options as checkOptions, show } from '../subpath-options.js';
-import { CIRCUIT_STATES, COUNTERS } from '../subpath-metrics.js';
-import type { OtelAttributes, OtelBatchObservableCallback, OtelMeter, OtelObservable } from './meter.js';
+import { CORE_COUNTERS, catalogOf, type KindMetrics } from '../shared/metric-catalog.js';
+import type { GaugeDescription } from '../engine/contract.js';
+import type { OtelAttributes, OtelBatchObservableCallback, OtelBatchObservableResult, OtelMeter, OtelObservable } from './meter.js';
 
 /**
  * Where metrics come from: a `MetricsRegistry`, or anything with the same `snapshot()` and
@@ -27,7 +28,6 @@ export interface OpenTelemetryMetricsOptions {
 /** Attribute keys bulwark sets, namespaced as OpenTelemetry's naming guidance asks. */
 const POLICY_NAME = 'bulwark.policy.name';
 const POLICY_KIND = 'bulwark.policy.kind';
-const CIRCUIT_STATE = 'bulwark.circuit.state';
 const CALL_OUTCOME = 'bulwark.call.outcome';
 
 /** `ValueType.INT` of `@opentelemetry/api`, written as its value so nothing is imported at run time. */
@@ -116,76 +116,71 @@ export function registerOpenTelemetryMetrics(
   const opts = checkOptions('registerOpenTelemetryMetrics()', options, OPTION_KEYS);
   const boundaries = opts.durationBuckets === undefined ? defaultBoundaries(registry) : checkBoundaries(opts.durationBuckets);
 
-  // Named as the semantic conventions ask: no `total` suffix, a plural name, a singular `{annotation}` unit.
-  const counters = COUNTERS.map((spec) => ({
-    spec,
-    instrument: meter.createObservableCounter(`bulwark.${spec.field}`, { description: spec.description, unit: spec.unit, valueType: INT }),
-  }));
-  const circuitState = meter.createObservableUpDownCounter('bulwark.circuit.status', {
-    description: 'The state of the circuit breaker: 1 for the current state (bulwark.circuit.state), 0 for the others.',
-    unit: '1',
-    valueType: INT,
-  });
-  const failureRatio = meter.createObservableGauge('bulwark.circuit.failure_ratio', {
-    description: 'Share of recent calls the circuit breaker counted as failures, from 0 to 1.',
-    unit: '1',
-  });
-  const slowCallRatio = meter.createObservableGauge('bulwark.circuit.slow_call_ratio', {
-    description: 'Share of recent calls the circuit breaker counted as slow, from 0 to 1.',
-    unit: '1',
-  });
-  const bulkheadActive = meter.createObservableUpDownCounter('bulwark.bulkhead.call.active', {
-    description: 'Calls running in the bulkhead.',
-    unit: '{call}',
-    valueType: INT,
-  });
-  const bulkheadQueued = meter.createObservableUpDownCounter('bulwark.bulkhead.call.queued', {
-    description: 'Calls waiting in the bulkhead queue.',
-    unit: '{call}',
-    valueType: INT,
-  });
   const duration = meter.createHistogram('bulwark.call.duration', {
     description: 'How long calls took in the policy, from entering it to its outcome.',
     unit: 's',
     advice: { explicitBucketBoundaries: boundaries },
   });
 
-  const observables: OtelObservable[] = [
-    ...counters.map(({ instrument }) => instrument),
-    circuitState,
-    failureRatio,
-    slowCallRatio,
-    bulkheadActive,
-    bulkheadQueued,
-  ];
-
-  // One snapshot per collection, so every instrument reports the same moment.
-  const observe: OtelBatchObservableCallback = (result) => {
-    for (const policy of registry.snapshot().policies) {
-      const attributes: OtelAttributes = { [POLICY_NAME]: policy.name, [POLICY_KIND]: policy.kind };
-      for (const { spec, instrument } of counters) {
-        if (spec.kinds === undefined || spec.kinds.includes(policy.kind)) result.observe(instrument, policy[spec.field], attributes);
-      }
-      const current = policy.state;
-      if (current !== undefined) {
-        for (const state of CIRCUIT_STATES) result.observe(circuitState, state === current ? 1 : 0, { ...attributes, [CIRCUIT_STATE]: state });
-        // A state this version does not know still shows as current, rather than no state at all.
-        if (!(CIRCUIT_STATES as readonly string[]).includes(current)) result.observe(circuitState, 1, { ...attributes, [CIRCUIT_STATE]: current });
-      }
-      if (policy.failureRate !== undefined) result.observe(failureRatio, policy.failureRate, attributes);
-      if (policy.slowCallRate !== undefined) result.observe(slowCallRatio, policy.slowCallRate, attributes);
-      if (policy.active !== undefined) result.observe(bulkheadActive, policy.active, attributes);
-      if (policy.queued !== undefined) result.observe(bulkheadQueued, policy.queued, attributes);
+  // Counters and gauges are made for bulwark's kinds at once, and for any other kind when a
+  // snapshot first shows it (reported from the next collection on). Every batch of a
+  // collection reads the same snapshot, taken once: the SDK runs them in one turn.
+  let current: MetricsSnapshot | undefined;
+  const snapshotOfThisCollection = (): MetricsSnapshot => {
+    if (current === undefined) {
+      current = registry.snapshot();
+      queueMicrotask(() => {
+        current = undefined;
+      });
     }
+    return current;
   };
-  meter.addBatchObservableCallback(observe, observables);
+  const instruments = new Map<string, Instrument>();
+  const batches: { readonly callback: OtelBatchObservableCallback; readonly observables: OtelObservable[] }[] = [];
+  const addInstruments = (catalog: Readonly<Record<string, KindMetrics>>): void => {
+    const fresh: Instrument[] = [];
+    const add = (name: string, make: () => Instrument): void => {
+      if (instruments.has(name)) return;
+      const instrument = make();
+      instruments.set(name, instrument);
+      fresh.push(instrument);
+    };
+    // Named as the semantic conventions ask: no `total` suffix, a plural name, a singular `{annotation}` unit.
+    for (const core of CORE_COUNTERS) {
+      add(`bulwark.${core.field}`, () => counterInstrument(meter, core.field, core.unit, core.description, (kind) => core.field !== 'rejections' || kind?.refuses === true));
+    }
+    for (const kind of Object.values(catalog)) {
+      for (const spec of kind.counters) {
+        add(`bulwark.${spec.field}`, () => counterInstrument(meter, spec.field, spec.unit, spec.description, (policyKind) => policyKind?.counters.some((other) => other.field === spec.field) === true));
+      }
+      for (const gauge of kind.gauges) add(gauge.otel, () => gaugeInstrument(meter, gauge));
+    }
+    if (fresh.length === 0) return;
+    const observables = fresh.map((instrument) => instrument.observable);
+    const callback: OtelBatchObservableCallback = (result) => {
+      const snapshot = snapshotOfThisCollection();
+      const kinds = catalogOf(snapshot.kinds);
+      for (const policy of snapshot.policies) {
+        const attributes: OtelAttributes = { [POLICY_NAME]: policy.name, [POLICY_KIND]: policy.kind };
+        for (const instrument of fresh) instrument.observe(result, policy, kinds[String(policy.kind)], attributes);
+      }
+      if (snapshot.kinds !== undefined) addInstruments(snapshot.kinds);
+    };
+    meter.addBatchObservableCallback(callback, observables);
+    batches.push({ callback, observables });
+  };
+  const removeBatches = (): void => {
+    for (const { callback, observables } of batches.splice(0)) meter.removeBatchObservableCallback(callback, observables);
+  };
+  addInstruments(catalogOf(undefined));
+
   let unsubscribe: () => void;
   try {
     unsubscribe = registry.onCall((sample) => {
       duration.record(sample.durationMs / 1_000, { [POLICY_NAME]: sample.policy, [POLICY_KIND]: sample.kind, [CALL_OUTCOME]: sample.outcome });
     });
   } catch (error) {
-    meter.removeBatchObservableCallback(observe, observables);
+    removeBatches();
     throw error;
   }
 
@@ -193,7 +188,47 @@ export function registerOpenTelemetryMetrics(
   return () => {
     if (stopped) return;
     stopped = true;
-    meter.removeBatchObservableCallback(observe, observables);
+    removeBatches();
     unsubscribe();
+  };
+}
+
+/** One observable instrument, and how it reports a policy of a snapshot. */
+interface Instrument {
+  readonly observable: OtelObservable;
+  observe(result: OtelBatchObservableResult, policy: PolicyMetricsSnapshot, kind: KindMetrics | undefined, attributes: OtelAttributes): void;
+}
+
+function counterInstrument(meter: OtelMeter, field: string, unit: string, description: string, exportsFor: (kind: KindMetrics | undefined) => boolean): Instrument {
+  const observable = meter.createObservableCounter(`bulwark.${field}`, { description, unit, valueType: INT });
+  return {
+    observable,
+    observe(result, policy, kind, attributes) {
+      const value = policy[field];
+      if (typeof value === 'number' && exportsFor(kind)) result.observe(observable, value, attributes);
+    },
+  };
+}
+
+function gaugeInstrument(meter: OtelMeter, gauge: GaugeDescription): Instrument {
+  const options = { description: gauge.description, unit: gauge.unit };
+  // A count goes up and down by whole calls; a state is 1 for the current one (an up-down counter); a ratio is a gauge.
+  const observable =
+    gauge.type === 'ratio' ? meter.createObservableGauge(gauge.otel, options) : meter.createObservableUpDownCounter(gauge.otel, { ...options, valueType: INT });
+  const states = gauge.states ?? [];
+  const stateAttribute = gauge.stateLabel?.otel ?? 'state';
+  return {
+    observable,
+    observe(result, policy, kind, attributes) {
+      const value = policy[gauge.field];
+      if (value === undefined || kind?.gauges.some((spec) => spec.otel === gauge.otel) !== true) return;
+      if (gauge.type !== 'state') {
+        if (typeof value === 'number') result.observe(observable, value, attributes);
+        return;
+      }
+      for (const state of states) result.observe(observable, state === value ? 1 : 0, { ...attributes, [stateAttribute]: state });
+      // A state this version does not know still shows as current, rather than no state at all.
+      if (!states.includes(String(value))) result.observe(observable, 1, { ...attributes, [stateAttribute]: String(value) });
+    },
   };
 }

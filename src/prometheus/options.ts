@@ -1,7 +1,6 @@
 /**
  * Option checks of `bulwark/prometheus`, with the same messages as the core's; the ones the
  * subpaths share are in `../subpath-options.ts`.
- * @internal
  */
 
 import { options, show } from '../subpath-options.js';

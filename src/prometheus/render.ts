@@ -1,5 +1,5 @@
-import type { LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics.js';
-import { CIRCUIT_STATES, COUNTERS } from '../subpath-metrics.js';
+import type { LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics/index.js';
+import { CORE_COUNTERS, catalogOf, type KindMetrics } from '../shared/metric-catalog.js';
 import { options as checkOptions, show } from './options.js';
 
 /**
@@ -73,7 +73,6 @@ function formatNumber(value: number): string {
   return String(value);
 }
 
-/** @internal */
 export function checkSettings(name: string, given: PrometheusOptions | undefined): Settings {
   const opts = checkOptions(name, given, OPTION_KEYS);
   const prefix = opts.prefix ?? 'bulwark_';
@@ -101,7 +100,6 @@ export function checkSettings(name: string, given: PrometheusOptions | undefined
   return { prefix, constantLabels };
 }
 
-/** @internal */
 export function takeSnapshot(name: string, source: MetricsSource | MetricsSnapshot): MetricsSnapshot {
   if (typeof source === 'object' && source !== null) {
     if (typeof (source as Partial<MetricsSource>).snapshot === 'function') return (source as MetricsSource).snapshot();
@@ -123,7 +121,17 @@ function isInfiniteBound(le: unknown): boolean {
   return le === Infinity || le === null || le === '+Inf';
 }
 
-/** @internal */
+/** The first of each key, in order. */
+function uniqueBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
 export function render(settings: Settings, snapshot: MetricsSnapshot): string {
   const { prefix, constantLabels } = settings;
   const policies = snapshot.policies;
@@ -150,15 +158,21 @@ export function render(settings: Settings, snapshot: MetricsSnapshot): string {
     text += `# HELP ${prefix}${name} ${escapeHelp(help)}\n# TYPE ${prefix}${name} ${type}\n${samples}`;
   };
 
-  for (const counter of COUNTERS) {
-    const name = `${counter.field}_total`;
+  const catalog = catalogOf(snapshot.kinds);
+  const kindOf = (policy: PolicyMetricsSnapshot): KindMetrics | undefined => catalog[String(policy.kind)];
+  const counter = (field: string, help: string, exports: (policy: PolicyMetricsSnapshot) => boolean): void => {
     let samples = '';
     policies.forEach((policy, index) => {
-      if (counter.kinds !== undefined && !counter.kinds.includes(policy.kind)) return;
-      const value = numberAt(policy, index, counter.field, policy[counter.field]);
-      samples += `${prefix}${name}{${labelsOf[index]}} ${formatNumber(value)}\n`;
+      if (!exports(policy)) return;
+      samples += `${prefix}${field}_total{${labelsOf[index]}} ${formatNumber(numberAt(policy, index, field, policy[field]))}\n`;
     });
-    family(name, 'counter', counter.description, samples);
+    family(`${field}_total`, 'counter', help, samples);
+  };
+  // Every policy's calls, successes and failures; rejections of the kinds that refuse; then
+  // each kind's own counters, for that kind only, so a series exists from the first scrape.
+  for (const core of CORE_COUNTERS) counter(core.field, core.description, (policy) => core.field !== 'rejections' || kindOf(policy)?.refuses === true);
+  for (const { field, description } of uniqueBy(Object.values(catalog).flatMap((kind) => kind.counters), (spec) => spec.field)) {
+    counter(field, description, (policy) => kindOf(policy)?.counters.some((spec) => spec.field === field) === true);
   }
 
   let histogram = '';
@@ -184,39 +198,24 @@ export function render(settings: Settings, snapshot: MetricsSnapshot): string {
   });
   family('call_duration_seconds', 'histogram', 'How long calls took in the policy, in seconds, from entering it to its outcome.', histogram);
 
-  let states = '';
-  let failureRates = '';
-  let slowCallRates = '';
-  let active = '';
-  let queued = '';
-  policies.forEach((policy, index) => {
-    const labels = labelsOf[index];
-    if (policy.state !== undefined) {
-      const current = policy.state;
-      for (const state of CIRCUIT_STATES) states += `${prefix}circuit_state{${labels},state="${state}"} ${state === current ? 1 : 0}\n`;
-      // A state this version does not know still shows as current, rather than no state at all.
-      if (!(CIRCUIT_STATES as readonly string[]).includes(current)) {
-        states += `${prefix}circuit_state{${labels},state="${escapeLabelValue(String(current))}"} 1\n`;
+  for (const gauge of uniqueBy(Object.values(catalog).flatMap((kind) => kind.gauges), (spec) => spec.prometheus)) {
+    let samples = '';
+    policies.forEach((policy, index) => {
+      const value = policy[gauge.field];
+      if (value === undefined || kindOf(policy)?.gauges.some((spec) => spec.prometheus === gauge.prometheus) !== true) return;
+      const labels = labelsOf[index];
+      if (gauge.type !== 'state') {
+        samples += `${prefix}${gauge.prometheus}{${labels}} ${formatNumber(numberAt(policy, index, gauge.field, value))}\n`;
+        return;
       }
-    }
-    if (policy.failureRate !== undefined) {
-      failureRates += `${prefix}circuit_failure_ratio{${labels}} ${formatNumber(numberAt(policy, index, 'failureRate', policy.failureRate))}\n`;
-    }
-    if (policy.slowCallRate !== undefined) {
-      slowCallRates += `${prefix}circuit_slow_call_ratio{${labels}} ${formatNumber(numberAt(policy, index, 'slowCallRate', policy.slowCallRate))}\n`;
-    }
-    if (policy.active !== undefined) {
-      active += `${prefix}bulkhead_active_calls{${labels}} ${formatNumber(numberAt(policy, index, 'active', policy.active))}\n`;
-    }
-    if (policy.queued !== undefined) {
-      queued += `${prefix}bulkhead_queued_calls{${labels}} ${formatNumber(numberAt(policy, index, 'queued', policy.queued))}\n`;
-    }
-  });
-  family('circuit_state', 'gauge', 'The state of the circuit breaker: 1 for the current state, 0 for the others.', states);
-  family('circuit_failure_ratio', 'gauge', 'Share of recent calls the circuit breaker counted as failures, from 0 to 1.', failureRates);
-  family('circuit_slow_call_ratio', 'gauge', 'Share of recent calls the circuit breaker counted as slow, from 0 to 1.', slowCallRates);
-  family('bulkhead_active_calls', 'gauge', 'Calls running in the bulkhead now.', active);
-  family('bulkhead_queued_calls', 'gauge', 'Calls waiting in the bulkhead queue now.', queued);
+      const states = gauge.states ?? [];
+      const label = gauge.stateLabel?.prometheus ?? 'state';
+      for (const state of states) samples += `${prefix}${gauge.prometheus}{${labels},${label}="${escapeLabelValue(state)}"} ${state === value ? 1 : 0}\n`;
+      // A state this version does not know still shows as current, rather than no state at all.
+      if (!states.includes(String(value))) samples += `${prefix}${gauge.prometheus}{${labels},${label}="${escapeLabelValue(String(value))}"} 1\n`;
+    });
+    family(gauge.prometheus, 'gauge', gauge.description, samples);
+  }
   return text;
 }
 

@@ -1,7 +1,9 @@
-import { BreakerSettings, breakerWithSettings, type CircuitBreaker, type CircuitBreakerOptions, type CircuitState, type CircuitStateChangeReason } from './circuit-breaker.js';
-import { Emitter, type Listener, type Unsubscribe } from './events.js';
-import type { ExecuteOptions, ExecutionContext } from './policy.js';
-import * as validate from './validate.js';
+import type { ExecuteOptions, ExecutionContext } from '../engine/contract.js';
+import { Emitter, type Listener, type Unsubscribe } from '../events.js';
+import * as validate from '../validate.js';
+import { breakerWithSettings, machineOf, type CircuitBreaker } from './breaker.js';
+import { BreakerSettings } from './options.js';
+import type { CircuitBreakerOptions, CircuitState, CircuitStateChangeReason } from './types.js';
 
 /** Options of the group itself (the second argument of {@link CircuitBreakerGroup}). */
 export interface CircuitBreakerGroupOptions {
@@ -97,7 +99,7 @@ export class CircuitBreakerGroup {
     if (tripped !== undefined) return tripped;
     checkKey(key);
     const breaker = breakerWithSettings(this.settings);
-    breaker.onTransition = (changed, from, to, reason) => this.moved(key, changed, from, to, reason);
+    machineOf(breaker).onTransition = (from, to, reason) => this.moved(key, breaker, from, to, reason);
     this.closed.set(key, breaker);
     this.evictBeyond(breaker);
     return breaker;
@@ -137,13 +139,13 @@ export class CircuitBreakerGroup {
     if (breaker === undefined) return false;
     this.closed.delete(key);
     this.tripped.delete(key);
-    breaker.onTransition = undefined;
+    machineOf(breaker).onTransition = undefined;
     return true;
   }
 
   /** Forgets every breaker. */
   clear(): void {
-    for (const [, breaker] of this.entries()) breaker.onTransition = undefined;
+    for (const [, breaker] of this.entries()) machineOf(breaker).onTransition = undefined;
     this.closed.clear();
     this.tripped.clear();
   }
@@ -182,7 +184,7 @@ export class CircuitBreakerGroup {
   private moved(key: string, breaker: CircuitBreaker, from: CircuitState, to: CircuitState, reason: CircuitStateChangeReason): void {
     // The state now, not `to`: a listener that reset or isolated the breaker during an earlier
     // change may already have moved it on.
-    if (breaker.storedState === 'closed') {
+    if (machineOf(breaker).current === 'closed') {
       if (this.tripped.get(key) === breaker) {
         this.tripped.delete(key);
         this.closed.set(key, breaker);
@@ -202,7 +204,7 @@ export class CircuitBreakerGroup {
       if (oldest.done === true || oldest.value[1] === added) return;
       const [key, breaker] = oldest.value;
       this.closed.delete(key);
-      breaker.onTransition = undefined;
+      machineOf(breaker).onTransition = undefined;
       const events = this.events;
       if (events !== undefined && events.has('evicted')) events.emit('evicted', { key, breaker });
     }

@@ -4,7 +4,6 @@
  * written or read, by the time it is given. Both keep running totals, so reading the counts
  * costs no loop, and both allocate their storage on the first outcome, so a breaker nobody
  * called holds none.
- * @internal
  */
 
 /** What a window records of one outcome: bit 0 set for a failure, bit 1 for a slow call. */

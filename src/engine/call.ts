@@ -1,0 +1,587 @@
+/**
+ * One `execute()` as it travels down a stack: entering policies, running the function, leaving
+ * them with its outcome, and aborting what waits when the caller or a timeout gives up.
+ */
+import type { Clock } from '../shared/clock.js';
+import { reportCallbackError } from '../shared/report.js';
+import type { AbortScope, Admission, ExecutionContext, InnerLayers, InnerRun, LayerCall } from './contract.js';
+import { Frame } from './frame.js';
+import { FAILURE, REFUSAL, SUCCESS, finishObserving, newPass, observeRefusal, startObserving, type CallObserver, type Outcome } from './observe.js';
+import { Scope, WorkTracker, type ScopeOwner } from './scope.js';
+import { abortedByScope } from './signal.js';
+import { Invocation, Waiting, type Waiter } from './waiters.js';
+
+/**
+ * A policy of a stack as the engine runs it: its hooks as fields of one object shape shared by
+ * every kind. Reading `enter` off five different policy classes makes every such read in the
+ * engine megamorphic (a slow, global lookup); reading it off steps keeps them monomorphic.
+ * The hooks are the policy's own methods, unbound (called with the policy as `this`).
+ */
+export interface Step {
+  readonly layer: object;
+  readonly enter: ((call: LayerCall) => unknown) | undefined;
+  readonly onValue: ((token: unknown, value: unknown, call: LayerCall) => unknown) | undefined;
+  readonly onError: ((token: unknown, error: unknown, call: LayerCall) => unknown) | undefined;
+  readonly released: ((token: unknown) => void) | undefined;
+  readonly run: ((call: LayerCall) => Promise<unknown>) | undefined;
+  /** True for a policy that may abort the work inside it (it opens abort scopes). */
+  readonly abortsWork: boolean;
+  /** Watches every call through the policy (a metrics registry); undefined costs nothing. */
+  observer: CallObserver | undefined;
+}
+
+/** Which hook runs now, for the handle methods that belong to one. */
+const IDLE = 0;
+const ENTERING = 1;
+const LEAVING = 2;
+
+const settled = Promise.resolve();
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
+}
+
+/**
+ * The state of one `execute()`. It is also the `LayerCall` handle each hook receives: before a
+ * hook runs, the engine points it at the hook's policy (`at`), scope and frame.
+ */
+export class Call implements LayerCall, ScopeOwner {
+  readonly steps: readonly Step[];
+  readonly fn: (ctx: ExecutionContext) => unknown;
+  readonly callerSignal: AbortSignal | undefined;
+  /** False when nothing can abort this call (no caller signal, no policy that aborts work): the function then runs without a race. */
+  readonly abortable: boolean;
+  /** What the call waits on now: the newest (innermost) of a list linked through the waiters. */
+  private lastWaiter: Waiter | undefined = undefined;
+  /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
+  private signalScopes: Scope[] | undefined = undefined;
+  /** Checks to queue once the work now being entered has started (`afterStart`): the first, and any more. */
+  private check: (() => void) | undefined = undefined;
+  private moreChecks: (() => void)[] | undefined = undefined;
+  // The hook running now.
+  private phase = IDLE;
+  private at = 0;
+  private here: Scope | undefined = undefined;
+  /** In `enter`: the scope the policies inside will run in. */
+  private entering: Scope | undefined = undefined;
+  private frame: Frame | undefined = undefined;
+  private slot = 0;
+
+  constructor(steps: readonly Step[], fn: (ctx: ExecutionContext) => unknown, callerSignal: AbortSignal | undefined, abortable: boolean) {
+    this.steps = steps;
+    this.fn = fn;
+    this.callerSignal = callerSignal;
+    this.abortable = abortable;
+  }
+
+  // ── The LayerCall handle ─────────────────────────────────────────────────────────────────
+
+  get attempt(): number {
+    return this.hookScope().attempt;
+  }
+
+  get aborted(): boolean {
+    return this.abortable && this.hookScope().isAborted();
+  }
+
+  /**
+   * True once the caller's own signal aborted: from then on no failure is the dependency's. A
+   * `ctx.signal` that an abort scope (a timeout) aborted is not a caller's abort, even when
+   * passed by hand to an inner `execute`.
+   */
+  get callerAborted(): boolean {
+    const signal = this.callerSignal;
+    return signal !== undefined && signal.aborted && !abortedByScope.has(signal);
+  }
+
+  get context(): ExecutionContext {
+    return this.hookScope();
+  }
+
+  setAttempt(attempt: number): void {
+    const scope = this.enteringScope('setAttempt');
+    if (attempt !== scope.attempt) this.entering = scope.openAttempt(attempt);
+  }
+
+  openAbortScope(): AbortScope {
+    const scope = this.enteringScope('openAbortScope');
+    if (!(this.steps[this.at] as Step).abortsWork) throw new Error('LayerCall.openAbortScope(): only a policy whose abortsWork is true may abort the work inside it');
+    const opened = scope.openAbortable();
+    this.entering = opened;
+    (this.frame as Frame).setOpened(this.slot, opened);
+    return opened.aborter();
+  }
+
+  trackWork(): void {
+    const scope = this.enteringScope('trackWork');
+    const frame = this.frame as Frame;
+    const slot = this.slot;
+    // Nothing can answer the caller early: the policy is left when the work itself settles.
+    if (!this.abortable) {
+      frame.setWork(slot, true);
+      return;
+    }
+    const step = this.steps[this.at] as Step;
+    const tracker = new WorkTracker(() => release(step, frame.token(slot)));
+    frame.setWork(slot, tracker);
+    this.entering = scope.openTracked(tracker);
+  }
+
+  afterStart(check: () => void): void {
+    this.enteringScope('afterStart');
+    if (this.check === undefined) this.check = check;
+    else (this.moreChecks ??= []).push(check);
+  }
+
+  wait(onAbort?: (reason: unknown) => void): Admission {
+    const scope = this.enteringScope('wait');
+    const waiting = new Waiting(this, scope, onAbort);
+    if (this.abortable) {
+      // Already aborted: ended in a microtask, once the policy has queued it (so onAbort finds it).
+      if (scope.isAborted()) void settled.then(() => waiting.reject(scope.abortReason()));
+      else this.register(waiting);
+    }
+    return waiting;
+  }
+
+  inner(): InnerLayers {
+    if (this.phase !== LEAVING) throw new Error('LayerCall.inner() can only be called in onValue, onError or run');
+    return new Inner(this, this.at + 1, this.here as Scope);
+  }
+
+  invoke<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> {
+    if (this.phase !== LEAVING) return Promise.reject(new Error('LayerCall.invoke() can only be called in onValue, onError or run'));
+    return this.runUserCode(this.here as Scope, fn) as Promise<T>;
+  }
+
+  private hookScope(): Scope {
+    if (this.phase === IDLE) throw new Error('A LayerCall is valid only while the hook that received it runs: keep inner() for later');
+    return this.here as Scope;
+  }
+
+  private enteringScope(method: string): Scope {
+    if (this.phase !== ENTERING) throw new Error(`LayerCall.${method}() can only be called in enter`);
+    return this.entering as Scope;
+  }
+
+  // ── Entering ─────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs the policies from `index` down, and the function past the last one. Policies that
+   * let the call through at once are entered in a row and left together when what they wrap
+   * settles: one promise reaction for all of them.
+   */
+  next(index: number, scope: Scope): Promise<unknown> {
+    const steps = this.steps;
+    // Past the last policy (a call that waited at the innermost one) there is nothing to enter.
+    if (index === steps.length) return this.runUserCode(scope, this.fn);
+    const frame = new Frame(index, scope);
+    let inner = scope;
+    let at = index;
+    let outcome: Promise<unknown> | undefined;
+    for (; at < steps.length; at++) {
+      const step = steps[at] as Step;
+      if (step.run !== undefined) break;
+      const slot = at - index;
+      if (inner !== scope) frame.setEntryScope(slot, inner);
+      let token: unknown = undefined;
+      const enter = step.enter;
+      if (enter !== undefined) {
+        this.phase = ENTERING;
+        this.at = at;
+        this.here = inner;
+        this.entering = inner;
+        this.frame = frame;
+        this.slot = slot;
+        try {
+          token = enter.call(step.layer, this);
+        } catch (refusal) {
+          this.phase = IDLE;
+          if (step.observer !== undefined) observeRefusal(step.observer, refusal);
+          outcome = Promise.reject(refusal);
+          break;
+        }
+        this.phase = IDLE;
+        inner = this.entering;
+      }
+      frame.keep(slot, token);
+      const observer = step.observer;
+      if (observer !== undefined) {
+        if (frame.observations === undefined) newPass();
+        frame.observe(slot, observer, startObserving(observer), steps.length - index);
+      }
+      if (token instanceof Waiting) {
+        at++;
+        frame.waitingSlot = slot;
+        outcome = this.afterWaiting(frame, slot, token, at, inner);
+        break;
+      }
+    }
+    frame.to = at;
+    if (outcome === undefined) {
+      if (at < steps.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
+      else outcome = this.runUserCode(inner, this.fn, at === index ? undefined : frame);
+    } else {
+      outcome = this.leaveGroup(frame, outcome);
+    }
+    if (this.check !== undefined) {
+      void settled.then(this.check);
+      this.check = undefined;
+      const more = this.moreChecks;
+      if (more !== undefined) {
+        this.moreChecks = undefined;
+        for (const check of more) void settled.then(check);
+      }
+    }
+    return outcome;
+  }
+
+  /** The policies inside the one that made the call wait run once it lets the call in. */
+  private afterWaiting(frame: Frame, slot: number, waiting: Waiting, next: number, inner: Scope): Promise<unknown> {
+    return waiting.promise.then((token) => {
+      frame.keep(slot, token);
+      return this.next(next, inner);
+    });
+  }
+
+  /** Runs the policy at `index` with its own `run`. */
+  private runOne(index: number, scope: Scope): Promise<unknown> {
+    const step = this.steps[index] as Step;
+    const run = step.run as (call: LayerCall) => Promise<unknown>;
+    const start = (): Promise<unknown> => {
+      this.phase = LEAVING;
+      this.at = index;
+      this.here = scope;
+      try {
+        return Promise.resolve(run.call(step.layer, this));
+      } catch (error) {
+        return Promise.reject(error);
+      } finally {
+        this.phase = IDLE;
+      }
+    };
+    const observer = step.observer;
+    if (observer === undefined) return start();
+    newPass();
+    const token = startObserving(observer);
+    return start().then(
+      (value) => {
+        newPass();
+        finishObserving(observer, token, SUCCESS, undefined);
+        return value;
+      },
+      (error: unknown) => {
+        newPass();
+        finishObserving(observer, token, FAILURE, error);
+        throw error;
+      },
+    );
+  }
+
+  // ── Leaving ──────────────────────────────────────────────────────────────────────────────
+
+  private leaveGroup(frame: Frame, inner: Promise<unknown>): Promise<unknown> {
+    if (frame.to === frame.from) return inner;
+    return inner.then(
+      (value) => this.leaveFrom(frame, frame.to, value),
+      (error: unknown) => this.leaveWithErrorFrom(frame, frame.to, error),
+    );
+  }
+
+  /** Leaves the entered policies below `top` (exclusive), innermost first, with a value. */
+  leaveFrom(frame: Frame, top: number, value: unknown): unknown {
+    if (frame.observations !== undefined) newPass();
+    const steps = this.steps;
+    const from = frame.from;
+    for (let at = top - 1; at >= from; at--) {
+      const step = steps[at] as Step;
+      const slot = at - from;
+      const onValue = step.onValue;
+      if (onValue !== undefined) {
+        let answer: unknown;
+        this.enterHook(at, frame, slot);
+        try {
+          answer = onValue.call(step.layer, frame.token(slot), value, this);
+        } catch (error) {
+          this.phase = IDLE;
+          this.left(frame, slot, step, FAILURE, error);
+          return this.leaveWithErrorFrom(frame, at, error);
+        }
+        this.phase = IDLE;
+        if (isPromise(answer)) return this.leaveLater(frame, at, answer);
+        value = answer;
+      }
+      this.left(frame, slot, step, SUCCESS, undefined);
+    }
+    return value;
+  }
+
+  /** Leaves the entered policies below `top` (exclusive), innermost first, with an error: a policy may answer instead. */
+  leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown {
+    if (frame.observations !== undefined) newPass();
+    const steps = this.steps;
+    const from = frame.from;
+    for (let at = top - 1; at >= from; at--) {
+      const step = steps[at] as Step;
+      const slot = at - from;
+      const token = frame.token(slot);
+      if (slot === frame.waitingSlot && token instanceof Waiting) {
+        // It never let the call in (it refused it, or the call was aborted while it waited): it has nothing to leave.
+        this.observeEnd(frame, slot, token.refused ? REFUSAL : FAILURE, error);
+        continue;
+      }
+      const onError = step.onError;
+      if (onError === undefined) {
+        this.left(frame, slot, step, FAILURE, error);
+        continue;
+      }
+      let answer: unknown;
+      this.enterHook(at, frame, slot);
+      try {
+        answer = onError.call(step.layer, token, error, this);
+      } catch (thrown) {
+        this.phase = IDLE;
+        this.left(frame, slot, step, FAILURE, thrown);
+        error = thrown;
+        continue;
+      }
+      this.phase = IDLE;
+      if (!isPromise(answer)) {
+        this.left(frame, slot, step, SUCCESS, undefined);
+        return this.leaveFrom(frame, at, answer);
+      }
+      return this.leaveLater(frame, at, answer);
+    }
+    throw error;
+  }
+
+  /** A policy answers later (a retry, a fallback function): the policies outside it wait for that. */
+  private leaveLater(frame: Frame, at: number, answer: Promise<unknown>): Promise<unknown> {
+    const slot = at - frame.from;
+    const step = this.steps[at] as Step;
+    return answer.then(
+      (value) => {
+        // A later turn: the clock is read afresh, not reused from whatever pass ran last.
+        newPass();
+        this.left(frame, slot, step, SUCCESS, undefined);
+        return this.leaveFrom(frame, at, value);
+      },
+      (failure: unknown) => {
+        newPass();
+        this.left(frame, slot, step, FAILURE, failure);
+        return this.leaveWithErrorFrom(frame, at, failure);
+      },
+    );
+  }
+
+  private enterHook(at: number, frame: Frame, slot: number): void {
+    this.phase = LEAVING;
+    this.at = at;
+    this.here = frame.entryScope(slot);
+    this.frame = frame;
+    this.slot = slot;
+  }
+
+  /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
+  private left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
+    this.observeEnd(frame, slot, outcome, error);
+    const extras = frame.extrasAt(slot);
+    if (extras === undefined) return;
+    if (extras.opened !== undefined) this.forgetSignal(extras.opened);
+    const work = extras.work;
+    if (work === true) release(step, frame.token(slot));
+    else if (work !== undefined) work.close();
+  }
+
+  private observeEnd(frame: Frame, slot: number, outcome: Outcome, error: unknown): void {
+    const observations = frame.observations;
+    if (observations === undefined) return;
+    const observer = observations[2 * slot] as CallObserver | undefined;
+    if (observer !== undefined) finishObserving(observer, observations[2 * slot + 1] as number, outcome, error);
+  }
+
+  // ── User code ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs user code (the function, a fallback, a foreign policy) and settles with its outcome,
+   * or with the abort reason as soon as `scope` aborts, even when the code ignores its signal.
+   * A synchronous throw, or a result whose `then` throws, becomes a rejection. With a `frame`,
+   * it leaves the frame's policies as the code settles: the same as `leaveGroup(frame, …)`
+   * with one promise hop fewer, which is most of what a stack costs on the success path.
+   */
+  runUserCode(scope: Scope, fn: (ctx: ExecutionContext) => unknown, frame?: Frame): Promise<unknown> {
+    if (!this.abortable) {
+      let outcome: Promise<unknown>;
+      try {
+        outcome = Promise.resolve(fn(scope));
+      } catch (error) {
+        outcome = Promise.reject(error);
+      }
+      return frame === undefined ? outcome : this.leaveGroup(frame, outcome);
+    }
+    if (scope.isAborted()) {
+      const aborted = Promise.reject(scope.abortReason());
+      return frame === undefined ? aborted : this.leaveGroup(frame, aborted);
+    }
+    const invocation = new Invocation(this, frame, scope);
+    const answer = new Promise((resolve, reject) => {
+      invocation.resolve = resolve;
+      invocation.rejectAnswer = reject;
+    });
+    // Registered before the code runs, so work it starts synchronously (a foreign policy
+    // running inner policies) is nested inside it, and counted against the trackers that
+    // enclose this scope only.
+    this.register(invocation);
+    scope.countWork(1);
+    let result: unknown;
+    try {
+      result = fn(scope);
+    } catch (error) {
+      invocation.workSettled();
+      invocation.leaveWithError(error);
+      return answer;
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        invocation.workSettled();
+        invocation.leave(value);
+      },
+      (error: unknown) => {
+        invocation.workSettled();
+        invocation.leaveWithError(error);
+      },
+    );
+    return answer;
+  }
+
+  // ── Waiting and aborting ─────────────────────────────────────────────────────────────────
+
+  /** Waits `ms` on `clock`, or rejects with the abort reason as soon as `scope` aborts (and clears the timer then). */
+  sleep(scope: Scope, ms: number, clock: Clock): Promise<void> {
+    if (this.abortable && scope.isAborted()) return Promise.reject(scope.abortReason());
+    return new Promise<void>((resolve, reject) => {
+      if (!this.abortable) {
+        clock.setTimeout(resolve, ms);
+        return;
+      }
+      const waiter: Waiter = {
+        scope,
+        reject: (reason) => {
+          clock.clearTimeout(timer);
+          reject(reason);
+        },
+        previousWaiter: undefined,
+        nextWaiter: undefined,
+        registered: false,
+      };
+      this.register(waiter);
+      const timer = clock.setTimeout(() => {
+        this.removeWaiter(waiter);
+        resolve();
+      }, ms);
+    });
+  }
+
+  /** Registers something the call waits on; its `reject` runs once if its scope aborts first. */
+  register(waiter: Waiter): void {
+    waiter.registered = true;
+    waiter.previousWaiter = this.lastWaiter;
+    waiter.nextWaiter = undefined;
+    if (this.lastWaiter !== undefined) this.lastWaiter.nextWaiter = waiter;
+    this.lastWaiter = waiter;
+  }
+
+  /** Unregisters a waiter that ended by itself; one already ended by an abort is ignored. */
+  removeWaiter(waiter: Waiter): void {
+    if (!waiter.registered) return;
+    waiter.registered = false;
+    const { previousWaiter, nextWaiter } = waiter;
+    if (previousWaiter !== undefined) previousWaiter.nextWaiter = nextWaiter;
+    if (nextWaiter !== undefined) nextWaiter.previousWaiter = previousWaiter;
+    else this.lastWaiter = previousWaiter;
+    waiter.previousWaiter = undefined;
+    waiter.nextWaiter = undefined;
+  }
+
+  /**
+   * Aborts `scope` (an abort scope's, or the root one when the caller aborts): marks it, aborts
+   * the signals the user read inside it, and rejects everything waiting inside it, innermost
+   * first.
+   */
+  abort(scope: Scope, reason: unknown): void {
+    if (!scope.markAborted(reason)) return;
+    if (this.signalScopes !== undefined) {
+      const byScope = !scope.isRoot();
+      for (const candidate of this.signalScopes) {
+        if (candidate.isWithin(scope)) candidate.abortSignal(reason, byScope);
+      }
+    }
+    // Unregister first, then reject: a rejection may register or remove other waiters.
+    const aborted: Waiter[] = [];
+    for (let waiter = this.lastWaiter; waiter !== undefined; waiter = waiter.previousWaiter) {
+      if (waiter.scope.isWithin(scope)) aborted.push(waiter);
+    }
+    for (const waiter of aborted) this.removeWaiter(waiter);
+    for (const waiter of aborted) waiter.reject(reason);
+  }
+
+  trackSignal(scope: Scope): void {
+    (this.signalScopes ??= []).push(scope);
+  }
+
+  /** Forgets a scope that can no longer abort (its policy was left), so a long call does not pile up controllers. */
+  forgetSignal(scope: Scope): void {
+    const scopes = this.signalScopes;
+    if (scopes === undefined) return;
+    const at = scopes.indexOf(scope);
+    if (at !== -1) scopes.splice(at, 1);
+  }
+}
+
+/** Runs a policy's `released` hook; what it throws is reported, never passed to a call. */
+function release(step: Step, token: unknown): void {
+  const released = step.released;
+  if (released === undefined) return;
+  try {
+    released.call(step.layer, token);
+  } catch (error) {
+    reportCallbackError('a policy\'s released() hook', error);
+  }
+}
+
+/** The policies inside one policy, for a retry or hedging to run again (see `LayerCall.inner`). */
+class Inner implements InnerLayers {
+  readonly #call: Call;
+  readonly #from: number;
+  readonly #scope: Scope;
+
+  constructor(call: Call, from: number, scope: Scope) {
+    this.#call = call;
+    this.#from = from;
+    this.#scope = scope;
+  }
+
+  get aborted(): boolean {
+    return this.#call.abortable && this.#scope.isAborted();
+  }
+
+  run(attempt?: number): Promise<unknown> {
+    const scope = this.#scope;
+    return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt));
+  }
+
+  start(attempt?: number): InnerRun {
+    const call = this.#call;
+    if (!call.abortable) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
+    const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt);
+    const scope = base.openAbortable();
+    const outcome = call.next(this.#from, scope);
+    const forget = (): void => call.forgetSignal(scope);
+    outcome.then(forget, forget);
+    return { outcome, abort: (reason) => call.abort(scope, reason) };
+  }
+
+  sleep(ms: number, clock: Clock): Promise<void> {
+    return this.#call.sleep(this.#scope, ms, clock);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The context of a call at one depth of a stack, and the work counted under it.
+ */
+import type { AbortScope, ExecutionContext } from './contract.js';
+import { abortedByScope } from './signal.js';
+
+/** What a scope needs of its call. */
+export interface ScopeOwner {
+  readonly callerSignal: AbortSignal | undefined;
+  abort(scope: Scope, reason: unknown): void;
+  trackSignal(scope: Scope): void;
+}
+
+/**
+ * Counts the work still running below one policy that asked to hear when it ends
+ * (`trackWork`): a bulkhead's slot, a breaker's trial. `onIdle` runs once, after `close()` and
+ * when the counted work has settled.
+ */
+export class WorkTracker {
+  pending = 0;
+  closed = false;
+  released = false;
+  readonly onIdle: () => void;
+
+  constructor(onIdle: () => void) {
+    this.onIdle = onIdle;
+  }
+
+  /** The policy was left: `onIdle` runs as soon as the work inside has settled too. */
+  close(): void {
+    this.closed = true;
+    this.releaseIfIdle();
+  }
+
+  releaseIfIdle(): void {
+    if (this.closed && this.pending === 0 && !this.released) {
+      this.released = true;
+      this.onIdle();
+    }
+  }
+}
+
+/**
+ * A depth of a call: a timeout opens one it can abort; a retry opens one per attempt that only
+ * changes `attempt`; `trackWork` opens one whose work a tracker counts. The object is the
+ * `ExecutionContext` the function receives: its own fields are private, so spreading or
+ * logging it shows `attempt` alone.
+ */
+export class Scope implements ExecutionContext {
+  readonly attempt: number;
+  readonly #owner: ScopeOwner;
+  readonly #parent: Scope | undefined;
+  /** True for a scope that can be aborted on its own (the root, an abort scope). */
+  readonly #abortable: boolean;
+  readonly #tracker: WorkTracker | undefined;
+  #aborted = false;
+  #reason: unknown = undefined;
+  #controller: AbortController | undefined = undefined;
+
+  constructor(owner: ScopeOwner, parent: Scope | undefined, attempt: number, abortable: boolean, tracker?: WorkTracker) {
+    this.attempt = attempt;
+    this.#owner = owner;
+    this.#parent = parent;
+    this.#abortable = abortable;
+    this.#tracker = tracker;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller !== undefined) return this.#controller.signal;
+    if (!this.#abortable && this.#parent !== undefined) return this.#parent.signal;
+    if (this.#parent === undefined && this.#owner.callerSignal !== undefined) return this.#owner.callerSignal;
+    const controller = new AbortController();
+    this.#controller = controller;
+    if (this.isAborted()) this.abortSignal(this.abortReason(), this.abortedOnItsOwn());
+    else this.#owner.trackSignal(this);
+    return controller.signal;
+  }
+
+  isAborted(): boolean {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope.#aborted) return true;
+    }
+    return false;
+  }
+
+  /** The reason of the nearest aborted scope, this one or an enclosing one. */
+  abortReason(): unknown {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope.#aborted) return scope.#reason;
+    }
+    return undefined;
+  }
+
+  /** Marks this scope aborted; false when it already was. */
+  markAborted(reason: unknown): boolean {
+    if (this.#aborted) return false;
+    this.#aborted = true;
+    this.#reason = reason;
+    return true;
+  }
+
+  /** True for the call's outermost scope, which only the caller's signal aborts. */
+  isRoot(): boolean {
+    return this.#parent === undefined;
+  }
+
+  isWithin(ancestor: Scope): boolean {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope === ancestor) return true;
+    }
+    return false;
+  }
+
+  /** Aborts the signal handed out here, if one was; `byScope`: an abort scope's own abort, not the caller's. */
+  abortSignal(reason: unknown, byScope: boolean): void {
+    const controller = this.#controller;
+    if (controller === undefined || controller.signal.aborted) return;
+    if (byScope) abortedByScope.add(controller.signal);
+    controller.abort(reason);
+  }
+
+  /** True when the nearest aborted scope is not the root: an abort scope's own abort, not the caller's. */
+  private abortedOnItsOwn(): boolean {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      if (scope.#aborted) return scope.#parent !== undefined;
+    }
+    return false;
+  }
+
+  /** Adds `delta` to the work counted by every tracker enclosing this scope. */
+  countWork(delta: 1 | -1): void {
+    for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
+      const tracker = scope.#tracker;
+      if (tracker !== undefined) {
+        tracker.pending += delta;
+        if (delta < 0) tracker.releaseIfIdle();
+      }
+    }
+  }
+
+  /** A child scope that can be aborted on its own. */
+  openAbortable(): Scope {
+    return new Scope(this.#owner, this, this.attempt, true);
+  }
+
+  /** What aborts this scope, for the policy that opened it (kept apart: the scope is also the function's context). */
+  aborter(): AbortScope {
+    return new ScopeAborter(this.#owner, this);
+  }
+
+  /** A child scope for attempt `attempt`. */
+  openAttempt(attempt: number): Scope {
+    return new Scope(this.#owner, this, attempt, false);
+  }
+
+  /** A child scope whose work `tracker` counts. */
+  openTracked(tracker: WorkTracker): Scope {
+    return new Scope(this.#owner, this, this.attempt, false, tracker);
+  }
+}
+
+class ScopeAborter implements AbortScope {
+  readonly #owner: ScopeOwner;
+  readonly #scope: Scope;
+
+  constructor(owner: ScopeOwner, scope: Scope) {
+    this.#owner = owner;
+    this.#scope = scope;
+  }
+
+  abort(reason: unknown): void {
+    this.#owner.abort(this.#scope, reason);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * What a call waits on that an abort must end at once: the user's code (an `Invocation`) and a
+ * policy's queue place (a `Waiting`).
+ */
+import { reportCallbackError } from '../shared/report.js';
+import type { Admission } from './contract.js';
+import type { Frame } from './frame.js';
+import type { Scope } from './scope.js';
+
+/**
+ * Something a call is waiting on (the user's function, a retry sleep, a queue place) that an
+ * abort of `scope` or of an enclosing scope must end at once.
+ */
+export interface Waiter {
+  readonly scope: Scope;
+  /** Ends the wait with the abort's reason; runs at most once, and only while registered. */
+  reject(reason: unknown): void;
+  /** The waiter registered before this one (an intrusive list: registering allocates nothing more). */
+  previousWaiter: Waiter | undefined;
+  nextWaiter: Waiter | undefined;
+  registered: boolean;
+}
+
+/** What a waiter needs of its call. */
+export interface WaiterOwner {
+  removeWaiter(waiter: Waiter): void;
+  leaveFrom(frame: Frame, top: number, value: unknown): unknown;
+  leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown;
+}
+
+function ignore(): void {}
+
+const settled = Promise.resolve();
+
+/**
+ * User code running in a call that can be aborted, below a group of entered policies or none:
+ * the policies are left when it settles or, at once, when its scope aborts (it may keep
+ * running: the work trackers around it count it until it settles). One object is the waiter
+ * and the answer's state.
+ */
+export class Invocation implements Waiter {
+  readonly owner: WaiterOwner;
+  readonly frame: Frame | undefined;
+  readonly scope: Scope;
+  resolve: (value: unknown) => void = ignore;
+  rejectAnswer: (error: unknown) => void = ignore;
+  answered = false;
+  previousWaiter: Waiter | undefined = undefined;
+  nextWaiter: Waiter | undefined = undefined;
+  registered = false;
+
+  constructor(owner: WaiterOwner, frame: Frame | undefined, scope: Scope) {
+    this.owner = owner;
+    this.frame = frame;
+    this.scope = scope;
+  }
+
+  /**
+   * The scope aborted: answer with its reason. With policies to leave, in a microtask of its
+   * own, so no policy's leave (a retry, a fallback) runs inside the loop that aborts.
+   */
+  reject(reason: unknown): void {
+    if (this.frame === undefined) this.leaveWithError(reason);
+    else void settled.then(() => this.leaveWithError(reason));
+  }
+
+  /** The code's promise settled: it no longer waits, and its work is no longer counted. */
+  workSettled(): void {
+    this.owner.removeWaiter(this);
+    this.scope.countWork(-1);
+  }
+
+  leave(value: unknown): void {
+    if (this.answered) return;
+    this.answered = true;
+    const frame = this.frame;
+    try {
+      this.resolve(frame === undefined ? value : this.owner.leaveFrom(frame, frame.to, value));
+    } catch (error) {
+      this.rejectAnswer(error);
+    }
+  }
+
+  leaveWithError(error: unknown): void {
+    if (this.answered) return;
+    this.answered = true;
+    const frame = this.frame;
+    if (frame === undefined) {
+      this.rejectAnswer(error);
+      return;
+    }
+    try {
+      this.resolve(this.owner.leaveWithErrorFrom(frame, frame.to, error));
+    } catch (thrown) {
+      this.rejectAnswer(thrown);
+    }
+  }
+}
+
+/**
+ * A call waiting at a policy (its queue, its rate): the `Admission` the policy keeps, and the
+ * waiter an abort ends.
+ */
+export class Waiting implements Admission, Waiter {
+  readonly owner: WaiterOwner;
+  readonly scope: Scope;
+  readonly promise: Promise<unknown>;
+  /** Set when the policy turned the call away: a refusal, not a failure. */
+  refused = false;
+  settled = false;
+  previousWaiter: Waiter | undefined = undefined;
+  nextWaiter: Waiter | undefined = undefined;
+  registered = false;
+  private readonly onAbort: ((reason: unknown) => void) | undefined;
+  private resolveWait: (token: unknown) => void = ignore;
+  private rejectWait: (reason: unknown) => void = ignore;
+
+  constructor(owner: WaiterOwner, scope: Scope, onAbort: ((reason: unknown) => void) | undefined) {
+    this.owner = owner;
+    this.scope = scope;
+    this.onAbort = onAbort;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolveWait = resolve;
+      this.rejectWait = reject;
+    });
+  }
+
+  grant(token?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.owner.removeWaiter(this);
+    this.resolveWait(token);
+  }
+
+  refuse(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.refused = true;
+    this.owner.removeWaiter(this);
+    this.rejectWait(error);
+  }
+
+  /** Its call was aborted while it waited. */
+  reject(reason: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    try {
+      this.onAbort?.(reason);
+    } catch (error) {
+      reportCallbackError("a policy's wait onAbort", error);
+    }
+    this.rejectWait(reason);
+  }
+}
