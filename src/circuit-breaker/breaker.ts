@@ -12,8 +12,10 @@ import type { CircuitBreakerEvents, CircuitBreakerOptions, CircuitBreakerSnapsho
 /** A call's token: its generation alone for a call of the closed state with no slow-call timing (nothing to allocate). */
 type Token = number | Admitted;
 
-/** The state machine of a breaker, for its group. */
-export let machineOf: (breaker: CircuitBreaker) => BreakerMachine;
+/** The state machine of a breaker, for its group (a TypeScript-private member: see `PolicyInternals`). */
+export function machineOf(breaker: CircuitBreaker): BreakerMachine {
+  return (breaker as unknown as { machine: BreakerMachine }).machine;
+}
 
 /**
  * Stops calling a dependency that keeps failing, so it can recover and callers fail fast.
@@ -35,44 +37,40 @@ export let machineOf: (breaker: CircuitBreaker) => BreakerMachine;
  * ```
  */
 export class CircuitBreaker extends LayerPolicy<Token> {
-  readonly #machine: BreakerMachine;
-
-  static {
-    machineOf = (breaker) => breaker.#machine;
-  }
+  private readonly machine: BreakerMachine;
 
   constructor(options?: CircuitBreakerOptions) {
     super();
     // A group hands over settings it checked once for all its breakers.
     const settings = options instanceof BreakerSettings ? options : new BreakerSettings(options);
-    this.#machine = new BreakerMachine(settings);
+    this.machine = new BreakerMachine(settings);
     const initialState = options instanceof BreakerSettings ? undefined : options?.initialState;
-    if (initialState !== undefined) this.#machine.load(checkSnapshot('CircuitBreaker initialState', initialState, settings));
+    if (initialState !== undefined) this.machine.load(checkSnapshot('CircuitBreaker initialState', initialState, settings));
   }
 
   /** Consecutive failures that open the circuit; `Infinity` when only `failureRate` opens it. */
   get failureThreshold(): number {
-    return this.#machine.settings.failureThreshold;
+    return this.machine.settings.failureThreshold;
   }
 
   /** The break duration in ms, or the function that gives it. */
   get recoveryTimeout(): number | ((opens: number) => number) {
-    return this.#machine.settings.recoveryTimeout;
+    return this.machine.settings.recoveryTimeout;
   }
 
   /** Trials at once while half-open. */
   get halfOpenMaxCalls(): number {
-    return this.#machine.settings.halfOpenMaxCalls;
+    return this.machine.settings.halfOpenMaxCalls;
   }
 
   /** Successful trials that close the circuit. */
   get halfOpenSuccessThreshold(): number {
-    return this.#machine.settings.halfOpenSuccessThreshold;
+    return this.machine.settings.halfOpenSuccessThreshold;
   }
 
   /** The name given in the options, if any. */
   get name(): string | undefined {
-    return this.#machine.settings.name;
+    return this.machine.settings.name;
   }
 
   /**
@@ -81,7 +79,7 @@ export class CircuitBreaker extends LayerPolicy<Token> {
    * called.
    */
   get state(): CircuitState {
-    const machine = this.#machine;
+    const machine = this.machine;
     if (machine.current === 'open' || machine.current === 'half-open') machine.catchUp(machine.settings.clock.now());
     return machine.current;
   }
@@ -95,7 +93,7 @@ export class CircuitBreaker extends LayerPolicy<Token> {
    * ```
    */
   stats(): CircuitBreakerStats {
-    return this.#machine.stats();
+    return this.machine.stats();
   }
 
   /**
@@ -111,7 +109,7 @@ export class CircuitBreaker extends LayerPolicy<Token> {
    * ```
    */
   toJSON(): CircuitBreakerSnapshot {
-    return this.#machine.toJSON();
+    return this.machine.toJSON();
   }
 
   /**
@@ -126,26 +124,26 @@ export class CircuitBreaker extends LayerPolicy<Token> {
    * ```
    */
   restore(snapshot: CircuitBreakerSnapshot): void {
-    this.#machine.restore(checkSnapshot('CircuitBreaker restore(snapshot)', snapshot, this.#machine.settings));
+    this.machine.restore(checkSnapshot('CircuitBreaker restore(snapshot)', snapshot, this.machine.settings));
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof CircuitBreakerEvents>(event: K, listener: Listener<CircuitBreakerEvents[K]>): Unsubscribe {
-    return this.#machine.emitter().on(event, listener);
+    return this.machine.emitter().on(event, listener);
   }
 
   /** Opens the circuit until {@link CircuitBreaker.reset}: every call is rejected (`retryAfter` is `Infinity`). */
   isolate(): void {
-    this.#machine.transition('isolated', 'manual', undefined);
+    this.machine.transition('isolated', 'manual', undefined);
   }
 
   /** Closes the circuit and forgets its failures, window and openings, from any state (also ends an isolation). */
   reset(): void {
-    this.#machine.transition('closed', 'manual', undefined);
+    this.machine.transition('closed', 'manual', undefined);
   }
 
   protected override enter(call: LayerCall): Token {
-    const machine = this.#machine;
+    const machine = this.machine;
     const trial = machine.current === 'closed' ? false : machine.admission();
     if (typeof trial !== 'boolean') throw trial;
     const generation = machine.generation;
@@ -158,8 +156,8 @@ export class CircuitBreaker extends LayerPolicy<Token> {
 
   protected override onValue(token: Token, value: unknown): unknown {
     try {
-      if (typeof token === 'number') this.#machine.recordSuccess(token, false, 0);
-      else this.#machine.recordSuccess(token.generation, token.trial, token.startedAt);
+      if (typeof token === 'number') this.machine.recordSuccess(token, false, 0);
+      else this.machine.recordSuccess(token.generation, token.trial, token.startedAt);
     } catch (internal) {
       reportInternalError(internal);
     }
@@ -169,7 +167,7 @@ export class CircuitBreaker extends LayerPolicy<Token> {
   protected override onError(token: Token, error: unknown, call: LayerCall): never {
     let outcome = error;
     try {
-      outcome = this.#machine.recordError(typeof token === 'number' ? { generation: token, trial: false, startedAt: 0, abandoned: false } : token, error, call.callerAborted);
+      outcome = this.machine.recordError(typeof token === 'number' ? { generation: token, trial: false, startedAt: 0, abandoned: false } : token, error, call.callerAborted);
     } catch (internal) {
       reportInternalError(internal);
     }
@@ -177,11 +175,11 @@ export class CircuitBreaker extends LayerPolicy<Token> {
   }
 
   protected override released(token: Token): void {
-    if (typeof token !== 'number' && token.abandoned) this.#machine.trialWorkEnded(token.generation);
+    if (typeof token !== 'number' && token.abandoned) this.machine.trialWorkEnded(token.generation);
   }
 
   protected describe(): PolicyDescription {
-    const machine = this.#machine;
+    const machine = this.machine;
     return {
       kind: 'circuit-breaker',
       label: 'circuit breaker',

@@ -7,7 +7,7 @@ import { reportCallbackError } from '../shared/report.js';
 import type { AbortScope, Admission, ExecutionContext, InnerLayers, InnerRun, LayerCall } from './contract.js';
 import { Frame } from './frame.js';
 import { FAILURE, REFUSAL, SUCCESS, finishObserving, newPass, observeRefusal, startObserving, type CallObserver, type Outcome } from './observe.js';
-import { Scope, WorkTracker, type ScopeOwner } from './scope.js';
+import { WorkTracker, type Scope, type ScopeOwner, type WorkOwner } from './scope.js';
 import { abortedByScope } from './signal.js';
 import { Invocation, Waiting, type Waiter } from './waiters.js';
 
@@ -45,7 +45,7 @@ function isPromise(value: unknown): value is Promise<unknown> {
  * The state of one `execute()`. It is also the `LayerCall` handle each hook receives: before a
  * hook runs, the engine points it at the hook's policy (`at`), scope and frame.
  */
-export class Call implements LayerCall, ScopeOwner {
+export class Call implements LayerCall, ScopeOwner, WorkOwner {
   readonly steps: readonly Step[];
   readonly fn: (ctx: ExecutionContext) => unknown;
   readonly callerSignal: AbortSignal | undefined;
@@ -65,7 +65,6 @@ export class Call implements LayerCall, ScopeOwner {
   /** In `enter`: the scope the policies inside will run in. */
   private entering: Scope | undefined = undefined;
   private frame: Frame | undefined = undefined;
-  private slot = 0;
 
   constructor(steps: readonly Step[], fn: (ctx: ExecutionContext) => unknown, callerSignal: AbortSignal | undefined, abortable: boolean) {
     this.steps = steps;
@@ -100,31 +99,31 @@ export class Call implements LayerCall, ScopeOwner {
 
   setAttempt(attempt: number): void {
     const scope = this.enteringScope('setAttempt');
-    if (attempt !== scope.attempt) this.entering = scope.openAttempt(attempt);
+    if (attempt !== scope.attempt) this.entering = scope.openAttempt(attempt, this.at - (this.frame as Frame).from);
   }
 
   openAbortScope(): AbortScope {
     const scope = this.enteringScope('openAbortScope');
     if (!(this.steps[this.at] as Step).abortsWork) throw new Error('LayerCall.openAbortScope(): only a policy whose abortsWork is true may abort the work inside it');
-    const opened = scope.openAbortable();
+    const opened = scope.openAbortable(this.at - (this.frame as Frame).from);
     this.entering = opened;
-    (this.frame as Frame).setOpened(this.slot, opened);
     return opened.aborter();
   }
 
   trackWork(): void {
     const scope = this.enteringScope('trackWork');
     const frame = this.frame as Frame;
-    const slot = this.slot;
+    const slot = this.at - frame.from;
     // Nothing can answer the caller early: the policy is left when the work itself settles.
-    if (!this.abortable) {
-      frame.setWork(slot, true);
+    if (!this.abortable && slot < 31) {
+      frame.releaseAfterLeave |= 1 << slot;
       return;
     }
-    const step = this.steps[this.at] as Step;
-    const tracker = new WorkTracker(() => release(step, frame.token(slot)));
-    frame.setWork(slot, tracker);
-    this.entering = scope.openTracked(tracker);
+    this.entering = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
+  }
+
+  workEnded(tracker: WorkTracker): void {
+    release(this.steps[tracker.at] as Step, (tracker.frame as Frame).token(tracker.slot));
   }
 
   afterStart(check: () => void): void {
@@ -183,7 +182,6 @@ export class Call implements LayerCall, ScopeOwner {
       const step = steps[at] as Step;
       if (step.run !== undefined) break;
       const slot = at - index;
-      if (inner !== scope) frame.setEntryScope(slot, inner);
       let token: unknown = undefined;
       const enter = step.enter;
       if (enter !== undefined) {
@@ -192,7 +190,6 @@ export class Call implements LayerCall, ScopeOwner {
         this.here = inner;
         this.entering = inner;
         this.frame = frame;
-        this.slot = slot;
         try {
           token = enter.call(step.layer, this);
         } catch (refusal) {
@@ -218,6 +215,7 @@ export class Call implements LayerCall, ScopeOwner {
       }
     }
     frame.to = at;
+    frame.cursor = inner;
     if (outcome === undefined) {
       if (at < steps.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
       else outcome = this.runUserCode(inner, this.fn, at === index ? undefined : frame);
@@ -328,6 +326,7 @@ export class Call implements LayerCall, ScopeOwner {
       if (slot === frame.waitingSlot && token instanceof Waiting) {
         // It never let the call in (it refused it, or the call was aborted while it waited): it has nothing to leave.
         this.observeEnd(frame, slot, token.refused ? REFUSAL : FAILURE, error);
+        frame.skipScopes(slot);
         continue;
       }
       const onError = step.onError;
@@ -377,20 +376,15 @@ export class Call implements LayerCall, ScopeOwner {
   private enterHook(at: number, frame: Frame, slot: number): void {
     this.phase = LEAVING;
     this.at = at;
-    this.here = frame.entryScope(slot);
+    this.here = frame.cursor === frame.base ? frame.base : frame.entryScope(slot);
     this.frame = frame;
-    this.slot = slot;
   }
 
   /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
   private left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
-    this.observeEnd(frame, slot, outcome, error);
-    const extras = frame.extrasAt(slot);
-    if (extras === undefined) return;
-    if (extras.opened !== undefined) this.forgetSignal(extras.opened);
-    const work = extras.work;
-    if (work === true) release(step, frame.token(slot));
-    else if (work !== undefined) work.close();
+    if (frame.observations !== undefined) this.observeEnd(frame, slot, outcome, error);
+    if (frame.releaseAfterLeave !== 0 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
+    if (frame.cursor !== frame.base) frame.closeScopes(slot);
   }
 
   private observeEnd(frame: Frame, slot: number, outcome: Outcome, error: unknown): void {
@@ -539,7 +533,7 @@ export class Call implements LayerCall, ScopeOwner {
 }
 
 /** Runs a policy's `released` hook; what it throws is reported, never passed to a call. */
-function release(step: Step, token: unknown): void {
+export function release(step: Step, token: unknown): void {
   const released = step.released;
   if (released === undefined) return;
   try {
@@ -567,14 +561,14 @@ class Inner implements InnerLayers {
 
   run(attempt?: number): Promise<unknown> {
     const scope = this.#scope;
-    return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt));
+    return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt, -1));
   }
 
   start(attempt?: number): InnerRun {
     const call = this.#call;
     if (!call.abortable) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
-    const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt);
-    const scope = base.openAbortable();
+    const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt, -1);
+    const scope = base.openAbortable(-1);
     const outcome = call.next(this.#from, scope);
     const forget = (): void => call.forgetSignal(scope);
     outcome.then(forget, forget);

@@ -2,17 +2,7 @@
  * The policies of one call entered together, with what each needs when it is left.
  */
 import type { CallObserver } from './observe.js';
-import type { Scope, WorkTracker } from './scope.js';
-
-/** What a policy asked for in `enter` beyond its token: kept only for the few that ask. */
-interface SlotExtras {
-  /** The scope it was entered in, when it differs from the frame's first. */
-  entry: Scope | undefined;
-  /** Its `trackWork` tracker (the call can be answered early), or `true` to release right after it is left. */
-  work: WorkTracker | true | undefined;
-  /** The abort scope it opened, forgotten once it is left. */
-  opened: Scope | undefined;
-}
+import type { Scope } from './scope.js';
 
 /**
  * The policies from `from` (inclusive) to `to` (exclusive) of a stack, entered in one go and
@@ -24,13 +14,24 @@ export class Frame {
   /** The scope the first policy was entered in. */
   readonly base: Scope;
   /**
+   * While entering, the scope the next policy is entered in; while leaving, the scope inside
+   * the next policy to leave. The scopes between it and `base` were opened by the policies of
+   * this frame (each knows which), so leaving one finds its own by walking up: no per-policy
+   * record is kept.
+   */
+  cursor: Scope;
+  /**
    * For each observed policy, by slot: the observer that saw its call start (at `2 × slot`)
    * and its token (at `2 × slot + 1`). One array, sized once for the whole frame.
    */
   observations: unknown[] | undefined = undefined;
-  /** The slot of a policy whose `enter` made the call wait, and whether it let it in. */
+  /** The slot of a policy whose `enter` made the call wait. */
   waitingSlot = -1;
-  admitted = true;
+  /**
+   * One bit per slot (the first 31) whose policy called `trackWork` in a call nothing can
+   * answer early: its work ends when it is left, so `released` runs right then, with no tracker.
+   */
+  releaseAfterLeave = 0;
   // What each policy's enter returned, by slot: fields for the first five (a whole stack,
   // usually), so keeping allocates nothing; an array past them.
   private token0: unknown = undefined;
@@ -39,12 +40,12 @@ export class Frame {
   private token3: unknown = undefined;
   private token4: unknown = undefined;
   private moreTokens: unknown[] | undefined = undefined;
-  private extras: (SlotExtras | undefined)[] | undefined = undefined;
 
   constructor(from: number, base: Scope) {
     this.from = from;
     this.to = from;
     this.base = base;
+    this.cursor = base;
   }
 
   keep(slot: number, token: unknown): void {
@@ -86,32 +87,31 @@ export class Frame {
     }
   }
 
-  private extrasOf(slot: number): SlotExtras {
-    const all = (this.extras ??= []);
-    return (all[slot] ??= { entry: undefined, work: undefined, opened: undefined });
-  }
-
-  /** The scope the policy at `slot` was entered in. */
+  /**
+   * The scope the policy at `slot` was entered in, when it is the next to leave: the cursor,
+   * above the scopes that policy opened.
+   */
   entryScope(slot: number): Scope {
-    return this.extras?.[slot]?.entry ?? this.base;
+    let scope = this.cursor;
+    while (scope !== this.base && scope.openedBy(slot)) scope = scope.parent;
+    return scope;
   }
 
-  /** Records the scope of a policy entered in another scope than the first one's. */
-  setEntryScope(slot: number, scope: Scope): void {
-    if (scope !== this.base) this.extrasOf(slot).entry = scope;
+  /** The policy at `slot` is left: the scopes it opened are closed, and the cursor moves to the one it was entered in. */
+  closeScopes(slot: number): void {
+    let scope = this.cursor;
+    while (scope !== this.base && scope.openedBy(slot)) {
+      scope.close();
+      scope = scope.parent;
+    }
+    this.cursor = scope;
   }
 
-  setWork(slot: number, work: WorkTracker | true): void {
-    this.extrasOf(slot).work = work;
-  }
-
-  setOpened(slot: number, scope: Scope): void {
-    this.extrasOf(slot).opened = scope;
-  }
-
-  /** What the policy at `slot` asked for beyond its token, if anything. */
-  extrasAt(slot: number): SlotExtras | undefined {
-    return this.extras?.[slot];
+  /** Moves the cursor above the scopes the policy at `slot` opened, closing none (it never let the call in). */
+  skipScopes(slot: number): void {
+    let scope = this.cursor;
+    while (scope !== this.base && scope.openedBy(slot)) scope = scope.parent;
+    this.cursor = scope;
   }
 
   observe(slot: number, observer: CallObserver, token: number, size: number): void {

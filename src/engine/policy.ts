@@ -31,14 +31,14 @@ function runSteps(steps: readonly Step[], abortsWork: boolean, fn: (ctx: Executi
   const signal = options?.signal;
   if (signal === undefined) {
     const call = new Call(steps, fn, undefined, abortsWork);
-    return call.next(0, new Scope(call, undefined, 1, true));
+    return call.next(0, new Scope(call, undefined, 1, true, undefined, -1));
   }
   if (!isAbortSignal(signal)) {
     return Promise.reject(new TypeError(`execute(fn, { signal }): signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`));
   }
   if (signal.aborted) return Promise.reject(signal.reason);
   const call = new Call(steps, fn, signal, true);
-  const root = new Scope(call, undefined, 1, true);
+  const root = new Scope(call, undefined, 1, true, undefined, -1);
   // The caller's abort wins at once, even over a policy that is slow to give up.
   return new Promise((resolve, reject) => {
     const unsubscribe = onAbort(signal, () => {
@@ -58,48 +58,55 @@ function runSteps(steps: readonly Step[], abortsWork: boolean, fn: (ctx: Executi
   });
 }
 
-/** The steps of a bulwark policy, for `compose` and the metrics registry. */
-export let stepsOf: (policy: PolicyBase<unknown>) => readonly Step[];
+/**
+ * What the engine keeps on a policy. TypeScript-private members, read here through this shape:
+ * the declarations show them as `private` without a type, and unlike a static block granting
+ * access to `#` fields, nothing runs when the class is defined, so a bundler drops every class
+ * a program does not use.
+ */
+interface PolicyInternals {
+  steps: readonly Step[] | undefined;
+  /** True when a step may abort the work inside it: calls then race their function. */
+  abortable: boolean;
+}
 
-/** Gives a policy made by `compose` its steps. */
-let setSteps: (policy: PolicyBase<unknown>, steps: readonly Step[]) => void;
+/** The steps of a bulwark policy, outermost first, for `compose` and the metrics registry. */
+export function stepsOf(policy: PolicyBase<unknown>): readonly Step[] {
+  const internals = policy as unknown as PolicyInternals;
+  if (internals.steps === undefined) setSteps(internals, [layerStep(policy as unknown as LayerPolicy<unknown, unknown>)]);
+  return internals.steps as readonly Step[];
+}
+
+function setSteps(internals: PolicyInternals, steps: readonly Step[]): void {
+  internals.steps = steps;
+  internals.abortable = steps.some((step) => step.abortsWork);
+}
 
 /** What every bulwark policy shares: `execute` and `wrap` over its steps. */
 export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
   /** Type-only: see {@link Policy}. */
   declare readonly '~alt'?: () => Alt;
   // A layer's are built on first use: a policy made and never run (an idle breaker of a group) pays for none.
-  #steps: readonly Step[] | undefined = undefined;
-  #abortsWork = false;
-
-  static {
-    stepsOf = (policy) => policy.#ensureSteps();
-    setSteps = (policy, steps) => {
-      policy.#steps = steps;
-      policy.#abortsWork = steps.some((step) => step.abortsWork);
-    };
-  }
-
-  #ensureSteps(): readonly Step[] {
-    if (this.#steps === undefined) setSteps(this, [layerStep(this as unknown as LayerPolicy<unknown, unknown>)]);
-    return this.#steps as readonly Step[];
-  }
+  private steps: readonly Step[] | undefined = undefined;
+  private abortable = false;
 
   execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | Alt> {
-    const steps = this.#steps ?? this.#ensureSteps();
-    return runSteps(steps, this.#abortsWork, fn, options) as Promise<T | Alt>;
+    const steps = this.steps ?? stepsOf(this);
+    return runSteps(steps, this.abortable, fn, options) as Promise<T | Alt>;
   }
 
   wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>): (...args: A) => Promise<R | Alt> {
     if (typeof fn !== 'function') throw new TypeError(`wrap(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
-    const steps = this.#ensureSteps();
-    const abortsWork = this.#abortsWork;
-    return (...args: A) => runSteps(steps, abortsWork, () => fn(...args), undefined) as Promise<R | Alt>;
+    const steps = stepsOf(this);
+    const abortable = this.abortable;
+    return (...args: A) => runSteps(steps, abortable, () => fn(...args), undefined) as Promise<R | Alt>;
   }
 }
 
 /** The description of a policy that extends {@link LayerPolicy}, for observability. */
-export let descriptionOf: (policy: LayerPolicy<unknown, unknown>) => PolicyDescription;
+export function descriptionOf(policy: LayerPolicy<unknown, unknown>): PolicyDescription {
+  return (policy as unknown as { describe(): PolicyDescription }).describe();
+}
 
 /**
  * The base class of every policy that is one layer of a stack: the five of bulwark, and yours.
@@ -137,10 +144,6 @@ export let descriptionOf: (policy: LayerPolicy<unknown, unknown>) => PolicyDescr
  * ```
  */
 export abstract class LayerPolicy<Token = unknown, Alt = never> extends PolicyBase<Alt> {
-  static {
-    descriptionOf = (policy) => policy.describe();
-  }
-
   /**
    * True for a policy that may abort the work inside it (`call.openAbortScope()`,
    * `inner().start()`): calls through a stack that holds one can be answered before their
@@ -227,7 +230,7 @@ function foreignStep(policy: Policy<unknown>): Step {
 class Stack<Alt> extends PolicyBase<Alt> {
   constructor(steps: readonly Step[]) {
     super();
-    setSteps(this, steps);
+    setSteps(this as unknown as PolicyInternals, steps);
   }
 }
 

@@ -9,21 +9,34 @@ export interface ScopeOwner {
   readonly callerSignal: AbortSignal | undefined;
   abort(scope: Scope, reason: unknown): void;
   trackSignal(scope: Scope): void;
+  forgetSignal(scope: Scope): void;
+}
+
+/** What a tracker tells when the work it counted has ended. */
+export interface WorkOwner {
+  workEnded(tracker: WorkTracker): void;
 }
 
 /**
  * Counts the work still running below one policy that asked to hear when it ends
- * (`trackWork`): a bulkhead's slot, a breaker's trial. `onIdle` runs once, after `close()` and
- * when the counted work has settled.
+ * (`trackWork`): a bulkhead's slot, a breaker's trial. Its owner hears once, after `close()`
+ * and when the counted work has settled. It names the policy by its place (`frame`, `slot`)
+ * rather than holding a closure: one object per tracked call, nothing more.
  */
 export class WorkTracker {
   pending = 0;
   closed = false;
   released = false;
-  readonly onIdle: () => void;
+  readonly owner: WorkOwner;
+  readonly frame: unknown;
+  readonly at: number;
+  readonly slot: number;
 
-  constructor(onIdle: () => void) {
-    this.onIdle = onIdle;
+  constructor(owner: WorkOwner, frame: unknown, at: number, slot: number) {
+    this.owner = owner;
+    this.frame = frame;
+    this.at = at;
+    this.slot = slot;
   }
 
   /** The policy was left: `onIdle` runs as soon as the work inside has settled too. */
@@ -35,7 +48,7 @@ export class WorkTracker {
   releaseIfIdle(): void {
     if (this.closed && this.pending === 0 && !this.released) {
       this.released = true;
-      this.onIdle();
+      this.owner.workEnded(this);
     }
   }
 }
@@ -53,16 +66,38 @@ export class Scope implements ExecutionContext {
   /** True for a scope that can be aborted on its own (the root, an abort scope). */
   readonly #abortable: boolean;
   readonly #tracker: WorkTracker | undefined;
+  /** The slot, in its frame, of the policy whose `enter` opened this scope; -1 for a frame's first scope. */
+  readonly #openedBy: number;
   #aborted = false;
   #reason: unknown = undefined;
   #controller: AbortController | undefined = undefined;
 
-  constructor(owner: ScopeOwner, parent: Scope | undefined, attempt: number, abortable: boolean, tracker?: WorkTracker) {
+  constructor(owner: ScopeOwner, parent: Scope | undefined, attempt: number, abortable: boolean, tracker: WorkTracker | undefined, openedBy: number) {
     this.attempt = attempt;
     this.#owner = owner;
     this.#parent = parent;
     this.#abortable = abortable;
     this.#tracker = tracker;
+    this.#openedBy = openedBy;
+  }
+
+  /** True when the policy at `slot` of the frame being left opened this scope (it is not the frame's first). */
+  openedBy(slot: number): boolean {
+    return this.#openedBy === slot;
+  }
+
+  /** The scope this one was opened in (a frame's first scope is never asked). */
+  get parent(): Scope {
+    return this.#parent as Scope;
+  }
+
+  /**
+   * The policy that opened this scope is left: an abort scope can abort no more (its signal is
+   * forgotten), a tracked scope's work is released once it settles.
+   */
+  close(): void {
+    if (this.#abortable) this.#owner.forgetSignal(this);
+    this.#tracker?.close();
   }
 
   get signal(): AbortSignal {
@@ -138,9 +173,9 @@ export class Scope implements ExecutionContext {
     }
   }
 
-  /** A child scope that can be aborted on its own. */
-  openAbortable(): Scope {
-    return new Scope(this.#owner, this, this.attempt, true);
+  /** A child scope that can be aborted on its own, opened by the policy at `slot`. */
+  openAbortable(slot: number): Scope {
+    return new Scope(this.#owner, this, this.attempt, true, undefined, slot);
   }
 
   /** What aborts this scope, for the policy that opened it (kept apart: the scope is also the function's context). */
@@ -148,14 +183,14 @@ export class Scope implements ExecutionContext {
     return new ScopeAborter(this.#owner, this);
   }
 
-  /** A child scope for attempt `attempt`. */
-  openAttempt(attempt: number): Scope {
-    return new Scope(this.#owner, this, attempt, false);
+  /** A child scope for attempt `attempt`, opened by the policy at `slot`. */
+  openAttempt(attempt: number, slot: number): Scope {
+    return new Scope(this.#owner, this, attempt, false, undefined, slot);
   }
 
-  /** A child scope whose work `tracker` counts. */
-  openTracked(tracker: WorkTracker): Scope {
-    return new Scope(this.#owner, this, this.attempt, false, tracker);
+  /** A child scope whose work `tracker` counts, opened by the policy at `slot`. */
+  openTracked(tracker: WorkTracker, slot: number): Scope {
+    return new Scope(this.#owner, this, this.attempt, false, tracker, slot);
   }
 }
 

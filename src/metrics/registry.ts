@@ -90,7 +90,9 @@ export interface MetricsSnapshot {
  * Calls `onTrack` for every policy `registry` tracks now and later; the function it returns
  * runs when that policy is untracked or the watch stops (logPolicyEvents on a registry).
  */
-export let watchPolicies: (registry: MetricsRegistry, onTrack: (tracked: NamedPolicy) => Unsubscribe) => Unsubscribe;
+export function watchPolicies(registry: MetricsRegistry, onTrack: (tracked: NamedPolicy) => Unsubscribe): Unsubscribe {
+  return (registry as unknown as { watch(onTrack: (tracked: NamedPolicy) => Unsubscribe): Unsubscribe }).watch(onTrack);
+}
 
 /** The gauges a policy reports now; what its reader throws is reported, and the snapshot goes on without them. */
 function readGauges(named: NamedPolicy): Readonly<Record<string, number | string>> {
@@ -182,10 +184,6 @@ export class MetricsRegistry {
   readonly #trackers = new Map<object, PolicyTracker>();
   readonly #byKindAndName = new Map<string, PolicyTracker>();
   readonly #watchers = new Set<PolicyWatcher>();
-
-  static {
-    watchPolicies = (registry, onTrack) => registry.#watch(onTrack);
-  }
 
   constructor(options?: MetricsRegistryOptions) {
     const opts = validate.options('MetricsRegistry', options, ['buckets', 'now']);
@@ -309,7 +307,7 @@ export class MetricsRegistry {
     };
   }
 
-  #watch(onTrack: (tracked: NamedPolicy) => Unsubscribe): Unsubscribe {
+  private watch(onTrack: (tracked: NamedPolicy) => Unsubscribe): Unsubscribe {
     const watcher: PolicyWatcher = { onTrack, stops: new Map() };
     this.#watchers.add(watcher);
     for (const tracker of this.#trackers.values()) this.startWatching(watcher, tracker);
