@@ -3,8 +3,9 @@ import { LayerPolicy } from './engine/policy.js';
 import { BulkheadRejectedError, withoutStack, type BulkheadRejectionReason } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { systemClock, type Clock } from './shared/clock.js';
+import { List, type ListNode } from './shared/list.js';
 import { BULKHEAD_GAUGES } from './shared/metric-catalog.js';
-import * as validate from './validate.js';
+import * as validate from './shared/validate.js';
 
 /** Options of {@link Bulkhead}. */
 export interface BulkheadOptions {
@@ -36,11 +37,8 @@ export interface BulkheadEvents {
   rejected: { readonly error: BulkheadRejectedError; readonly reason: BulkheadRejectionReason };
 }
 
-/**
- * A call waiting in the queue: a node of a doubly linked list, so leaving from the middle is
- * O(1). One object per queued call; its admission lets the call in.
- */
-class QueuedCall {
+/** A call waiting in the queue, a node of it (leaving from the middle is O(1)); its admission lets the call in. */
+class QueuedCall implements ListNode<QueuedCall> {
   readonly admission: Admission;
   /** The `queueTimeout` timer, if any. */
   timer: unknown = undefined;
@@ -89,9 +87,8 @@ export class Bulkhead extends LayerPolicy<void> {
   private readonly clock: Clock;
   private readonly events = new Emitter<BulkheadEvents>(['rejected']);
   private running = 0;
-  private waiting = 0;
-  private head: QueuedCall | undefined = undefined;
-  private tail: QueuedCall | undefined = undefined;
+  /** The calls waiting for a slot, first in first out. */
+  private readonly queue = new List<QueuedCall>();
 
   constructor(options: BulkheadOptions) {
     super();
@@ -114,7 +111,7 @@ export class Bulkhead extends LayerPolicy<void> {
 
   /** How many calls wait in the queue now. */
   get queued(): number {
-    return this.waiting;
+    return this.queue.size;
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -132,14 +129,10 @@ export class Bulkhead extends LayerPolicy<void> {
       call.trackWork();
       return undefined;
     }
-    if (this.waiting >= this.maxQueue) throw this.reject('full');
+    if (this.queue.size >= this.maxQueue) throw this.reject('full');
     call.trackWork();
     const entry = new QueuedCall(call.wait(() => this.unlink(entry)));
-    entry.previous = this.tail;
-    if (this.tail === undefined) this.head = entry;
-    else this.tail.next = entry;
-    this.tail = entry;
-    this.waiting++;
+    this.queue.push(entry);
     if (this.queueTimeout !== Infinity) {
       entry.timer = this.clock.setTimeout(() => {
         entry.timer = undefined;
@@ -152,7 +145,7 @@ export class Bulkhead extends LayerPolicy<void> {
 
   /** The work on a slot has ended: the slot goes straight to the first queued call (no barging), or is counted free. */
   protected override released(): void {
-    const first = this.head;
+    const first = this.queue.head;
     if (first === undefined) {
       this.running--;
       return;
@@ -168,7 +161,7 @@ export class Bulkhead extends LayerPolicy<void> {
       refuses: true,
       gauges: BULKHEAD_GAUGES,
       logs: BULKHEAD_LOGS,
-      readGauges: () => ({ active: this.running, queued: this.waiting }),
+      readGauges: () => ({ active: this.running, queued: this.queue.size }),
       on: (event, listener) => this.on(event as keyof BulkheadEvents, listener),
     };
   }
@@ -179,17 +172,7 @@ export class Bulkhead extends LayerPolicy<void> {
       this.clock.clearTimeout(entry.timer);
       entry.timer = undefined;
     }
-    if (entry.previous === undefined) {
-      if (this.head !== entry) return; // already left
-      this.head = entry.next;
-    } else {
-      entry.previous.next = entry.next;
-    }
-    if (entry.next === undefined) this.tail = entry.previous;
-    else entry.next.previous = entry.previous;
-    entry.previous = undefined;
-    entry.next = undefined;
-    this.waiting--;
+    this.queue.remove(entry);
   }
 
   private reject(reason: BulkheadRejectionReason): BulkheadRejectedError {

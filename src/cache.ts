@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from './shared/clock.js';
 import { synchronousAnswer } from './shared/report.js';
-import * as validate from './validate.js';
+import * as validate from './shared/validate.js';
 
 /**
  * A key-value store for last known good values. {@link MemoryCache} keeps them in memory;

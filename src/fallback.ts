@@ -4,7 +4,7 @@ import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { FALLBACK_COUNTERS } from './shared/metric-catalog.js';
 import { synchronousAnswer } from './shared/report.js';
 import { describeError } from './shared/show.js';
-import * as validate from './validate.js';
+import * as validate from './shared/validate.js';
 
 /** Options of {@link withFallback}. */
 export interface FallbackOptions {

@@ -5,7 +5,7 @@ import { namedPolicies, type NamedPolicy, type PolicyKind } from './metrics/name
 import { systemClock, type Clock } from './shared/clock.js';
 import { BUILTIN_LOGGED_EVENTS } from './shared/metric-catalog.js';
 import { reportCallbackError, watchReturned } from './shared/report.js';
-import * as validate from './validate.js';
+import * as validate from './shared/validate.js';
 
 /** The levels {@link logPolicyEvents} writes at. */
 export type LogLevel = 'info' | 'warn' | 'error';

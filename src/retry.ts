@@ -6,7 +6,7 @@ import { RETRY_COUNTERS } from './shared/metric-catalog.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { synchronousAnswer, watchReturned } from './shared/report.js';
 import { describeError } from './shared/show.js';
-import * as validate from './validate.js';
+import * as validate from './shared/validate.js';
 
 /**
  * How a retry delay is randomised, so a fleet of clients does not retry in lockstep. With

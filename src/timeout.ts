@@ -4,7 +4,8 @@ import { TimeoutError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { TIMEOUT_COUNTERS } from './shared/metric-catalog.js';
 import { systemClock, type Clock } from './shared/clock.js';
-import * as validate from './validate.js';
+import { List, type ListNode } from './shared/list.js';
+import * as validate from './shared/validate.js';
 
 /** Options of {@link withTimeout}. */
 export interface TimeoutOptions {
@@ -27,7 +28,7 @@ export interface TimeoutEvents {
  * One call under a timeout: a node of the policy's deadline list, which is kept in start order
  * so its head always expires first.
  */
-interface Deadline {
+interface Deadline extends ListNode<Deadline> {
   /** What the timeout aborts when it expires. */
   readonly scope: AbortScope;
   /** Clock time at which it expires; NaN until stamped (see {@link TimeoutPolicy}). */
@@ -57,8 +58,7 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
    * The calls under this policy that have not settled, oldest first. One timer serves them
    * all: it is armed for the head, and re-armed for the next head when it fires.
    */
-  private head: Deadline | undefined = undefined;
-  private tail: Deadline | undefined = undefined;
+  private readonly pending = new List<Deadline>();
   private timer: unknown = undefined;
   /** Deadlines waiting for their check, oldest first. */
   private firstToCheck: Deadline | undefined = undefined;
@@ -96,10 +96,7 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
       return deadline;
     }
     deadline.linked = true;
-    deadline.previous = this.tail;
-    if (this.tail === undefined) this.head = deadline;
-    else this.tail.next = deadline;
-    this.tail = deadline;
+    this.pending.push(deadline);
     // One check per call, queued in the order the calls entered: the call hands over the
     // policy's one check function, so no closure is made per call.
     if (this.lastToCheck === undefined) this.firstToCheck = deadline;
@@ -133,7 +130,7 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
       return deadline.expired;
     }
     if (deadline.linked) this.unlink(deadline);
-    if (this.head === undefined && this.timer !== undefined) {
+    if (this.pending.head === undefined && this.timer !== undefined) {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
@@ -168,7 +165,7 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
     if (!deadline.linked || !Number.isNaN(deadline.at)) return;
     const now = this.clock.now();
     deadline.at = now + this.timeout;
-    if (this.timer === undefined) this.arm((this.head as Deadline).at - now);
+    if (this.timer === undefined) this.arm((this.pending.head as Deadline).at - now);
   }
 
   private arm(ms: number): void {
@@ -179,11 +176,11 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
   private readonly expire = (): void => {
     this.timer = undefined;
     const now = this.clock.now();
-    for (let head = this.head; head !== undefined && head.at <= now; head = this.head) {
+    for (let head = this.pending.head; head !== undefined && head.at <= now; head = this.pending.head) {
       this.unlink(head);
       this.abortExpired(head);
     }
-    const next = this.head;
+    const next = this.pending.head;
     if (next !== undefined && this.timer === undefined && !Number.isNaN(next.at)) this.arm(next.at - now);
   };
 
@@ -202,13 +199,9 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
 
   private unlink(deadline: Deadline): void {
     deadline.linked = false;
-    if (deadline.previous === undefined) this.head = deadline.next;
-    else deadline.previous.next = deadline.next;
-    if (deadline.next === undefined) this.tail = deadline.previous;
-    else deadline.next.previous = deadline.previous;
-    deadline.previous = undefined;
-    deadline.next = undefined;
+    this.pending.remove(deadline);
   }
+
 }
 
 const TIMEOUT_LOGS: readonly LogDescription[] = [

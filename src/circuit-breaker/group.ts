@@ -1,6 +1,6 @@
 import type { ExecuteOptions, ExecutionContext } from '../engine/contract.js';
 import { Emitter, type Listener, type Unsubscribe } from '../events.js';
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 import { breakerWithSettings, machineOf, type CircuitBreaker } from './breaker.js';
 import { BreakerSettings } from './options.js';
 import type { CircuitBreakerOptions, CircuitState, CircuitStateChangeReason } from './types.js';

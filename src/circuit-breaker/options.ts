@@ -2,7 +2,7 @@
  * A circuit breaker's options, checked once: a group's breakers share one set.
  */
 import { systemClock, type Clock } from '../shared/clock.js';
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 import type { CircuitBreakerFailureRate, CircuitBreakerOptions, CircuitBreakerSlowCall } from './types.js';
 import type { WindowShape } from './window.js';
 

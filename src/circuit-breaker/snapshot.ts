@@ -2,7 +2,7 @@
  * Checking a saved breaker state before it is loaded: every field, and that its window fits
  * the breaker's options.
  */
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 import { SNAPSHOT_VERSION, plainObject, windowCalls, windowShape, type BreakerSettings } from './options.js';
 import type { CircuitState } from './types.js';
 import { describeShape, sameShape, type WindowContents, type WindowShape } from './window.js';

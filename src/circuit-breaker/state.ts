@@ -6,7 +6,7 @@
 import { CircuitOpenError, isRefusal, withoutStack, type CircuitOpenReason } from '../errors.js';
 import { Emitter } from '../events.js';
 import { reportUncaught, synchronousAnswer, watchReturned } from '../shared/report.js';
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 import { DEFAULT_HALF_OPEN_MAX_WAIT, DEFAULT_RECOVERY_TIMEOUT, SNAPSHOT_VERSION, type BreakerSettings } from './options.js';
 import type { CheckedSnapshot } from './snapshot.js';
 import type { CircuitBreakerEvents, CircuitBreakerSnapshot, CircuitBreakerStats, CircuitState, CircuitStateChangeReason } from './types.js';

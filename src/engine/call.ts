@@ -3,32 +3,15 @@
  * them with its outcome, and aborting what waits when the caller or a timeout gives up.
  */
 import type { Clock } from '../shared/clock.js';
-import { reportCallbackError } from '../shared/report.js';
-import type { AbortScope, Admission, ExecutionContext, InnerLayers, InnerRun, LayerCall } from './contract.js';
+import type { AbortScope, Admission, ExecutionContext, InnerLayers, LayerCall } from './contract.js';
 import { Frame } from './frame.js';
-import { FAILURE, REFUSAL, SUCCESS, finishObserving, newPass, observeRefusal, startObserving, type CallObserver, type Outcome } from './observe.js';
+import { FAILURE, SUCCESS, finishObserving, newPass, observeRefusal, startObserving } from './observe.js';
 import { WorkTracker, type Scope, type ScopeOwner, type WorkOwner } from './scope.js';
 import { abortedByScope } from './signal.js';
+import { Inner } from './inner.js';
+import { leaveFrom, leaveGroup, leaveWithErrorFrom } from './leave.js';
+import { release, type Step } from './step.js';
 import { Invocation, Waiting, type Waiter } from './waiters.js';
-
-/**
- * A policy of a stack as the engine runs it: its hooks as fields of one object shape shared by
- * every kind. Reading `enter` off five different policy classes makes every such read in the
- * engine megamorphic (a slow, global lookup); reading it off steps keeps them monomorphic.
- * The hooks are the policy's own methods, unbound (called with the policy as `this`).
- */
-export interface Step {
-  readonly layer: object;
-  readonly enter: ((call: LayerCall) => unknown) | undefined;
-  readonly onValue: ((token: unknown, value: unknown, call: LayerCall) => unknown) | undefined;
-  readonly onError: ((token: unknown, error: unknown, call: LayerCall) => unknown) | undefined;
-  readonly released: ((token: unknown) => void) | undefined;
-  readonly run: ((call: LayerCall) => Promise<unknown>) | undefined;
-  /** True for a policy that may abort the work inside it (it opens abort scopes). */
-  readonly abortsWork: boolean;
-  /** Watches every call through the policy (a metrics registry); undefined costs nothing. */
-  observer: CallObserver | undefined;
-}
 
 /** Which hook runs now, for the handle methods that belong to one. */
 const IDLE = 0;
@@ -37,9 +20,6 @@ const LEAVING = 2;
 
 const settled = Promise.resolve();
 
-function isPromise(value: unknown): value is Promise<unknown> {
-  return value instanceof Promise;
-}
 
 /**
  * The state of one `execute()`. It is also the `LayerCall` handle each hook receives: before a
@@ -55,16 +35,14 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
   private lastWaiter: Waiter | undefined = undefined;
   /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
   private signalScopes: Scope[] | undefined = undefined;
-  /** Checks to queue once the work now being entered has started (`afterStart`): the first, and any more. */
-  private check: (() => void) | undefined = undefined;
-  private moreChecks: (() => void)[] | undefined = undefined;
+  /** Checks to queue once the work now being entered has started (`afterStart`): one, or several. */
+  private checks: (() => void) | (() => void)[] | undefined = undefined;
   // The hook running now.
-  private phase = IDLE;
-  private at = 0;
-  private here: Scope | undefined = undefined;
-  /** In `enter`: the scope the policies inside will run in. */
-  private entering: Scope | undefined = undefined;
-  private frame: Frame | undefined = undefined;
+  phase: number = IDLE;
+  at = 0;
+  /** The scope of the hook running now; in `enter`, the scope the policies inside will run in (setAttempt, trackWork and openAbortScope move it). */
+  here: Scope | undefined = undefined;
+  frame: Frame | undefined = undefined;
 
   constructor(steps: readonly Step[], fn: (ctx: ExecutionContext) => unknown, callerSignal: AbortSignal | undefined, abortable: boolean) {
     this.steps = steps;
@@ -99,14 +77,14 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
 
   setAttempt(attempt: number): void {
     const scope = this.enteringScope('setAttempt');
-    if (attempt !== scope.attempt) this.entering = scope.openAttempt(attempt, this.at - (this.frame as Frame).from);
+    if (attempt !== scope.attempt) this.here = scope.openAttempt(attempt, this.at - (this.frame as Frame).from);
   }
 
   openAbortScope(): AbortScope {
     const scope = this.enteringScope('openAbortScope');
     if (!(this.steps[this.at] as Step).abortsWork) throw new Error('LayerCall.openAbortScope(): only a policy whose abortsWork is true may abort the work inside it');
     const opened = scope.openAbortable(this.at - (this.frame as Frame).from);
-    this.entering = opened;
+    this.here = opened;
     return opened.aborter();
   }
 
@@ -119,7 +97,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
       frame.releaseAfterLeave |= 1 << slot;
       return;
     }
-    this.entering = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
+    this.here = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
   }
 
   workEnded(tracker: WorkTracker): void {
@@ -128,8 +106,10 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
 
   afterStart(check: () => void): void {
     this.enteringScope('afterStart');
-    if (this.check === undefined) this.check = check;
-    else (this.moreChecks ??= []).push(check);
+    const checks = this.checks;
+    if (checks === undefined) this.checks = check;
+    else if (typeof checks === 'function') this.checks = [checks, check];
+    else checks.push(check);
   }
 
   wait(onAbort?: (reason: unknown) => void): Admission {
@@ -160,7 +140,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
 
   private enteringScope(method: string): Scope {
     if (this.phase !== ENTERING) throw new Error(`LayerCall.${method}() can only be called in enter`);
-    return this.entering as Scope;
+    return this.here as Scope;
   }
 
   // ── Entering ─────────────────────────────────────────────────────────────────────────────
@@ -188,7 +168,6 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
         this.phase = ENTERING;
         this.at = at;
         this.here = inner;
-        this.entering = inner;
         this.frame = frame;
         try {
           token = enter.call(step.layer, this);
@@ -199,7 +178,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
           break;
         }
         this.phase = IDLE;
-        inner = this.entering;
+        inner = this.here as Scope;
       }
       frame.keep(slot, token);
       const observer = step.observer;
@@ -222,14 +201,11 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
     } else {
       outcome = this.leaveGroup(frame, outcome);
     }
-    if (this.check !== undefined) {
-      void settled.then(this.check);
-      this.check = undefined;
-      const more = this.moreChecks;
-      if (more !== undefined) {
-        this.moreChecks = undefined;
-        for (const check of more) void settled.then(check);
-      }
+    const checks = this.checks;
+    if (checks !== undefined) {
+      this.checks = undefined;
+      if (typeof checks === 'function') void settled.then(checks);
+      else for (const check of checks) void settled.then(check);
     }
     return outcome;
   }
@@ -276,122 +252,16 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
     );
   }
 
-  // ── Leaving ──────────────────────────────────────────────────────────────────────────────
-
-  private leaveGroup(frame: Frame, inner: Promise<unknown>): Promise<unknown> {
-    if (frame.to === frame.from) return inner;
-    return inner.then(
-      (value) => this.leaveFrom(frame, frame.to, value),
-      (error: unknown) => this.leaveWithErrorFrom(frame, frame.to, error),
-    );
+  leaveGroup(frame: Frame, inner: Promise<unknown>): Promise<unknown> {
+    return leaveGroup(this, frame, inner);
   }
 
-  /** Leaves the entered policies below `top` (exclusive), innermost first, with a value. */
   leaveFrom(frame: Frame, top: number, value: unknown): unknown {
-    if (frame.observations !== undefined) newPass();
-    const steps = this.steps;
-    const from = frame.from;
-    for (let at = top - 1; at >= from; at--) {
-      const step = steps[at] as Step;
-      const slot = at - from;
-      const onValue = step.onValue;
-      if (onValue !== undefined) {
-        let answer: unknown;
-        this.enterHook(at, frame, slot);
-        try {
-          answer = onValue.call(step.layer, frame.token(slot), value, this);
-        } catch (error) {
-          this.phase = IDLE;
-          this.left(frame, slot, step, FAILURE, error);
-          return this.leaveWithErrorFrom(frame, at, error);
-        }
-        this.phase = IDLE;
-        if (isPromise(answer)) return this.leaveLater(frame, at, answer);
-        value = answer;
-      }
-      this.left(frame, slot, step, SUCCESS, undefined);
-    }
-    return value;
+    return leaveFrom(this, frame, top, value);
   }
 
-  /** Leaves the entered policies below `top` (exclusive), innermost first, with an error: a policy may answer instead. */
   leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown {
-    if (frame.observations !== undefined) newPass();
-    const steps = this.steps;
-    const from = frame.from;
-    for (let at = top - 1; at >= from; at--) {
-      const step = steps[at] as Step;
-      const slot = at - from;
-      const token = frame.token(slot);
-      if (slot === frame.waitingSlot && token instanceof Waiting) {
-        // It never let the call in (it refused it, or the call was aborted while it waited): it has nothing to leave.
-        this.observeEnd(frame, slot, token.refused ? REFUSAL : FAILURE, error);
-        frame.skipScopes(slot);
-        continue;
-      }
-      const onError = step.onError;
-      if (onError === undefined) {
-        this.left(frame, slot, step, FAILURE, error);
-        continue;
-      }
-      let answer: unknown;
-      this.enterHook(at, frame, slot);
-      try {
-        answer = onError.call(step.layer, token, error, this);
-      } catch (thrown) {
-        this.phase = IDLE;
-        this.left(frame, slot, step, FAILURE, thrown);
-        error = thrown;
-        continue;
-      }
-      this.phase = IDLE;
-      if (!isPromise(answer)) {
-        this.left(frame, slot, step, SUCCESS, undefined);
-        return this.leaveFrom(frame, at, answer);
-      }
-      return this.leaveLater(frame, at, answer);
-    }
-    throw error;
-  }
-
-  /** A policy answers later (a retry, a fallback function): the policies outside it wait for that. */
-  private leaveLater(frame: Frame, at: number, answer: Promise<unknown>): Promise<unknown> {
-    const slot = at - frame.from;
-    const step = this.steps[at] as Step;
-    return answer.then(
-      (value) => {
-        // A later turn: the clock is read afresh, not reused from whatever pass ran last.
-        newPass();
-        this.left(frame, slot, step, SUCCESS, undefined);
-        return this.leaveFrom(frame, at, value);
-      },
-      (failure: unknown) => {
-        newPass();
-        this.left(frame, slot, step, FAILURE, failure);
-        return this.leaveWithErrorFrom(frame, at, failure);
-      },
-    );
-  }
-
-  private enterHook(at: number, frame: Frame, slot: number): void {
-    this.phase = LEAVING;
-    this.at = at;
-    this.here = frame.cursor === frame.base ? frame.base : frame.entryScope(slot);
-    this.frame = frame;
-  }
-
-  /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
-  private left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
-    if (frame.observations !== undefined) this.observeEnd(frame, slot, outcome, error);
-    if (frame.releaseAfterLeave !== 0 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
-    if (frame.cursor !== frame.base) frame.closeScopes(slot);
-  }
-
-  private observeEnd(frame: Frame, slot: number, outcome: Outcome, error: unknown): void {
-    const observations = frame.observations;
-    if (observations === undefined) return;
-    const observer = observations[2 * slot] as CallObserver | undefined;
-    if (observer !== undefined) finishObserving(observer, observations[2 * slot + 1] as number, outcome, error);
+    return leaveWithErrorFrom(this, frame, top, error);
   }
 
   // ── User code ────────────────────────────────────────────────────────────────────────────
@@ -532,50 +402,3 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
   }
 }
 
-/** Runs a policy's `released` hook; what it throws is reported, never passed to a call. */
-export function release(step: Step, token: unknown): void {
-  const released = step.released;
-  if (released === undefined) return;
-  try {
-    released.call(step.layer, token);
-  } catch (error) {
-    reportCallbackError('a policy\'s released() hook', error);
-  }
-}
-
-/** The policies inside one policy, for a retry or hedging to run again (see `LayerCall.inner`). */
-class Inner implements InnerLayers {
-  readonly #call: Call;
-  readonly #from: number;
-  readonly #scope: Scope;
-
-  constructor(call: Call, from: number, scope: Scope) {
-    this.#call = call;
-    this.#from = from;
-    this.#scope = scope;
-  }
-
-  get aborted(): boolean {
-    return this.#call.abortable && this.#scope.isAborted();
-  }
-
-  run(attempt?: number): Promise<unknown> {
-    const scope = this.#scope;
-    return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt, -1));
-  }
-
-  start(attempt?: number): InnerRun {
-    const call = this.#call;
-    if (!call.abortable) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
-    const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt, -1);
-    const scope = base.openAbortable(-1);
-    const outcome = call.next(this.#from, scope);
-    const forget = (): void => call.forgetSignal(scope);
-    outcome.then(forget, forget);
-    return { outcome, abort: (reason) => call.abort(scope, reason) };
-  }
-
-  sleep(ms: number, clock: Clock): Promise<void> {
-    return this.#call.sleep(this.#scope, ms, clock);
-  }
-}

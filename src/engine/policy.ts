@@ -2,7 +2,8 @@
  * Policies as callers use them: `execute` and `wrap` over a list of steps, the base class a
  * policy extends, and `compose`.
  */
-import { Call, type Step } from './call.js';
+import { Call } from './call.js';
+import type { Step } from './step.js';
 import type { Admission, ExecuteOptions, ExecutionContext, LayerCall, Policy, PolicyDescription } from './contract.js';
 import { Scope } from './scope.js';
 import { isAbortSignal, onAbort } from './signal.js';

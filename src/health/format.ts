@@ -3,7 +3,9 @@
  * `Accept`, and building status, headers and body. The handlers only adapt it to `node:http`
  * and to `Request`/`Response`.
  */
-import type { CheckResult, CheckStatus, HealthMonitor, HealthStatus, ReadinessReport } from './monitor.js';
+import type { HealthMonitor } from './monitor.js';
+import type { CheckResult, CheckStatus, HealthStatus, ReadinessReport } from './types.js';
+import { requestPath } from '../shared/http-path.js';
 import { synchronousAnswer } from '../shared/report.js';
 import * as validate from './options.js';
 
@@ -99,18 +101,12 @@ function withoutTrailingSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-/** The path of a request target: no query, no fragment, no trailing slash; also for an absolute-form target (`http://host/health`). */
+/** The path of a request target without its query, fragment and one trailing slash; also for an absolute-form target (`http://host/health`). */
 export function pathOf(target: string): string {
-  let path = target;
-  if (!path.startsWith('/')) {
-    try {
-      path = new URL(path).pathname;
-    } catch {
-      return path;
-    }
-  }
-  const end = path.search(/[?#]/);
-  return withoutTrailingSlash(end === -1 ? path : path.slice(0, end));
+  const path = requestPath(target);
+  // Neither a path nor a URL: no endpoint will match it, whatever is trimmed.
+  if (path === target && !target.startsWith('/')) return target;
+  return withoutTrailingSlash(path);
 }
 
 /** The endpoint a path names, if any. */

@@ -18,7 +18,7 @@ export type {
   LivenessReport,
   NotReadyReason,
   ReadinessReport,
-} from './monitor.js';
+} from './types.js';
 
 export { nodeHealthHandler } from './node-handler.js';
 export type { NodeHealthHandler, NodeHealthRequest, NodeHealthResponse, NodeNextFunction } from './node-handler.js';

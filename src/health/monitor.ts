@@ -1,147 +1,21 @@
-import type { CircuitState } from '../circuit-breaker/types.js';
 import type { Clock } from '../shared/clock.js';
-import { isThenable, watchReturned } from '../shared/report.js';
 import * as validate from './options.js';
+import { readBreaker, runCheck, type BreakerEntry, type CheckEntry, type Entry } from './run-check.js';
+import type {
+  CheckOptions,
+  CheckResult,
+  CircuitBreakerCheckOptions,
+  CircuitBreakerLike,
+  HealthCheck,
+  HealthMonitorOptions,
+  HealthPhase,
+  HealthReport,
+  HealthStatus,
+  LivenessReport,
+  NotReadyReason,
+  ReadinessReport,
+} from './types.js';
 
-/** The service as a whole: `'degraded'` still serves (a non-critical dependency is down or a check warns). */
-export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
-
-/** One check's outcome, in the words of the IETF health-check draft. */
-export type CheckStatus = 'pass' | 'warn' | 'fail';
-
-/** Where the process stands in its life: not ready yet, serving, or shutting down. */
-export type HealthPhase = 'starting' | 'ready' | 'draining';
-
-/** Why {@link HealthMonitor.ready} answered `false`. */
-export type NotReadyReason = 'starting' | 'draining' | 'unhealthy';
-
-/** What a check function receives. */
-export interface HealthCheckContext {
-  /**
-   * Aborted (with a `DOMException` named `"TimeoutError"`) when the check outlives its
-   * timeout. Pass it on to the client you ping, so an abandoned probe frees its connection.
-   */
-  readonly signal: AbortSignal;
-}
-
-/**
- * A dependency check. It passes when it returns or resolves to anything but `false`; it fails
- * when it returns or resolves `false`, throws (also synchronously), rejects, or has not
- * settled when its timeout elapses.
- */
-export type HealthCheck = (context: HealthCheckContext) => unknown;
-
-/** Anything with a circuit breaker's `state`: a bulwark `CircuitBreaker`, or your own adapter. */
-export interface CircuitBreakerLike {
-  readonly state: CircuitState;
-  /** Counters to show in a verbose report, when the breaker has them. */
-  stats?(): unknown;
-}
-
-/** Options of {@link HealthMonitor}. */
-export interface HealthMonitorOptions {
-  /**
-   * Longest time in ms a check may run, and the timeout of every check that sets none. A
-   * check still running then fails and its signal is aborted, so a report never takes longer
-   * than this (plus a turn of the event loop), whatever the checks do.
-   * @default 5_000
-   */
-  timeout?: number | undefined;
-  /**
-   * How long in ms a report is reused before the checks run again. With `0`, every request
-   * that arrives while a run is in flight still shares that run; none reuses a finished one.
-   * @default 0
-   */
-  cacheTtl?: number | undefined;
-  /**
-   * The source of time for timeouts, durations and the cache.
-   * @default a clock that reads `globalThis` at each call, so fake timers drive it
-   */
-  clock?: Clock | undefined;
-}
-
-/** Options of {@link HealthMonitor.addCheck}. */
-export interface CheckOptions {
-  /**
-   * A failing critical check makes the service `unhealthy` (503, out of rotation) and not
-   * ready; a failing non-critical one makes it `degraded` (still 200).
-   * @default true
-   */
-  critical?: boolean | undefined;
-  /**
-   * Timeout of this check in ms; at most the monitor's `timeout`.
-   * @default the monitor's `timeout`
-   */
-  timeout?: number | undefined;
-}
-
-/** Options of {@link HealthMonitor.addCircuitBreaker}. */
-export interface CircuitBreakerCheckOptions {
-  /**
-   * Whether an open breaker takes the service out of rotation. Off by default: a dependency
-   * behind a breaker usually has a fallback, so it should degrade the service, not stop it.
-   * @default false
-   */
-  critical?: boolean | undefined;
-}
-
-/** How one check went. */
-export interface CheckResult {
-  readonly status: CheckStatus;
-  /** How long the check took, in ms (0 for a circuit breaker, whose state is read, not probed). */
-  readonly durationMs: number;
-  /** Whether the check was registered as critical. */
-  readonly critical: boolean;
-  /** When the outcome was known, in epoch ms from the monitor's clock. */
-  readonly checkedAt: number;
-  /** What went wrong, as text (`warn` and `fail` only). May hold hostnames or credentials: keep it in-house. */
-  readonly error?: string;
-  /** What the check threw or rejected with, for your logs (never sent by the HTTP handlers). */
-  readonly cause?: unknown;
-  /** True when the check failed because it outlived its timeout. */
-  readonly timedOut?: boolean;
-  /** More about the check: a breaker's `state` (and `stats()` when it has one). */
-  readonly details?: Readonly<Record<string, unknown>>;
-}
-
-/** The result of {@link HealthMonitor.check}. */
-export interface HealthReport {
-  /** `'unhealthy'` when a critical check fails; `'degraded'` when another fails or any warns. */
-  readonly status: HealthStatus;
-  /** When the checks finished, in epoch ms from the monitor's clock (older than now when the report was cached). */
-  readonly checkedAt: number;
-  /** One entry per registered check, in registration order. */
-  readonly checks: Readonly<Record<string, CheckResult>>;
-}
-
-/** The result of {@link HealthMonitor.ready}. */
-export interface ReadinessReport {
-  readonly ready: boolean;
-  /** Why the process is not ready; absent when it is. */
-  readonly reason?: NotReadyReason;
-  /** The critical checks, when they ran (empty while starting or draining). */
-  readonly checks: Readonly<Record<string, CheckResult>>;
-}
-
-/** The result of {@link HealthMonitor.live}. */
-export interface LivenessReport {
-  readonly alive: true;
-}
-
-type CheckEntry = {
-  readonly kind: 'check';
-  readonly name: string;
-  readonly check: HealthCheck;
-  readonly critical: boolean;
-  readonly timeout: number;
-};
-type BreakerEntry = {
-  readonly kind: 'breaker';
-  readonly name: string;
-  readonly breaker: CircuitBreakerLike;
-  readonly critical: boolean;
-};
-type Entry = CheckEntry | BreakerEntry;
 
 type Scope = 'all' | 'critical';
 
@@ -164,19 +38,6 @@ const MONITOR_OPTIONS: readonly (keyof HealthMonitorOptions)[] = ['timeout', 'ca
 const CHECK_OPTIONS: readonly (keyof CheckOptions)[] = ['critical', 'timeout'];
 const BREAKER_OPTIONS: readonly (keyof CircuitBreakerCheckOptions)[] = ['critical'];
 
-/** An error's text for a report: its message, else its name, else what `String` makes of it. */
-function describe(error: unknown): string {
-  try {
-    if (typeof error === 'object' && error !== null) {
-      const { message, name } = error as { message?: unknown; name?: unknown };
-      if (typeof message === 'string' && message !== '') return message;
-      if (typeof name === 'string' && name !== '') return name;
-    }
-    return String(error);
-  } catch {
-    return 'an error that cannot be printed';
-  }
-}
 
 /**
  * Runs the dependency checks of a service and keeps its readiness, for Kubernetes probes and
@@ -444,7 +305,7 @@ export class HealthMonitor {
     const results: [string, CheckResult][] = [];
     for (const entry of outcome.entries) {
       if (criticalOnly && !entry.critical) continue;
-      const result = entry.kind === 'breaker' ? this.readBreaker(entry) : outcome.results.get(entry.name);
+      const result = entry.kind === 'breaker' ? readBreaker(this.clock, entry) : outcome.results.get(entry.name);
       if (result !== undefined) results.push([entry.name, result]);
     }
     return results;
@@ -454,7 +315,7 @@ export class HealthMonitor {
   private sharedCheck(entry: CheckEntry): Promise<CheckResult> {
     const inFlight = this.checksInFlight.get(entry);
     if (inFlight !== undefined) return inFlight;
-    const result = this.runCheck(entry).then((outcome) => {
+    const result = runCheck(this.clock, entry).then((outcome) => {
       this.checksInFlight.delete(entry);
       return outcome;
     });
@@ -462,97 +323,6 @@ export class HealthMonitor {
     return result;
   }
 
-  /** Runs one check function; the promise always fulfils, by the check's timeout at the latest. */
-  private runCheck(entry: CheckEntry): Promise<CheckResult> {
-    const clock = this.clock;
-    const started = clock.now();
-    const controller = new AbortController();
-    return new Promise<CheckResult>((resolve) => {
-      let settled = false;
-      let timer: unknown;
-      const finish = (status: CheckStatus, error: unknown, timedOut: boolean): void => {
-        if (settled) return; // the timeout answered first: a late outcome changes nothing
-        settled = true;
-        clock.clearTimeout(timer);
-        const checkedAt = clock.now();
-        const base = { status, durationMs: Math.max(0, checkedAt - started), critical: entry.critical, checkedAt };
-        if (status !== 'fail') {
-          resolve(base);
-        } else if (timedOut) {
-          resolve({ ...base, error: `timed out after ${entry.timeout} ms`, cause: error, timedOut: true });
-        } else {
-          resolve({ ...base, error: describe(error), cause: error });
-        }
-      };
-      // Armed before the check is called, so a check that settles at the deadline exactly has
-      // lost: a timeout means "not settled when the time was up".
-      timer = clock.setTimeout(() => {
-        const reason = new DOMException(`Health check ${JSON.stringify(entry.name)} timed out after ${entry.timeout} ms`, 'TimeoutError');
-        finish('fail', reason, true);
-        controller.abort(reason);
-      }, entry.timeout);
-      let value: unknown;
-      try {
-        value = entry.check({ signal: controller.signal });
-      } catch (error) {
-        finish('fail', error, false);
-        return;
-      }
-      const settleWith = (resolved: unknown): void => {
-        if (resolved === false) finish('fail', new Error('the check returned false'), false);
-        else finish('pass', undefined, false);
-      };
-      let thenable: boolean;
-      try {
-        thenable = (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
-      } catch (error) {
-        finish('fail', error, false); // a `then` getter that throws: what a promise would reject with
-        return;
-      }
-      // A synchronous answer settles now: behind a microtask its duration would include
-      // whatever other work got queued first.
-      if (!thenable) {
-        settleWith(value);
-        return;
-      }
-      // Both outcomes are handled, so a check that rejects after its timeout leaves no
-      // unhandled rejection behind.
-      Promise.resolve(value).then(settleWith, (error: unknown) => finish('fail', error, false));
-    });
-  }
-
-  private readBreaker(entry: BreakerEntry): CheckResult {
-    const checkedAt = this.clock.now();
-    const base = { durationMs: 0, critical: entry.critical, checkedAt };
-    let state: unknown;
-    try {
-      state = entry.breaker.state;
-    } catch (error) {
-      return { ...base, status: 'fail', error: `reading the circuit state failed: ${describe(error)}`, cause: error };
-    }
-    const details: Record<string, unknown> = { state };
-    if (typeof entry.breaker.stats === 'function') {
-      try {
-        const stats = entry.breaker.stats();
-        // A promise is no counter to show; watched, so a rejection is reported, not unhandled.
-        if (isThenable(stats)) watchReturned(`the stats() of circuit breaker ${JSON.stringify(entry.name)}`, stats);
-        else details['stats'] = stats;
-      } catch {
-        // Counters are a nicety: a breaker whose stats() throws still reports its state.
-      }
-    }
-    switch (state) {
-      case 'closed':
-        return { ...base, status: 'pass', details };
-      case 'half-open':
-        return { ...base, status: 'warn', error: 'circuit half-open', details };
-      case 'open':
-      case 'isolated':
-        return { ...base, status: 'fail', error: `circuit ${state}`, details };
-      default:
-        return { ...base, status: 'fail', error: `unknown circuit state ${validate.show(state)}`, details };
-    }
-  }
 }
 
 function overallStatus(results: readonly [string, CheckResult][]): HealthStatus {

@@ -1,7 +1,7 @@
 /**
  * Latency histograms: the bucket a latency falls in, and percentiles estimated from buckets.
  */
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 
 /** The default latency buckets, in ms: from 1 ms to 10 s, about three per decade. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]);

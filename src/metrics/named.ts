@@ -2,10 +2,10 @@
  * The bulwark policies a registry or a logger watches: a lone policy, or the members of a
  * stack, each with its description and the name it goes by.
  */
-import type { Step } from '../engine/call.js';
+import type { Step } from '../engine/step.js';
 import type { PolicyDescription } from '../engine/contract.js';
 import { LayerPolicy, PolicyBase, descriptionOf, stepsOf } from '../engine/policy.js';
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 
 /**
  * The kind of a policy, as metrics and logs name it: one of bulwark's, or the kind a policy

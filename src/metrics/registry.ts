@@ -2,7 +2,7 @@ import type { Unsubscribe } from '../events.js';
 import type { CircuitState } from '../circuit-breaker/types.js';
 import type { KindMetrics } from '../shared/metric-catalog.js';
 import { reportCallbackError } from '../shared/report.js';
-import * as validate from '../validate.js';
+import * as validate from '../shared/validate.js';
 import type { Policy } from '../engine/contract.js';
 import { DEFAULT_BUCKETS, validateBuckets, type LatencySnapshot } from './histogram.js';
 import { namedPolicies, type NamedPolicy, type PolicyKind } from './named.js';

@@ -2,7 +2,7 @@
  * The counters of one tracked policy in one registry, and how several registries share one
  * policy's observer slot.
  */
-import type { Step } from '../engine/call.js';
+import type { Step } from '../engine/step.js';
 import { REFUSAL, SUCCESS, type CallObserver, type Outcome } from '../engine/observe.js';
 import type { Unsubscribe } from '../events.js';
 import { reportCallbackError, watchReturned } from '../shared/report.js';

@@ -1,5 +1,5 @@
 import type { CallSample, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics/index.js';
-import { options as checkOptions, show } from '../subpath-options.js';
+import { options as checkOptions, show } from '../shared/validate.js';
 import { CORE_COUNTERS, catalogOf, type KindMetrics } from '../shared/metric-catalog.js';
 import type { GaugeDescription } from '../engine/contract.js';
 import type { OtelAttributes, OtelBatchObservableCallback, OtelBatchObservableResult, OtelMeter, OtelObservable } from './meter.js';

@@ -1,3 +1,4 @@
+import { requestPath } from '../shared/http-path.js';
 import { options as checkOptions, path as checkPath, show } from './options.js';
 import { PROMETHEUS_CONTENT_TYPE, checkSettings, render, takeSnapshot, type MetricsSource, type PrometheusOptions } from './render.js';
 
@@ -49,18 +50,6 @@ function answerPlain(response: NodeResponseLike, status: number, body: string, e
   response.end(body);
 }
 
-/** The pathname of a request target (`/metrics?x=1` → `/metrics`); also takes an absolute URL. */
-function pathnameOf(target: string): string {
-  if (!target.startsWith('/')) {
-    try {
-      return new URL(target).pathname;
-    } catch {
-      return target;
-    }
-  }
-  const end = target.search(/[?#]/);
-  return end === -1 ? target : target.slice(0, end);
-}
 
 /** What a GET or HEAD on the path answers with. */
 interface Exposition {
@@ -114,7 +103,7 @@ export function prometheusHandler(source: MetricsSource, options?: PrometheusHan
   return (request, response, next) => {
     // A router that strips its mount path (`app.use('/metrics', handler)`) leaves the full URL in originalUrl.
     const target = typeof request.originalUrl === 'string' ? request.originalUrl : request.url ?? '/';
-    if (pathnameOf(target) !== path) {
+    if (requestPath(target) !== path) {
       if (typeof next === 'function') return next();
       answerPlain(response, 404, 'Not Found\n');
       return;

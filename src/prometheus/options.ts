@@ -1,9 +1,9 @@
 /**
  * Option checks of `bulwark/prometheus`, with the same messages as the core's; the ones the
- * subpaths share are in `../subpath-options.ts`.
+ * subpaths share are in `../shared/validate.ts`.
  */
 
-import { options, show } from '../subpath-options.js';
+import { options, show } from '../shared/validate.js';
 
 export { options, show };
 

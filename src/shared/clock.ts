@@ -13,6 +13,9 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** Largest delay a JavaScript timer can wait (2³¹ − 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
 /**
  * The default clock. It looks up `Date.now`, `setTimeout` and `clearTimeout` on
  * `globalThis` at every call rather than capturing them at import, so fake timers installed

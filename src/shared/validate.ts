@@ -2,8 +2,10 @@
  * Option checks shared by every policy, so each bad value gets the same kind of message:
  * the option's full name and the value that was given.
  */
-import { options, type PeerNames } from './shared/options.js';
-import { show } from './shared/show.js';
+import type { Clock } from './clock.js';
+import { MAX_TIMER_DELAY } from './clock.js';
+import { options, type PeerNames } from './options.js';
+import { show } from './show.js';
 
 export { options, show, type PeerNames };
 
@@ -23,8 +25,7 @@ export function count(name: string, value: unknown, min: number, infinite = fals
   return n;
 }
 
-/** Largest delay a JavaScript timer can wait (2³¹ − 1 ms, about 24.8 days); longer ones fire at once. */
-export const MAX_TIMER_DELAY = 2_147_483_647;
+export { MAX_TIMER_DELAY };
 
 /** A duration in ms: finite, ≥ 0 and no longer than a timer can wait, or `Infinity` when `infinite` allows it. */
 export function duration(name: string, value: unknown, infinite = false): number {
@@ -64,7 +65,7 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
   return value as T;
 }
 
-export function clock<C>(name: string, value: C): C {
+export function clock<C = Clock>(name: string, value: C): C {
   const candidate = value as { now?: unknown; setTimeout?: unknown; clearTimeout?: unknown } | null;
   if (
     typeof candidate !== 'object' || candidate === null ||
@@ -72,6 +73,11 @@ export function clock<C>(name: string, value: C): C {
   ) {
     throw new TypeError(`${name} must be a Clock with now(), setTimeout() and clearTimeout(), got ${show(value)}`);
   }
+  return value;
+}
+
+export function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false, got ${show(value)}`);
   return value;
 }
 

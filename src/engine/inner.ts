@@ -1,0 +1,52 @@
+/**
+ * What `LayerCall.inner()` gives a policy: the policies inside it, to run again or at once.
+ */
+import type { Clock } from '../shared/clock.js';
+import type { InnerLayers, InnerRun } from './contract.js';
+import type { Scope } from './scope.js';
+
+/** What an `Inner` needs of its call. */
+export interface InnerOwner {
+  readonly abortable: boolean;
+  next(index: number, scope: Scope): Promise<unknown>;
+  abort(scope: Scope, reason: unknown): void;
+  forgetSignal(scope: Scope): void;
+  sleep(scope: Scope, ms: number, clock: Clock): Promise<void>;
+}
+
+/** The policies inside one policy, for a retry or hedging to run again (see `LayerCall.inner`). */
+export class Inner implements InnerLayers {
+  readonly #call: InnerOwner;
+  readonly #from: number;
+  readonly #scope: Scope;
+
+  constructor(call: InnerOwner, from: number, scope: Scope) {
+    this.#call = call;
+    this.#from = from;
+    this.#scope = scope;
+  }
+
+  get aborted(): boolean {
+    return this.#call.abortable && this.#scope.isAborted();
+  }
+
+  run(attempt?: number): Promise<unknown> {
+    const scope = this.#scope;
+    return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt, -1));
+  }
+
+  start(attempt?: number): InnerRun {
+    const call = this.#call;
+    if (!call.abortable) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
+    const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt, -1);
+    const scope = base.openAbortable(-1);
+    const outcome = call.next(this.#from, scope);
+    const forget = (): void => call.forgetSignal(scope);
+    outcome.then(forget, forget);
+    return { outcome, abort: (reason) => call.abort(scope, reason) };
+  }
+
+  sleep(ms: number, clock: Clock): Promise<void> {
+    return this.#call.sleep(this.#scope, ms, clock);
+  }
+}
