@@ -180,7 +180,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
         this.phase = IDLE;
         inner = this.here as Scope;
       }
-      frame.keep(slot, token);
+      if (token !== undefined) frame.keep(slot, token);
       const observer = step.observer;
       if (observer !== undefined) {
         if (frame.observations === undefined) newPass();
