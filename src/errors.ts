@@ -126,6 +126,12 @@ export function refusal<E extends object>(error: E): E {
   return error;
 }
 
+/** `refusal(error)` for an object; a primitive thrown as a refusal is passed on as it is (it cannot carry a brand). */
+export function brandRefusal(error: unknown): unknown {
+  if (isRefusal(error)) return error; // the usual case: a breaker's or a bulkhead's own refusal
+  return (typeof error === 'object' && error !== null) || typeof error === 'function' ? refusal(error as object) : error;
+}
+
 /** Refusals that could not carry the brand themselves (frozen or sealed errors). */
 const refusedObjects = new WeakSet<object>();
 

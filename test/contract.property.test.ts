@@ -1,6 +1,8 @@
 // The contract of DESIGN.md checked on randomly built stacks: fast-check draws a stack of 1–6
-// policies and 1–15 calls (start time, kind of function, caller abort), runs them on one
-// hand-driven clock, and shrinks any stack that breaks the contract to a small one.
+// policies and 1–15 calls (start time, kind of function, caller abort, key), runs them on one
+// hand-driven clock, and shrinks any stack that breaks the contract to a small one. Besides the
+// five built-in kinds, a stack may hold the in-flight limit of examples/in-flight-limit.ts: a
+// policy written only against the public contract must keep it too.
 //
 // A failure prints fast-check's seed and path. To replay it:
 //   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/contract.property.test.ts
@@ -24,6 +26,7 @@ import {
   type JitterMode,
   type Policy,
 } from '../src/index.js';
+import { InFlightLimit, InFlightLimitError } from '../examples/in-flight-limit.js';
 import { flush } from './fixtures/promises.js';
 import { propertyParameters, propertyRuns } from './fixtures/property.js';
 import { SteppingClock } from './fixtures/stepping-clock.js';
@@ -38,7 +41,8 @@ type LayerSpec =
   | { readonly kind: 'retry'; readonly maxRetries: number; readonly baseDelay: number; readonly jitter: JitterMode; readonly seed: number }
   | { readonly kind: 'breaker'; readonly failureThreshold: number; readonly recoveryTimeout: number; readonly halfOpenMaxCalls: number }
   | { readonly kind: 'fallback'; readonly delay: number | undefined }
-  | { readonly kind: 'foreign' };
+  | { readonly kind: 'foreign' }
+  | { readonly kind: 'in-flight-limit'; readonly maxPerKey: number };
 
 /** What the called function does: return or throw at once, settle after `duration`, or resolve after `duration` unless `ctx.signal` aborts first. */
 type FnKind = 'value' | 'throw' | 'resolve' | 'reject' | 'resolve-unless-aborted';
@@ -50,7 +54,12 @@ interface CallSpec {
   readonly duration: number;
   /** Absent: no caller signal. `abortAfter` is counted from `start`; negative aborts the signal before the call. */
   readonly caller: { readonly abortAfter: number | undefined } | undefined;
+  /** The key of the call at every in-flight limit of the stack. */
+  readonly key: CallKey;
 }
+
+const CALL_KEYS = ['a', 'b'] as const;
+type CallKey = (typeof CALL_KEYS)[number];
 
 interface Scenario {
   readonly layers: readonly LayerSpec[];
@@ -66,8 +75,10 @@ const bulkheadArb: fc.Arbitrary<LayerSpec> = fc.record({
   queueTimeout: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
 });
 
-/** Every layer but a bulkhead. */
-const otherLayerArb: fc.Arbitrary<LayerSpec> = fc.oneof(
+const inFlightLimitArb: fc.Arbitrary<LayerSpec> = fc.record({ kind: fc.constant('in-flight-limit' as const), maxPerKey: fc.integer({ min: 1, max: 3 }) });
+
+/** Every built-in layer but a bulkhead, and a foreign one. */
+const builtinOtherLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
   fc.record({ kind: fc.constant('timeout' as const), ms: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 80 })) }),
   fc.record({
     kind: fc.constant('retry' as const),
@@ -84,7 +95,10 @@ const otherLayerArb: fc.Arbitrary<LayerSpec> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('fallback' as const), delay: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }) }),
   fc.constant({ kind: 'foreign' as const }),
-);
+];
+
+/** Every layer but a bulkhead. */
+const otherLayerArb: fc.Arbitrary<LayerSpec> = fc.oneof(...builtinOtherLayerArbs, inFlightLimitArb);
 
 const layerArb: fc.Arbitrary<LayerSpec> = fc.oneof(bulkheadArb, otherLayerArb);
 
@@ -93,6 +107,7 @@ const callArb: fc.Arbitrary<CallSpec> = fc.record({
   fn: fc.constantFrom<FnKind>('value', 'throw', 'resolve', 'reject', 'resolve-unless-aborted'),
   duration: fc.integer({ min: 0, max: 100 }),
   caller: fc.option(fc.record({ abortAfter: fc.option(fc.integer({ min: -10, max: 120 }), { nil: undefined }) }), { nil: undefined }),
+  key: fc.constantFrom(...CALL_KEYS),
 });
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc
@@ -113,13 +128,15 @@ function describeLayer(layer: LayerSpec): string {
       return layer.delay === undefined ? 'withFallback(at once)' : `withFallback(after ${layer.delay})`;
     case 'foreign':
       return 'foreign pass-through';
+    case 'in-flight-limit':
+      return `InFlightLimit(maxPerKey ${layer.maxPerKey})`;
   }
 }
 
 function describeCall(call: CallSpec, i: number): string {
   const fn = call.fn === 'value' || call.fn === 'throw' ? call.fn : `${call.fn} after ${call.duration}`;
   const caller = call.caller === undefined ? '' : call.caller.abortAfter === undefined ? ', signal never aborted' : `, caller aborts at ${Math.max(0, call.start + call.caller.abortAfter)}`;
-  return `#${i} at ${call.start}: ${fn}${caller}`;
+  return `#${i} at ${call.start} key ${call.key}: ${fn}${caller}`;
 }
 
 function describeScenario({ layers, calls }: Scenario): string {
@@ -183,16 +200,18 @@ interface CallState {
 /**
  * Runs a scenario and returns the violations it saw, each prefixed with its invariant:
  * invariants 1–5 (`'contract'`), or only the bulkhead limit (`'bulkhead limit'`, for stacks
- * with one bulkhead), so that a break of one cannot hide a break of the other.
+ * with one bulkhead), or only the per-key limit (`'in-flight limit'`, for stacks with one
+ * in-flight limit), so that a break of one cannot hide a break of another.
  */
-async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): Promise<string[]> {
+async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | 'in-flight limit'): Promise<string[]> {
   const violations: string[] = [];
   const limitViolations: string[] = [];
   const clock = new SteppingClock(START, () => currentCall.getStore());
   const policyClock = clock.forPolicies;
   const bulkheads: Bulkhead[] = [];
+  const limits: InFlightLimit[] = [];
   let attemptsPerCall = 1;
-  const policies = scenario.layers.map((layer): Policy<unknown> => {
+  const policies = scenario.layers.map((layer): Policy<unknown> | InFlightLimit => {
     switch (layer.kind) {
       case 'bulkhead': {
         const { maxConcurrent, maxQueue, queueTimeout } = layer;
@@ -222,12 +241,21 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): P
       }
       case 'foreign':
         return foreignPassThrough;
+      case 'in-flight-limit': {
+        const limit = new InFlightLimit({ maxPerKey: layer.maxPerKey });
+        limits.push(limit);
+        return limit;
+      }
     }
   });
-  const stack = compose(...policies);
+  // One stack per key, built once: an in-flight limit stands in it as the policy of that key.
+  const stacks = new Map(CALL_KEYS.map((key) => [key, compose(...policies.map((policy) => (policy instanceof InFlightLimit ? policy.forKey(key) : policy)))]));
   // With one bulkhead every function runs under it: count them against its limit.
   const onlyBulkhead = checks === 'bulkhead limit' && bulkheads.length === 1 ? bulkheads[0] : undefined;
+  // With one in-flight limit every function runs under the place of its key: count them per key.
+  const onlyLimit = checks === 'in-flight limit' && limits.length === 1 ? limits[0] : undefined;
   let running = 0;
+  const runningByKey = new Map<CallKey, number>();
 
   const calls: CallState[] = scenario.calls.map((spec, i) => ({
     reason: new Error(`caller ${i} aborted`),
@@ -241,20 +269,26 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): P
     fnCalls: 0,
   }));
 
-  const fnStarts = (): void => {
+  const fnStarts = (key: CallKey): void => {
     running++;
     if (onlyBulkhead !== undefined && running > onlyBulkhead.maxConcurrent) {
       limitViolations.push(`[6 bulkhead limit] at ${clock.elapsed} ms ${running} functions run under a bulkhead of maxConcurrent ${onlyBulkhead.maxConcurrent}`);
     }
-  };
-  const fnEnds = (): void => {
-    running--;
+    const ofKey = (runningByKey.get(key) ?? 0) + 1;
+    runningByKey.set(key, ofKey);
+    if (onlyLimit !== undefined && ofKey > onlyLimit.maxPerKey) {
+      limitViolations.push(`[7 in-flight limit] at ${clock.elapsed} ms ${ofKey} functions of key ${key} run under an in-flight limit of maxPerKey ${onlyLimit.maxPerKey}`);
+    }
   };
 
   function userFunction(i: number, spec: CallSpec, state: CallState): (ctx: ExecutionContext) => unknown {
+    const fnEnds = (): void => {
+      running--;
+      runningByKey.set(spec.key, (runningByKey.get(spec.key) ?? 0) - 1);
+    };
     return (ctx) => {
       state.fnCalls++;
-      fnStarts();
+      fnStarts(spec.key);
       switch (spec.fn) {
         case 'value':
           fnEnds();
@@ -325,6 +359,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): P
       const signal = state.controller?.signal;
       if (signal?.aborted === true) state.mustAbortAt = clock.elapsed;
       const options = signal === undefined ? undefined : { signal };
+      const stack = stacks.get(spec.key) as Policy<unknown>;
       const promise = currentCall.run(i, () => stack.execute(userFunction(i, spec, state), options));
       promise.then(
         (value) => settled(i, state, true, value),
@@ -372,7 +407,8 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): P
     const outcome = state.outcome;
     if (outcome !== undefined && !outcome.fulfilled) {
       const error = outcome.value;
-      const known = error === state.failure || error === state.reason || isTimeoutError(error) || isCircuitOpenError(error) || isBulkheadRejectedError(error);
+      const known =
+        error === state.failure || error === state.reason || isTimeoutError(error) || isCircuitOpenError(error) || isBulkheadRejectedError(error) || error instanceof InFlightLimitError;
       if (!known) violations.push(`[errors pass through] call ${i} (${spec.fn}) rejected with ${show(error)}`);
     }
   });
@@ -382,6 +418,11 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit'): P
   bulkheads.forEach((bulkhead, b) => {
     if (bulkhead.active !== 0 || bulkhead.queued !== 0) {
       violations.push(`[4 nothing outlives a call] bulkhead ${b} ends with active ${bulkhead.active}, queued ${bulkhead.queued}`);
+    }
+  });
+  limits.forEach((limit, l) => {
+    if (limit.total !== 0 || limit.size !== 0) {
+      violations.push(`[4 nothing outlives a call] in-flight limit ${l} ends with ${limit.total} call(s) in flight over ${limit.size} key(s)`);
     }
   });
   return checks === 'contract' ? violations : limitViolations;
@@ -411,13 +452,14 @@ async function assertOnScenarios(scenarios: fc.Arbitrary<Scenario>, numRuns: num
 }
 
 /**
- * True when, below the bulkhead, a retry encloses a timeout. The bulkhead then holds one slot
- * for the whole call, and an attempt the timeout abandoned (its function ignoring the signal)
- * keeps running beside the next attempt under that same slot: by design, a bulkhead outside a
- * retry limits calls, not attempts (the README says so; innermost, it limits every attempt).
+ * True when, below the bulkhead (or the in-flight limit), a retry encloses a timeout. The
+ * bulkhead then holds one slot for the whole call, and an attempt the timeout abandoned (its
+ * function ignoring the signal) keeps running beside the next attempt under that same slot: by
+ * design, a bulkhead outside a retry limits calls, not attempts (the README says so; innermost,
+ * it limits every attempt). An in-flight limit holds its place the same way.
  */
-function retryRunsAttemptsUnderOneSlot(layers: readonly LayerSpec[]): boolean {
-  const bulkhead = layers.findIndex((layer) => layer.kind === 'bulkhead');
+function retryRunsAttemptsUnderOneSlot(layers: readonly LayerSpec[], limiting: 'bulkhead' | 'in-flight-limit' = 'bulkhead'): boolean {
+  const bulkhead = layers.findIndex((layer) => layer.kind === limiting);
   const retry = layers.findIndex((layer, at) => at > bulkhead && layer.kind === 'retry');
   return retry !== -1 && layers.some((layer, at) => at > retry && layer.kind === 'timeout');
 }
@@ -437,6 +479,21 @@ const oneBulkheadScenarioArb: fc.Arbitrary<Scenario> = fc
   })
   .filter((scenario) => !retryRunsAttemptsUnderOneSlot(scenario.layers));
 
+/** Stacks with exactly one in-flight limit, anywhere in the stack, among built-in layers (bulkheads included). */
+const oneLimitScenarioArb: fc.Arbitrary<Scenario> = fc
+  .record({
+    others: fc.array(fc.oneof(bulkheadArb, ...builtinOtherLayerArbs), { minLength: 0, maxLength: 5 }),
+    limit: inFlightLimitArb,
+    at: fc.nat({ max: 5 }),
+    calls: fc.array(callArb, { minLength: 1, maxLength: 15 }),
+  })
+  .map(({ others, limit, at, calls }) => {
+    const layers = [...others.slice(0, at), limit, ...others.slice(at)];
+    const scenario: Scenario = { layers, calls };
+    return Object.assign(scenario, { [fc.toStringMethod]: () => describeScenario(scenario) });
+  })
+  .filter((scenario) => !retryRunsAttemptsUnderOneSlot(scenario.layers, 'in-flight-limit'));
+
 describe('the contract on randomly built stacks', () => {
   beforeAll(() => {
     process.on('unhandledRejection', onUnhandledRejection);
@@ -451,5 +508,9 @@ describe('the contract on randomly built stacks', () => {
 
   it('never runs more functions under a bulkhead than maxConcurrent, even after timeouts', async () => {
     await assertOnScenarios(oneBulkheadScenarioArb, LIMIT_RUNS, (scenario) => run(scenario, 'bulkhead limit'));
+  }, timeoutFor(LIMIT_RUNS));
+
+  it('never runs more functions of one key under an in-flight limit than maxPerKey, even after timeouts', async () => {
+    await assertOnScenarios(oneLimitScenarioArb, LIMIT_RUNS, (scenario) => run(scenario, 'in-flight limit'));
   }, timeoutFor(LIMIT_RUNS));
 });

@@ -109,13 +109,18 @@ function foreignTimeout(ms: number, error: Error) {
     const onCallerAbort = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onCallerAbort, { once: true });
     const timer = setTimeout(() => controller.abort(error), ms);
+    let onDeadline = (): void => {};
     try {
       return await Promise.race([
         fn({ signal: controller.signal, attempt: 1 }),
-        new Promise((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })),
+        new Promise((_, reject) => {
+          onDeadline = () => reject(controller.signal.reason);
+          controller.signal.addEventListener('abort', onDeadline, { once: true });
+        }),
       ]);
     } finally {
       clearTimeout(timer);
+      controller.signal.removeEventListener('abort', onDeadline);
       signal?.removeEventListener('abort', onCallerAbort);
     }
   });
@@ -348,13 +353,13 @@ describe('a function that resolves when its signal aborts (instead of rejecting)
 
   it('a retry around a per-attempt timeout makes exactly maxRetries + 1 attempts, and the fallback outside runs once', async () => {
     const fn = resolvesOnAbort('partial');
-    const fallback = vi.fn(() => 'fallback');
+    const fallback = vi.fn((_error: unknown) => 'fallback');
     const outcome = track(compose(withFallback(fallback), retryWithBackoff({ maxRetries: 2, baseDelay: 0 }), withTimeout(50)).execute(fn));
     await vi.advanceTimersByTimeAsync(150);
     expect(outcome.value).toBe('fallback');
     expect(fn).toHaveBeenCalledTimes(3);
     expect(fallback).toHaveBeenCalledTimes(1);
-    expect(isTimeoutError(fallback.mock.calls[0]?.[0 as never])).toBe(true);
+    expect(isTimeoutError(fallback.mock.calls[0]?.[0])).toBe(true);
     await vi.advanceTimersByTimeAsync(1_000);
     expect(fn).toHaveBeenCalledTimes(3);
     expect(fallback).toHaveBeenCalledTimes(1);
@@ -362,8 +367,28 @@ describe('a function that resolves when its signal aborts (instead of rejecting)
   });
 
   // A breaker inside the timeout must count the TimeoutError the caller gets (README: "A timeout
-  // is a failure"), whatever fn does once its signal aborts. Directly under the breaker,
-  // compose(withTimeout(50), breaker), it does not: reported as a bug, not asserted here.
+  // is a failure"), whatever fn does once its signal aborts.
+  it('directly under the timeout, compose(withTimeout(50), breaker), the breaker counts the TimeoutError when fn resolves on abort, and a half-open trial that times out re-opens the circuit', async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000 });
+    const failures: unknown[] = [];
+    breaker.on('failure', ({ error }) => void failures.push(error));
+    const stack = compose(withTimeout(50), breaker);
+    const first = stack.execute(resolvesOnAbort('partial'));
+    const rejected = expect(first).rejects.toBeInstanceOf(TimeoutError);
+    await vi.advanceTimersByTimeAsync(50);
+    await rejected;
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(TimeoutError);
+    expect(breaker.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(breaker.state).toBe('half-open');
+    const trial = stack.execute(resolvesOnAbort('partial'));
+    const trialRejected = expect(trial).rejects.toBeInstanceOf(TimeoutError);
+    await vi.advanceTimersByTimeAsync(50);
+    await trialRejected;
+    expect(breaker.state).toBe('open');
+  });
+
   it.each<[string, (breaker: CircuitBreaker) => { policy: Policy; fn: (ctx: ExecutionContext) => Promise<unknown>; release?: () => void }]>([
     [
       'a queued call of a bulkhead',
@@ -382,6 +407,13 @@ describe('a function that resolves when its signal aborts (instead of rejecting)
       }),
     ],
     ['a foreign policy', (breaker) => ({ policy: compose(withTimeout(50), breaker, foreignRetry(1, 0).policy), fn: resolvesOnAbort('partial') })],
+    [
+      'an execute nested by hand with the timeout’s ctx.signal',
+      (breaker) => ({
+        policy: foreignPolicy((fn) => withTimeout(50).execute((ctx) => breaker.execute(fn as (ctx: ExecutionContext) => unknown, { signal: ctx.signal }))),
+        fn: resolvesOnAbort('partial'),
+      }),
+    ],
   ])('through %s, a breaker inside the timeout counts the TimeoutError as a failure', async (_, build) => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 60_000 });
     const failures: unknown[] = [];
@@ -394,5 +426,356 @@ describe('a function that resolves when its signal aborts (instead of rejecting)
     expect(outcome.error).toBeInstanceOf(TimeoutError);
     expect(failures).toEqual([outcome.error]);
     expect(breaker.state).toBe('open');
+  });
+});
+
+describe('ctx.signal', () => {
+  it('read only after the timeout fired, it is already aborted, with the TimeoutError the call failed with', async () => {
+    let late: AbortSignal | undefined;
+    const outcome = track(
+      withTimeout(50).execute(async (ctx) => {
+        await sleep(100);
+        late = ctx.signal;
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(late?.aborted).toBe(true);
+    expect(late?.reason).toBe(outcome.error);
+  });
+
+  it('read only after the caller aborted, inside a timeout, it is already aborted with the caller’s reason', async () => {
+    const controller = new AbortController();
+    let late: AbortSignal | undefined;
+    const outcome = track(
+      compose(retryWithBackoff(), withTimeout(1_000)).execute(
+        async (ctx) => {
+          await sleep(100);
+          late = ctx.signal;
+        },
+        { signal: controller.signal },
+      ),
+    );
+    const reason = new Error('stop');
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort(reason);
+    await vi.advanceTimersByTimeAsync(90);
+    expect(outcome.error).toBe(reason);
+    expect(late?.aborted).toBe(true);
+    expect(late?.reason).toBe(reason);
+  });
+
+  it('inside a timeout, it is the timeout’s own signal: the deadline aborts it, and the caller’s signal is left alone', async () => {
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const outcome = track(
+      withTimeout(50).execute(
+        (ctx) => {
+          seen = ctx.signal;
+          return hang();
+        },
+        { signal: controller.signal },
+      ),
+    );
+    expect(seen).not.toBe(controller.signal);
+    expect(seen?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(outcome.error);
+    expect(controller.signal.aborted).toBe(false);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a retry and a bulkhead add no signal of their own: every attempt gets the caller’s signal itself', async () => {
+    const controller = new AbortController();
+    const signals: AbortSignal[] = [];
+    const result = compose(retryWithBackoff({ maxRetries: 2, baseDelay: 0 }), new Bulkhead({ maxConcurrent: 1 })).execute(
+      ({ signal, attempt }) => {
+        signals.push(signal);
+        if (attempt < 3) throw new Error(`attempt ${attempt}`);
+        return 'ok';
+      },
+      { signal: controller.signal },
+    );
+    await expect(result).resolves.toBe('ok');
+    expect(signals).toHaveLength(3);
+    for (const signal of signals) expect(signal).toBe(controller.signal);
+  });
+
+  it('under an enclosing timeout, every attempt of a retry gets the one signal the deadline aborts', async () => {
+    const signals: AbortSignal[] = [];
+    const outcome = track(
+      compose(withTimeout(100), retryWithBackoff({ maxRetries: 5, baseDelay: 20, jitter: 'none', exponentialBase: 1 }), new Bulkhead({ maxConcurrent: 1 })).execute(({ signal }) => {
+        signals.push(signal);
+        return Promise.reject(new Error('down'));
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(100);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(signals).toHaveLength(5); // at 0, 20, 40, 60, 80
+    expect(new Set(signals).size).toBe(1);
+    expect(signals[0]?.reason).toBe(outcome.error);
+  });
+});
+
+describe('listeners that abort the call they are told about', () => {
+  it.each([0, 100])('a retry listener that aborts the caller’s signal (baseDelay %i): fn is not run again and no timer is left', async (baseDelay) => {
+    const controller = new AbortController();
+    const reason = new Error('the user cancelled on the first failure');
+    const retry = retryWithBackoff({ maxRetries: 3, baseDelay, jitter: 'none' });
+    retry.on('retry', () => controller.abort(reason));
+    const fn = vi.fn(() => Promise.reject(new Error('down')));
+    await expect(retry.execute(fn, { signal: controller.signal })).rejects.toBe(reason);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it('a fallback listener that aborts the caller’s signal: the fallback function does not run', async () => {
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    const fallbackFn = vi.fn(() => 'fallback');
+    const fallback = withFallback(fallbackFn);
+    fallback.on('fallback', () => controller.abort(reason));
+    await expect(compose(fallback, withTimeout(1_000)).execute(() => Promise.reject(new Error('down')), { signal: controller.signal })).rejects.toBe(reason);
+    await flush();
+    expect(fallbackFn).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('a bulkhead slot is held until the work really ends', () => {
+  it.each<[string, (outer: Bulkhead, inner: Bulkhead) => Policy]>([
+    ['nested bulkheads', (outer, inner) => compose(outer, inner)],
+    ['nested bulkheads around a timeout', (outer, inner) => compose(outer, withTimeout(1_000), inner)],
+    ['nested bulkheads inside a retry', (outer, inner) => compose(retryWithBackoff(), outer, inner)],
+  ])('%s: after the caller aborted, both slots stay taken until fn settles', async (_, build) => {
+    const outer = new Bulkhead({ maxConcurrent: 1 });
+    const inner = new Bulkhead({ maxConcurrent: 1 });
+    const stack = build(outer, inner);
+    const work = deferred<string>();
+    const controller = new AbortController();
+    const reason = new Error('caller gone');
+    const outcome = track(stack.execute(() => work.promise, { signal: controller.signal }));
+    controller.abort(reason);
+    await flush();
+    expect(outcome.error).toBe(reason);
+    expect([outer.active, inner.active]).toEqual([1, 1]);
+    await expect(outer.execute(() => 'no room')).rejects.toBeInstanceOf(BulkheadRejectedError);
+    await expect(inner.execute(() => 'no room')).rejects.toBeInstanceOf(BulkheadRejectedError);
+    work.resolve('done at last');
+    await flush();
+    expect([outer.active, inner.active]).toEqual([0, 0]);
+    await expect(stack.execute(() => 'room again')).resolves.toBe('room again');
+  });
+
+  it('when a timeout answered first, the slot goes to the next queued call only once the timed-out work settles', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    const stack = compose(withTimeout(50), bulkhead);
+    const work = deferred();
+    const first = track(stack.execute(() => work.promise));
+    const second = vi.fn(() => 'second');
+    const queued = track(bulkhead.execute(second));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(first.error).toBeInstanceOf(TimeoutError);
+    expect(second).not.toHaveBeenCalled();
+    expect([bulkhead.active, bulkhead.queued]).toEqual([1, 1]);
+    work.resolve();
+    await flush();
+    expect(queued.value).toBe('second');
+    expect([bulkhead.active, bulkhead.queued]).toEqual([0, 0]);
+  });
+
+  it('a queued call keeps its caller’s AsyncLocalStorage context through a stack with a caller signal', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    const stack = compose(withTimeout(1_000), bulkhead);
+    const gate = deferred();
+    const controller = new AbortController();
+    const first = storage.run('request-1', () => stack.execute(() => gate.promise.then(() => storage.getStore()), { signal: controller.signal }));
+    const second = storage.run('request-2', () => stack.execute(async () => storage.getStore(), { signal: controller.signal }));
+    storage.run('releaser', () => gate.resolve());
+    await expect(Promise.all([first, second])).resolves.toEqual(['request-1', 'request-2']);
+  });
+
+  it('work a foreign policy starts after it answered (a background refresh) never frees the slot twice', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1 });
+    let cached: unknown;
+    const refreshes: Promise<unknown>[] = [];
+    // Stale-while-revalidate: answers from its cache, then refreshes it in the background.
+    const staleWhileRevalidate = foreignPolicy(async (fn) => {
+      if (cached === undefined) {
+        cached = await fn({ attempt: 1 });
+        return cached;
+      }
+      setTimeout(() => {
+        refreshes.push(Promise.resolve(fn({ attempt: 1 })).then((value) => (cached = value)));
+      }, 10);
+      return cached;
+    });
+    const stack = compose(bulkhead, staleWhileRevalidate);
+    let version = 0;
+    const fetchVersion = vi.fn(() => Promise.resolve(++version));
+    await expect(stack.execute(fetchVersion)).resolves.toBe(1);
+    await expect(stack.execute(fetchVersion)).resolves.toBe(1);
+    expect(bulkhead.active).toBe(0);
+    await vi.advanceTimersByTimeAsync(10);
+    await Promise.all(refreshes);
+    await flush();
+    expect(fetchVersion).toHaveBeenCalledTimes(2);
+    expect(bulkhead.active).toBe(0);
+    // The limit still holds: one call at a time.
+    const holder = deferred();
+    const running = stack.execute(() => holder.promise);
+    expect(bulkhead.active).toBe(1);
+    await expect(bulkhead.execute(() => 'second')).rejects.toBeInstanceOf(BulkheadRejectedError);
+    holder.resolve();
+    await running;
+    expect(bulkhead.active).toBe(0);
+  });
+});
+
+describe('a policy not made by bulwark in a stack', () => {
+  it('an inner bulwark timeout does not abort the signal the foreign policy got, so it can retry', async () => {
+    const { policy, signals } = foreignRetry(2, 0);
+    const fn = vi.fn((ctx: ExecutionContext) => (ctx.attempt === 1 ? hang() : Promise.resolve('second attempt')));
+    const outcome = track(compose(policy, withTimeout(10)).execute(fn));
+    await vi.advanceTimersByTimeAsync(11);
+    expect(outcome.value).toBe('second attempt');
+    expect(fn).toHaveBeenCalledTimes(2);
+    expect(signals[0]?.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an enclosing bulwark timeout aborts the signal the foreign policy got, even after attempts of its own settled', async () => {
+    const { policy, signals } = foreignRetry(10, 30);
+    const fn = vi.fn(() => Promise.reject(new Error('down'))); // never reads ctx.signal
+    const outcome = track(compose(withTimeout(100), policy).execute(fn));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(fn).toHaveBeenCalledTimes(4); // at 0, 30, 60 and 90
+    expect(signals[0]?.aborted).toBe(true);
+    expect(signals[0]?.reason).toBe(outcome.error);
+    // The foreign policy heard it and stopped: nothing of the call is left.
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fn).toHaveBeenCalledTimes(4);
+  });
+
+  it('one that ignores its signal and calls again after the timeout answered does not get the user’s function run again', async () => {
+    const fn = vi.fn(() => new Promise((_, reject) => setTimeout(() => reject(new Error('slow failure')), 30)));
+    const outcome = track(compose(withTimeout(50), naiveForeignRetry(3, 40)).execute(fn));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    await vi.advanceTimersByTimeAsync(200); // the foreign policy tries at 70 and 110
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('the attempt it passes reaches fn; a missing or non-numeric one leaves ctx.attempt at 1', async () => {
+    const seen: unknown[] = [];
+    const record = (ctx: ExecutionContext): number => {
+      seen.push(ctx.attempt);
+      expect(ctx.signal).toBeInstanceOf(AbortSignal);
+      return ctx.attempt;
+    };
+    const passing = (given: unknown) => foreignPolicy(async (fn) => fn(given as Partial<ExecutionContext>));
+    await expect(compose(passing(undefined)).execute(record)).resolves.toBe(1);
+    await expect(compose(passing({})).execute(record)).resolves.toBe(1);
+    await expect(compose(passing({ attempt: '2' })).execute(record)).resolves.toBe(1);
+    await expect(compose(passing({ attempt: 3 }), withTimeout(100)).execute(record)).resolves.toBe(3);
+    await expect(compose(withTimeout(100), passing({ attempt: 4 }), new Bulkhead({ maxConcurrent: 1 })).execute(record)).resolves.toBe(4);
+    expect(seen).toEqual([1, 1, 1, 3, 4]);
+  });
+
+  it('a foreign timeout giving up aborts the layers inside it: its call leaves a bulkhead queue and never runs', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
+    const holder = deferred();
+    void bulkhead.execute(() => holder.promise);
+    const gaveUp = new Error('foreign deadline');
+    const { policy, own } = foreignTimeout(50, gaveUp);
+    const fn = vi.fn(() => 'ran');
+    const outcome = track(compose(policy, bulkhead).execute(fn));
+    await flush();
+    expect(bulkhead.queued).toBe(1);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(outcome.error).toBe(gaveUp);
+    expect(bulkhead.queued).toBe(0);
+    holder.resolve();
+    await flush();
+    expect(fn).not.toHaveBeenCalled();
+    expect(bulkhead.active).toBe(0);
+    expect(getEventListeners(own[0] as AbortSignal, 'abort')).toHaveLength(0);
+  });
+
+  it('the signal of its own it hands to fn keeps no listener of bulwark once the call settled', async () => {
+    const { policy, own } = foreignTimeout(1_000, new Error('foreign deadline'));
+    const stack = compose(policy, retryWithBackoff({ maxRetries: 1, baseDelay: 0 }), withTimeout(500));
+    const fn = vi.fn((ctx: ExecutionContext) => (ctx.attempt === 1 ? Promise.reject(new Error('first')) : Promise.resolve('second')));
+    await expect(stack.execute(fn)).resolves.toBe('second');
+    expect(own).toHaveLength(1);
+    expect(getEventListeners(own[0] as AbortSignal, 'abort')).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('MetricsRegistry through a stack', () => {
+  it('counts a call that queued in a tracked bulkhead and then succeeded as a success, with its wait in its latency', async () => {
+    let now = 0;
+    const registry = new MetricsRegistry({ now: () => now });
+    const bulkhead = new Bulkhead({ name: 'h', maxConcurrent: 1, maxQueue: 1 });
+    registry.track(bulkhead);
+    const holder = deferred<string>();
+    const first = bulkhead.execute(() => holder.promise);
+    const second = bulkhead.execute(() => 'second');
+    now = 30;
+    holder.resolve('first');
+    await expect(Promise.all([first, second])).resolves.toEqual(['first', 'second']);
+    const [counters] = registry.snapshot().policies;
+    expect(counters).toMatchObject({ calls: 2, successes: 2, failures: 0, rejections: 0 });
+    expect(counters?.latency.sum).toBe(60);
+  });
+
+  it('counts a queued call that then failed as a failure', async () => {
+    const registry = new MetricsRegistry({ now: () => 0 });
+    const bulkhead = new Bulkhead({ name: 'h', maxConcurrent: 1, maxQueue: 1 });
+    registry.track(bulkhead);
+    const holder = deferred<string>();
+    const first = bulkhead.execute(() => holder.promise);
+    const error = new Error('down');
+    const second = bulkhead.execute(() => Promise.reject(error));
+    holder.resolve('first');
+    await first;
+    await expect(second).rejects.toBe(error);
+    expect(registry.snapshot().policies[0]).toMatchObject({ calls: 2, successes: 1, failures: 1 });
+  });
+
+  it.each<[string, () => never | Promise<number>]>([
+    [
+      'throws',
+      () => {
+        throw new Error('clock broke');
+      },
+    ],
+    ['returns a promise that rejects', () => Promise.reject(new Error('clock broke'))],
+  ])('a registry clock that %s is reported, naming it, and the calls still go through and count', async (_, now) => {
+    const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const registry = new MetricsRegistry({ now: now as unknown as () => number });
+    const stack = compose(withFallback('fallback', { name: 'f' }), withTimeout(1_000, { name: 't' }));
+    registry.track(stack);
+    await expect(stack.execute(() => 'value')).resolves.toBe('value');
+    await expect(stack.execute(() => Promise.reject(new Error('down')))).resolves.toBe('fallback');
+    await flush();
+    expect(reported).toHaveBeenCalled();
+    for (const [message, error] of reported.mock.calls) {
+      expect(String(message)).toMatch(/MetricsRegistry/);
+      expect(String(message)).toMatch(/now/);
+      expect(error).toEqual(new Error('clock broke'));
+    }
+    const byName = Object.fromEntries(registry.snapshot().policies.map((policy) => [policy.name, policy]));
+    expect(byName.f).toMatchObject({ calls: 2, successes: 2, failures: 0, fallbacks: 1 });
+    expect(byName.t).toMatchObject({ calls: 2, successes: 1, failures: 1 });
+    expect(byName.t?.latency.sum).toBe(0);
   });
 });

@@ -7,11 +7,12 @@ import type { AbortScope, Admission, ExecutionContext, InnerLayers, LayerCall } 
 import { Frame } from './frame.js';
 import { FAILURE, SUCCESS, finishObserving, newPass, observeRefusal, startObserving } from './observe.js';
 import { WorkTracker, type Scope, type ScopeOwner, type WorkOwner } from './scope.js';
+import { brandRefusal } from '../errors.js';
 import { abortedByScope } from './signal.js';
 import { Inner } from './inner.js';
 import { leaveFrom, leaveGroup, leaveWithErrorFrom } from './leave.js';
 import { release, type Step } from './step.js';
-import { Invocation, Waiting, type Waiter } from './waiters.js';
+import { Invocation, Waiting, sleep, type Waiter } from './waiters.js';
 
 /** Which hook runs now, for the handle methods that belong to one. */
 const IDLE = 0;
@@ -100,6 +101,20 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
     this.here = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
   }
 
+  /**
+   * A policy called `trackWork` in `enter`, then threw: its `released` runs now, with no
+   * token (it returned none), so a place it took is not lost.
+   */
+  private releaseRefused(frame: Frame, at: number, slot: number, entry: Scope): void {
+    const bit = slot < 31 ? 1 << slot : 0;
+    if ((frame.releaseAfterLeave & bit) !== 0) {
+      frame.releaseAfterLeave &= ~bit;
+      release(this.steps[at] as Step, undefined);
+      return;
+    }
+    for (let scope = this.here as Scope; scope !== entry && scope.openedBy(slot); scope = scope.parent) scope.close();
+  }
+
   workEnded(tracker: WorkTracker): void {
     release(this.steps[tracker.at] as Step, (tracker.frame as Frame).token(tracker.slot));
   }
@@ -171,10 +186,14 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
         this.frame = frame;
         try {
           token = enter.call(step.layer, this);
-        } catch (refusal) {
+        } catch (thrown) {
           this.phase = IDLE;
-          if (step.observer !== undefined) observeRefusal(step.observer, refusal);
-          outcome = Promise.reject(refusal);
+          // What enter throws is a refusal by contract: branded, so breakers and retries around treat it as one.
+          const refused = brandRefusal(thrown);
+          // It asked to hear when its work ends, then turned the call away: no work ran inside it.
+          this.releaseRefused(frame, at, slot, inner);
+          if (step.observer !== undefined) observeRefusal(step.observer, refused);
+          outcome = Promise.reject(refused);
           break;
         }
         this.phase = IDLE;
@@ -322,28 +341,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
 
   /** Waits `ms` on `clock`, or rejects with the abort reason as soon as `scope` aborts (and clears the timer then). */
   sleep(scope: Scope, ms: number, clock: Clock): Promise<void> {
-    if (this.abortable && scope.isAborted()) return Promise.reject(scope.abortReason());
-    return new Promise<void>((resolve, reject) => {
-      if (!this.abortable) {
-        clock.setTimeout(resolve, ms);
-        return;
-      }
-      const waiter: Waiter = {
-        scope,
-        reject: (reason) => {
-          clock.clearTimeout(timer);
-          reject(reason);
-        },
-        previousWaiter: undefined,
-        nextWaiter: undefined,
-        registered: false,
-      };
-      this.register(waiter);
-      const timer = clock.setTimeout(() => {
-        this.removeWaiter(waiter);
-        resolve();
-      }, ms);
-    });
+    return sleep(this, scope, ms, clock);
   }
 
   /** Registers something the call waits on; its `reject` runs once if its scope aborts first. */

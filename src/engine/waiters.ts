@@ -2,7 +2,9 @@
  * What a call waits on that an abort must end at once: the user's code (an `Invocation`) and a
  * policy's queue place (a `Waiting`).
  */
+import { brandRefusal } from '../errors.js';
 import { reportCallbackError } from '../shared/report.js';
+import type { Clock } from '../shared/clock.js';
 import type { Admission } from './contract.js';
 import type { Frame } from './frame.js';
 import type { Scope } from './scope.js';
@@ -23,6 +25,8 @@ export interface Waiter {
 
 /** What a waiter needs of its call. */
 export interface WaiterOwner {
+  readonly abortable?: boolean;
+  register?(waiter: Waiter): void;
   removeWaiter(waiter: Waiter): void;
   leaveFrom(frame: Frame, top: number, value: unknown): unknown;
   leaveWithErrorFrom(frame: Frame, top: number, error: unknown): unknown;
@@ -57,11 +61,18 @@ export class Invocation implements Waiter {
 
   /**
    * The scope aborted: answer with its reason. With policies to leave, in a microtask of its
-   * own, so no policy's leave (a retry, a fallback) runs inside the loop that aborts.
+   * own, so no policy's leave (a retry, a fallback) runs inside the loop that aborts; but the
+   * answer is decided now: code that settles in its own abort listener (a fetch that resolves
+   * with what it had) must not slip its value past the policies in that microtask's wait.
    */
   reject(reason: unknown): void {
-    if (this.frame === undefined) this.leaveWithError(reason);
-    else void settled.then(() => this.leaveWithError(reason));
+    if (this.answered) return;
+    if (this.frame === undefined) {
+      this.leaveWithError(reason);
+      return;
+    }
+    this.answered = true;
+    void settled.then(() => this.leaveFrameWithError(reason));
   }
 
   /** The code's promise settled: it no longer waits, and its work is no longer counted. */
@@ -84,11 +95,12 @@ export class Invocation implements Waiter {
   leaveWithError(error: unknown): void {
     if (this.answered) return;
     this.answered = true;
-    const frame = this.frame;
-    if (frame === undefined) {
-      this.rejectAnswer(error);
-      return;
-    }
+    if (this.frame === undefined) this.rejectAnswer(error);
+    else this.leaveFrameWithError(error);
+  }
+
+  private leaveFrameWithError(error: unknown): void {
+    const frame = this.frame as Frame;
     try {
       this.resolve(this.owner.leaveWithErrorFrom(frame, frame.to, error));
     } catch (thrown) {
@@ -137,7 +149,7 @@ export class Waiting implements Admission, Waiter {
     this.settled = true;
     this.refused = true;
     this.owner.removeWaiter(this);
-    this.rejectWait(error);
+    this.rejectWait(brandRefusal(error));
   }
 
   /** Its call was aborted while it waited. */
@@ -151,4 +163,30 @@ export class Waiting implements Admission, Waiter {
     }
     this.rejectWait(reason);
   }
+}
+
+/** Waits `ms` on `clock`, or rejects with the abort reason as soon as `scope` aborts (and clears the timer then). */
+export function sleep(owner: WaiterOwner & { readonly abortable: boolean; register(waiter: Waiter): void }, scope: Scope, ms: number, clock: Clock): Promise<void> {
+  if (owner.abortable && scope.isAborted()) return Promise.reject(scope.abortReason());
+  return new Promise<void>((resolve, reject) => {
+    if (!owner.abortable) {
+      clock.setTimeout(resolve, ms);
+      return;
+    }
+    const waiter: Waiter = {
+      scope,
+      reject: (reason) => {
+        clock.clearTimeout(timer);
+        reject(reason);
+      },
+      previousWaiter: undefined,
+      nextWaiter: undefined,
+      registered: false,
+    };
+    owner.register(waiter);
+    const timer = clock.setTimeout(() => {
+      owner.removeWaiter(waiter);
+      resolve();
+    }, ms);
+  });
 }

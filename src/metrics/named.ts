@@ -22,6 +22,25 @@ export interface NamedPolicy {
   readonly name: string;
 }
 
+/** The fields of a snapshot entry that a description's counters and gauges may not take. */
+const RESERVED_FIELDS: readonly string[] = ['name', 'kind', 'calls', 'successes', 'failures', 'rejections', 'latency'];
+
+/**
+ * Refuses a description whose counters and gauges would overwrite a field of the snapshot
+ * entry, or each other: the entry would lie, and an exporter would fail on it later.
+ */
+function checkDescription(caller: string, description: PolicyDescription): void {
+  const seen = new Set<string>();
+  for (const { field } of [...(description.counters ?? []), ...(description.gauges ?? [])]) {
+    if (typeof field !== 'string' || field === '' || RESERVED_FIELDS.includes(field) || seen.has(field)) {
+      throw new TypeError(
+        `${caller}: the ${description.kind} describes a counter or gauge named ${validate.show(field)}; each needs a field of its own, not one of ${RESERVED_FIELDS.map((name) => JSON.stringify(name)).join(', ')}`,
+      );
+    }
+    seen.add(field);
+  }
+}
+
 function ownName(description: PolicyDescription): string | undefined {
   const name = description.name;
   return typeof name === 'string' && name !== '' ? name : undefined;
@@ -47,6 +66,7 @@ export function namedPolicies(caller: string, target: unknown, name: unknown): N
   }
   if (target instanceof LayerPolicy) {
     const description = descriptionOf(target);
+    checkDescription(caller, description);
     const resolved = name ?? ownName(description);
     if (resolved === undefined) {
       throw new TypeError(`${caller}: the ${description.kind} has no name; build it with { name } or pass { name } here`);
@@ -61,6 +81,7 @@ export function namedPolicies(caller: string, target: unknown, name: unknown): N
     seen.add(layer);
     if (!(layer instanceof LayerPolicy)) continue; // a foreign layer: nothing to observe
     const description = descriptionOf(layer);
+    checkDescription(caller, description);
     const resolved = ownName(description) ?? name;
     if (resolved !== undefined) found.push({ policy: layer, step, description, kind: description.kind, name: resolved });
   }

@@ -1,6 +1,6 @@
 import type { CallSample, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics/index.js';
 import { options as checkOptions, show } from '../shared/validate.js';
-import { CORE_COUNTERS, catalogOf, type KindMetrics } from '../shared/metric-catalog.js';
+import { CORE_COUNTERS, catalogOf, snakeCase, type KindMetrics } from '../shared/metric-catalog.js';
 import type { GaugeDescription } from '../engine/contract.js';
 import type { OtelAttributes, OtelBatchObservableCallback, OtelBatchObservableResult, OtelMeter, OtelObservable } from './meter.js';
 
@@ -122,8 +122,9 @@ export function registerOpenTelemetryMetrics(
     advice: { explicitBucketBoundaries: boundaries },
   });
 
-  // Counters and gauges are made for bulwark's kinds at once, and for any other kind when a
-  // snapshot first shows it (reported from the next collection on). Every batch of a
+  // Counters and gauges are made at once for bulwark's kinds and for the kinds the registry
+  // tracks now, and for any other kind when a snapshot first shows it (reported from the next
+  // collection on). Every batch of a
   // collection reads the same snapshot, taken once: the SDK runs them in one turn.
   let current: MetricsSnapshot | undefined;
   const snapshotOfThisCollection = (): MetricsSnapshot => {
@@ -147,11 +148,11 @@ export function registerOpenTelemetryMetrics(
     };
     // Named as the semantic conventions ask: no `total` suffix, a plural name, a singular `{annotation}` unit.
     for (const core of CORE_COUNTERS) {
-      add(`bulwark.${core.field}`, () => counterInstrument(meter, core.field, core.unit, core.description, (kind) => core.field !== 'rejections' || kind?.refuses === true));
+      add(`bulwark.${snakeCase(core.field)}`, () => counterInstrument(meter, core.field, core.unit, core.description, (kind) => core.field !== 'rejections' || kind?.refuses === true));
     }
     for (const kind of Object.values(catalog)) {
       for (const spec of kind.counters) {
-        add(`bulwark.${spec.field}`, () => counterInstrument(meter, spec.field, spec.unit, spec.description, (policyKind) => policyKind?.counters.some((other) => other.field === spec.field) === true));
+        add(`bulwark.${snakeCase(spec.field)}`, () => counterInstrument(meter, spec.field, spec.unit, spec.description, (policyKind) => policyKind?.counters.some((other) => other.field === spec.field) === true));
       }
       for (const gauge of kind.gauges) add(gauge.otel, () => gaugeInstrument(meter, gauge));
     }
@@ -172,7 +173,7 @@ export function registerOpenTelemetryMetrics(
   const removeBatches = (): void => {
     for (const { callback, observables } of batches.splice(0)) meter.removeBatchObservableCallback(callback, observables);
   };
-  addInstruments(catalogOf(undefined));
+  addInstruments(catalogOf(kindsTrackedNow(registry)));
 
   let unsubscribe: () => void;
   try {
@@ -200,7 +201,7 @@ interface Instrument {
 }
 
 function counterInstrument(meter: OtelMeter, field: string, unit: string, description: string, exportsFor: (kind: KindMetrics | undefined) => boolean): Instrument {
-  const observable = meter.createObservableCounter(`bulwark.${field}`, { description, unit, valueType: INT });
+  const observable = meter.createObservableCounter(`bulwark.${snakeCase(field)}`, { description, unit, valueType: INT });
   return {
     observable,
     observe(result, policy, kind, attributes) {
@@ -231,4 +232,13 @@ function gaugeInstrument(meter: OtelMeter, gauge: GaugeDescription): Instrument 
       if (!states.includes(String(value))) result.observe(observable, 1, { ...attributes, [stateAttribute]: String(value) });
     },
   };
+}
+
+/** The kinds a registry tracks now, for their instruments to report from the first collection; none when its snapshot fails (the SDK reports that at collection). */
+function kindsTrackedNow(registry: OpenTelemetryMetricsSource): MetricsSnapshot['kinds'] {
+  try {
+    return registry.snapshot().kinds;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import type { LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from '../metrics/index.js';
-import { CORE_COUNTERS, catalogOf, type KindMetrics } from '../shared/metric-catalog.js';
+import { CORE_COUNTERS, catalogOf, snakeCase, type KindMetrics } from '../shared/metric-catalog.js';
 import { options as checkOptions, show } from './options.js';
 
 /**
@@ -164,9 +164,9 @@ export function render(settings: Settings, snapshot: MetricsSnapshot): string {
     let samples = '';
     policies.forEach((policy, index) => {
       if (!exports(policy)) return;
-      samples += `${prefix}${field}_total{${labelsOf[index]}} ${formatNumber(numberAt(policy, index, field, policy[field]))}\n`;
+      samples += `${prefix}${snakeCase(field)}_total{${labelsOf[index]}} ${formatNumber(numberAt(policy, index, field, policy[field]))}\n`;
     });
-    family(`${field}_total`, 'counter', help, samples);
+    family(`${snakeCase(field)}_total`, 'counter', help, samples);
   };
   // Every policy's calls, successes and failures; rejections of the kinds that refuse; then
   // each kind's own counters, for that kind only, so a series exists from the first scrape.

@@ -101,6 +101,11 @@ export const BUILTIN_KINDS: Readonly<Record<string, KindMetrics>> = {
  */
 export const BUILTIN_LOGGED_EVENTS: readonly string[] = ['stateChange', 'rejected', 'giveUp', 'retry', 'timeout', 'fallback'];
 
+/** A counter's field as exporters name it: `inFlightSaturations` → `in_flight_saturations`. */
+export function snakeCase(field: string): string {
+  return field.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
 /** The catalog of a snapshot: its own for the kinds it names, bulwark's for the others (a snapshot made by hand). */
 export function catalogOf(kinds: Readonly<Record<string, KindMetrics>> | undefined): Readonly<Record<string, KindMetrics>> {
   return kinds === undefined ? BUILTIN_KINDS : { ...BUILTIN_KINDS, ...kinds };
