@@ -150,7 +150,7 @@ describe('LayerPolicy: the handle', () => {
 describe('LayerPolicy: descriptions', () => {
   it('refuses a counter or gauge that would overwrite a field of the snapshot, or another one', () => {
     const registry = new MetricsRegistry();
-    const bad = (gauges: PolicyDescription['gauges']) => new Probe({}, { gauges });
+    const bad = (gauges: NonNullable<PolicyDescription['gauges']>) => new Probe({}, { gauges });
     const gauge = (field: string) => ({ field, prometheus: 'probe_x', otel: 'bulwark.probe.x', description: 'x', unit: '1', type: 'count' as const });
     expect(() => registry.track(bad([gauge('calls')]))).toThrow(new TypeError('track: the probe describes a counter or gauge named "calls"; each needs a field of its own, not one of "name", "kind", "calls", "successes", "failures", "rejections", "latency"'));
     expect(() => registry.track(bad([gauge('depth'), gauge('depth')]))).toThrow('named "depth"');
