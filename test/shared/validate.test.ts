@@ -22,7 +22,7 @@ import {
   type Clock,
   type RetryOptions,
   type TimeoutOptions,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 /** Lets a test pass what TypeScript would refuse, as a JavaScript caller could. */
 const loose = <T>(value: unknown): T => value as T;

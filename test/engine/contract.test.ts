@@ -14,9 +14,9 @@ import {
   withFallback,
   withTimeout,
   type Policy,
-} from '../src/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { collectingUnhandledRejections, deferred, flush, hang, hangUntilAborted, reasonOf, settle, type Settling } from './fixtures/promises.js';
+} from '../../src/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { collectingUnhandledRejections, deferred, flush, hang, hangUntilAborted, reasonOf, settle, type Settling } from '../fixtures/promises.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -263,7 +263,7 @@ describe('nothing outlives a call', () => {
   });
 
   it('a finished stack with 60 s timers does not keep Node alive', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/exit-after-calls.ts', import.meta.url))], {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/exit-after-calls.ts', import.meta.url))], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,7 +8,7 @@ import {
   withTimeout,
   type ExecutionContext,
   type Policy,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 const breaker = new CircuitBreaker();
 const retry = retryWithBackoff();

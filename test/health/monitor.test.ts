@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, type CircuitState } from '../src/index.js';
-import { HealthMonitor, type CheckResult, type CircuitBreakerLike, type HealthCheckContext } from '../src/health/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { collectingUnhandledRejections, deferred, hang, letNodeReportUnhandledRejections, track } from './fixtures/promises.js';
+import { CircuitBreaker, type CircuitState } from '../../src/index.js';
+import { HealthMonitor, type CheckResult, type CircuitBreakerLike, type HealthCheckContext } from '../../src/health/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { collectingUnhandledRejections, deferred, hang, letNodeReportUnhandledRejections, track } from '../fixtures/promises.js';
 
 afterEach(() => {
   vi.useRealTimers();

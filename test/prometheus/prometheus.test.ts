@@ -12,18 +12,18 @@ import {
   type MetricsSnapshot,
   type PolicyKind,
   type PolicyMetricsSnapshot,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   PROMETHEUS_CONTENT_TYPE,
   prometheusFetchHandler,
   prometheusHandler,
   renderPrometheus,
   type PrometheusOptions,
-} from '../src/prometheus/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { serve } from './fixtures/http.js';
-import { deferred, flush } from './fixtures/promises.js';
-import { DEFAULT_BOUNDS_MS, policySnapshot } from './fixtures/snapshots.js';
+} from '../../src/prometheus/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { serve } from '../fixtures/http.js';
+import { deferred, flush } from '../fixtures/promises.js';
+import { DEFAULT_BOUNDS_MS, policySnapshot } from '../fixtures/snapshots.js';
 
 // ---------------------------------------------------------------------------------------------
 // A strict parser of the text exposition format 0.0.4. It accepts only what the format allows

@@ -14,8 +14,8 @@ import {
   withTimeout,
   type ExecutionContext,
   type Policy,
-} from '../src/index.js';
-import { deferred, flush, hang, track } from './fixtures/promises.js';
+} from '../../src/index.js';
+import { deferred, flush, hang, track } from '../fixtures/promises.js';
 
 /*
  * How a call moves through a stack, seen from the outside: what the caller gets, what `fn`

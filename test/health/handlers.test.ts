@@ -8,10 +8,10 @@ import {
   nodeHealthHandler,
   type NodeHealthRequest,
   type NodeHealthResponse,
-} from '../src/health/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { serve } from './fixtures/http.js';
-import { deferred } from './fixtures/promises.js';
+} from '../../src/health/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { serve } from '../fixtures/http.js';
+import { deferred } from '../fixtures/promises.js';
 
 /** What a check's error may hold in real life: a host, a user and a password. */
 const SECRET_ERROR = 'connect ECONNREFUSED postgres://admin:hunter2@db-7.internal.example:5432/orders';

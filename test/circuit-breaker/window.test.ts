@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CountWindow, TimeWindow, createWindow, describeShape, sameShape } from '../src/circuit-breaker/window.js';
+import { CountWindow, TimeWindow, createWindow, describeShape, sameShape } from '../../src/circuit-breaker/window.js';
 
 interface Outcome {
   readonly failed: boolean;

@@ -21,11 +21,11 @@ import {
   type MetricsSnapshot,
   type PolicyKind,
   type PolicyMetricsSnapshot,
-} from '../src/index.js';
-import { registerOpenTelemetryMetrics, type OpenTelemetryMetricsOptions, type OtelMeter } from '../src/otel/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { deferred, flush } from './fixtures/promises.js';
-import { policySnapshot } from './fixtures/snapshots.js';
+} from '../../src/index.js';
+import { registerOpenTelemetryMetrics, type OpenTelemetryMetricsOptions, type OtelMeter } from '../../src/otel/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { deferred, flush } from '../fixtures/promises.js';
+import { policySnapshot } from '../fixtures/snapshots.js';
 
 // The structural Meter accepts the real one as it is: this line fails to compile otherwise.
 function acceptsTheRealMeter(meter: Meter): OtelMeter {

@@ -14,9 +14,9 @@ import {
   withTimeout,
   type LayerCall,
   type PolicyDescription,
-} from '../src/index.js';
-import { renderPrometheus } from '../src/prometheus/index.js';
-import { deferred } from './fixtures/promises.js';
+} from '../../src/index.js';
+import { renderPrometheus } from '../../src/prometheus/index.js';
+import { deferred } from '../fixtures/promises.js';
 
 /** A policy whose hooks a test sets. */
 class Probe extends LayerPolicy<unknown> {

@@ -9,9 +9,9 @@ import {
   type CircuitBreakerOptions,
   type CircuitBreakerSnapshot,
   type CircuitState,
-} from '../src/index.js';
-import { manualClock } from './fixtures/clock.js';
-import { deferred, flush, hang, rejectionOf, type Deferred } from './fixtures/promises.js';
+} from '../../src/index.js';
+import { manualClock } from '../fixtures/clock.js';
+import { deferred, flush, hang, rejectionOf, type Deferred } from '../fixtures/promises.js';
 
 async function openError(promise: Promise<unknown>): Promise<CircuitOpenError> {
   const error = await rejectionOf(promise);

@@ -5,7 +5,7 @@
 // policy written only against the public contract must keep it too.
 //
 // A failure prints fast-check's seed and path. To replay it:
-//   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/contract.property.test.ts
+//   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/engine/contract.property.test.ts
 // BULWARK_PROPERTY_RUNS=<n> runs more (or fewer) stacks than the default.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { getEventListeners } from 'node:events';
@@ -25,11 +25,11 @@ import {
   type ExecutionContext,
   type JitterMode,
   type Policy,
-} from '../src/index.js';
-import { InFlightLimit, InFlightLimitError } from '../examples/in-flight-limit.js';
-import { flush } from './fixtures/promises.js';
-import { propertyParameters, propertyRuns } from './fixtures/property.js';
-import { SteppingClock } from './fixtures/stepping-clock.js';
+} from '../../src/index.js';
+import { InFlightLimit, InFlightLimitError } from '../../examples/in-flight-limit.js';
+import { flush } from '../fixtures/promises.js';
+import { propertyParameters, propertyRuns } from '../fixtures/property.js';
+import { SteppingClock } from '../fixtures/stepping-clock.js';
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios

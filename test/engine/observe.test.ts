@@ -1,8 +1,8 @@
 import { expect, it } from 'vitest';
-import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from '../src/index.js';
-import type { CallObserver } from '../src/engine/observe.js';
-import { stepsOf } from '../src/engine/policy.js';
-import { deferred, flush } from './fixtures/promises.js';
+import { Bulkhead, CircuitBreaker, MetricsRegistry, compose, retryWithBackoff, withFallback, withTimeout } from '../../src/index.js';
+import type { CallObserver } from '../../src/engine/observe.js';
+import { stepsOf } from '../../src/engine/policy.js';
+import { deferred, flush } from '../fixtures/promises.js';
 
 // The engine must hand `finished` to the observer whose `started` made the token: a policy's
 // observer may change while a call is in flight (a registry tracks or untracks it).

@@ -15,13 +15,13 @@ import {
   type Policy,
   type PolicyKind,
   type PolicyMetricsSnapshot,
-} from '../src/index.js';
-import { SUCCESS, type CallObserver } from '../src/engine/observe.js';
-import { PolicyBase, stepsOf } from '../src/engine/policy.js';
-import { estimateQuantile } from '../src/metrics/histogram.js';
-import { CountingClock, manualClock } from './fixtures/clock.js';
-import { deferred, flushMicrotasks, hang, rejectionOf } from './fixtures/promises.js';
-import { liveSubscriptions } from './fixtures/subscriptions.js';
+} from '../../src/index.js';
+import { SUCCESS, type CallObserver } from '../../src/engine/observe.js';
+import { PolicyBase, stepsOf } from '../../src/engine/policy.js';
+import { estimateQuantile } from '../../src/metrics/histogram.js';
+import { CountingClock, manualClock } from '../fixtures/clock.js';
+import { deferred, flushMicrotasks, hang, rejectionOf } from '../fixtures/promises.js';
+import { liveSubscriptions } from '../fixtures/subscriptions.js';
 
 /** A time source moved by hand: `now()` reads it, `advance(ms)` moves it. */
 function handTime(start = 1_000) {

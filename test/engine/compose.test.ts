@@ -16,8 +16,8 @@ import {
   type TimeoutPolicy,
   type ExecutionContext,
   type Policy,
-} from '../src/index.js';
-import { hang, hangUntilAborted, reasonOf, settle } from './fixtures/promises.js';
+} from '../../src/index.js';
+import { hang, hangUntilAborted, reasonOf, settle } from '../fixtures/promises.js';
 
 /** A policy not made by bulwark: it logs when a call enters and leaves it. */
 class RecordingPolicy implements Policy {

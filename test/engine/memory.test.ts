@@ -1,9 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
-import { compose, retryWithBackoff, withTimeout, type ExecutionContext } from '../src/index.js';
-import { CountingClock } from './fixtures/clock.js';
-import { deferred, flush } from './fixtures/promises.js';
+import { compose, retryWithBackoff, withTimeout, type ExecutionContext } from '../../src/index.js';
+import { CountingClock } from '../fixtures/clock.js';
+import { deferred, flush } from '../fixtures/promises.js';
 
 /*
  * A call may run for a long time (retryWithBackoff({ maxRetries: Infinity }) against a

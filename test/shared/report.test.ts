@@ -20,8 +20,8 @@ import {
   withFallback,
   withTimeout,
   type PolicyLogger,
-} from '../src/index.js';
-import { HealthMonitor, fetchHealthHandler } from '../src/health/index.js';
+} from '../../src/index.js';
+import { HealthMonitor, fetchHealthHandler } from '../../src/health/index.js';
 
 const run = promisify(execFile);
 const boom = new Error('boom');
@@ -267,7 +267,7 @@ describe('other callbacks whose promise bulwark cannot use', () => {
 describe('in a real Node process', () => {
   it('an async failure listener that throws does not end the process: it exits 0 and the error is printed', async () => {
     const script = `
-      const { CircuitBreaker } = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)});
+      const { CircuitBreaker } = await import(${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)});
       const breaker = new CircuitBreaker();
       breaker.on('failure', async () => { throw new Error('boom from a listener'); });
       await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, CircuitBreakerGroup, CircuitOpenError, type CircuitBreakerOptions, type CircuitBreakerGroupOptions } from '../src/index.js';
-import { manualClock } from './fixtures/clock.js';
-import { deferred, rejectionOf } from './fixtures/promises.js';
+import { CircuitBreaker, CircuitBreakerGroup, CircuitOpenError, type CircuitBreakerOptions, type CircuitBreakerGroupOptions } from '../../src/index.js';
+import { manualClock } from '../fixtures/clock.js';
+import { deferred, rejectionOf } from '../fixtures/promises.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -4,10 +4,10 @@
  * circuit-breaker.test.ts; here each rule is one step of the machine.
  */
 import { describe, expect, it } from 'vitest';
-import { BreakerSettings } from '../src/circuit-breaker/options.js';
-import { BreakerMachine, type Admitted } from '../src/circuit-breaker/state.js';
-import type { CircuitBreakerOptions, CircuitStateChangeReason } from '../src/circuit-breaker/types.js';
-import { CircuitOpenError, isRefusal } from '../src/errors.js';
+import { BreakerSettings } from '../../src/circuit-breaker/options.js';
+import { BreakerMachine, type Admitted } from '../../src/circuit-breaker/state.js';
+import type { CircuitBreakerOptions, CircuitStateChangeReason } from '../../src/circuit-breaker/types.js';
+import { CircuitOpenError, isRefusal } from '../../src/errors.js';
 
 /** A machine on a clock moved by hand, with the state changes it announced. */
 function machine(options: CircuitBreakerOptions = {}) {

@@ -8,13 +8,13 @@
 // the README's rules one by one and shares no code with the breaker.
 //
 // A failure prints fast-check's seed and path. To replay it:
-//   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/circuit-breaker.model.test.ts
+//   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/circuit-breaker/model.test.ts
 // BULWARK_PROPERTY_RUNS=<n> runs more (or fewer) sequences than the default.
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { CircuitBreaker, isCircuitOpenError, type CircuitBreakerOptions, type CircuitState } from '../src/index.js';
-import { deferred, type Deferred } from './fixtures/promises.js';
-import { propertyParameters } from './fixtures/property.js';
+import { CircuitBreaker, isCircuitOpenError, type CircuitBreakerOptions, type CircuitState } from '../../src/index.js';
+import { deferred, type Deferred } from '../fixtures/promises.js';
+import { propertyParameters } from '../fixtures/property.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options and steps
