@@ -19,7 +19,7 @@ const IDLE = 0;
 const ENTERING = 1;
 const LEAVING = 2;
 
-const settled = Promise.resolve();
+const settled = /* @__PURE__ */ Promise.resolve();
 
 
 /**

@@ -29,7 +29,7 @@ export interface CallObserver {
 
 /** The clock read in the current pass, and its reading. */
 let passClock: (() => number) | undefined;
-let passTime = Number.NaN;
+let passTime = NaN;
 
 /** Starts a pass: the next observer reads its clock afresh. */
 export function newPass(): void {

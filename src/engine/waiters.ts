@@ -34,7 +34,7 @@ export interface WaiterOwner {
 
 function ignore(): void {}
 
-const settled = Promise.resolve();
+const settled = /* @__PURE__ */ Promise.resolve();
 
 /**
  * User code running in a call that can be aborted, below a group of entered policies or none:

@@ -4,7 +4,7 @@
 import * as validate from '../shared/validate.js';
 
 /** The default latency buckets, in ms: from 1 ms to 10 s, about three per decade. */
-export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]);
+export const DEFAULT_BUCKETS: readonly number[] = /* @__PURE__ */ Object.freeze([1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]);
 
 /** A latency histogram, as `MetricsRegistry.snapshot` reports it. */
 export interface LatencySnapshot {
