@@ -47,7 +47,8 @@ interface Deadline extends ListNode<Deadline> {
 const OPTION_KEYS: readonly (keyof TimeoutOptions)[] = ['name', 'clock'];
 
 /** The policy {@link withTimeout} builds. */
-export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
+// The token's type stays out of the declarations (`unknown`): it is the timeout's business alone.
+export class TimeoutPolicy extends LayerPolicy<unknown> {
   /** The deadline in ms (`Infinity`: none). */
   readonly timeout: number;
   /** The name given in the options, if any. */
@@ -88,7 +89,7 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
     return this.timeout !== Infinity;
   }
 
-  protected override enter(call: LayerCall): Deadline | undefined {
+  protected override enter(call: LayerCall): unknown {
     if (this.timeout === Infinity) return undefined;
     const deadline: Deadline = { scope: call.openAbortScope(), at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined, nextToCheck: undefined };
     if (!this.shared) {
@@ -106,16 +107,16 @@ export class TimeoutPolicy extends LayerPolicy<Deadline | undefined> {
     return deadline;
   }
 
-  protected override onValue(deadline: Deadline | undefined, value: unknown): unknown {
-    if (deadline === undefined) return value;
-    const expired = this.settle(deadline);
+  protected override onValue(token: unknown, value: unknown): unknown {
+    if (token === undefined) return value;
+    const expired = this.settle(token as Deadline);
     if (expired !== undefined) throw expired;
     return value;
   }
 
-  protected override onError(deadline: Deadline | undefined, error: unknown): never {
-    if (deadline === undefined) throw error;
-    throw this.settle(deadline) ?? error;
+  protected override onError(token: unknown, error: unknown): never {
+    if (token === undefined) throw error;
+    throw this.settle(token as Deadline) ?? error;
   }
 
   protected describe(): PolicyDescription {

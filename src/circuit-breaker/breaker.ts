@@ -36,7 +36,8 @@ export function machineOf(breaker: CircuitBreaker): BreakerMachine {
  * const receipt = await breaker.execute(() => payments.charge(order));
  * ```
  */
-export class CircuitBreaker extends LayerPolicy<Token> {
+// The token's type stays out of the declarations (`unknown`): it is the breaker's business alone.
+export class CircuitBreaker extends LayerPolicy<unknown> {
   private readonly machine: BreakerMachine;
 
   constructor(options?: CircuitBreakerOptions) {
@@ -142,7 +143,7 @@ export class CircuitBreaker extends LayerPolicy<Token> {
     this.machine.transition('closed', 'manual', undefined);
   }
 
-  protected override enter(call: LayerCall): Token {
+  protected override enter(call: LayerCall): unknown {
     const machine = this.machine;
     const trial = machine.current === 'closed' ? false : machine.admission();
     if (typeof trial !== 'boolean') throw trial;
@@ -154,7 +155,8 @@ export class CircuitBreaker extends LayerPolicy<Token> {
     return { generation, trial, startedAt: timesSlowCalls ? machine.settings.clock.now() : 0, abandoned: false };
   }
 
-  protected override onValue(token: Token, value: unknown): unknown {
+  protected override onValue(given: unknown, value: unknown): unknown {
+    const token = given as Token;
     try {
       if (typeof token === 'number') this.machine.recordSuccess(token, false, 0);
       else this.machine.recordSuccess(token.generation, token.trial, token.startedAt);
@@ -164,7 +166,8 @@ export class CircuitBreaker extends LayerPolicy<Token> {
     return value;
   }
 
-  protected override onError(token: Token, error: unknown, call: LayerCall): never {
+  protected override onError(given: unknown, error: unknown, call: LayerCall): never {
+    const token = given as Token;
     let outcome = error;
     try {
       outcome = this.machine.recordError(typeof token === 'number' ? { generation: token, trial: false, startedAt: 0, abandoned: false } : token, error, call.callerAborted);
@@ -174,7 +177,8 @@ export class CircuitBreaker extends LayerPolicy<Token> {
     throw outcome;
   }
 
-  protected override released(token: Token): void {
+  protected override released(given: unknown): void {
+    const token = given as Token;
     if (typeof token !== 'number' && token.abandoned) this.machine.trialWorkEnded(token.generation);
   }
 

@@ -101,6 +101,17 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
     this.here = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
   }
 
+  /** The policy at `at` turned the call away: what its `enter` threw, as the call's outcome. */
+  private refused(step: Step, frame: Frame, at: number, slot: number, entry: Scope, thrown: unknown): Promise<unknown> {
+    this.phase = IDLE;
+    // What enter throws is a refusal by contract: branded, so breakers and retries around treat it as one.
+    const refusal = brandRefusal(thrown);
+    // It asked to hear when its work ends, then turned the call away: no work ran inside it.
+    this.releaseRefused(frame, at, slot, entry);
+    if (step.observer !== undefined) observeRefusal(step.observer, refusal);
+    return Promise.reject(refusal);
+  }
+
   /**
    * A policy called `trackWork` in `enter`, then threw: its `released` runs now, with no
    * token (it returned none), so a place it took is not lost.
@@ -173,6 +184,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
     let inner = scope;
     let at = index;
     let outcome: Promise<unknown> | undefined;
+    this.frame = frame;
     for (; at < steps.length; at++) {
       const step = steps[at] as Step;
       if (step.run !== undefined) break;
@@ -183,17 +195,10 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
         this.phase = ENTERING;
         this.at = at;
         this.here = inner;
-        this.frame = frame;
         try {
           token = enter.call(step.layer, this);
         } catch (thrown) {
-          this.phase = IDLE;
-          // What enter throws is a refusal by contract: branded, so breakers and retries around treat it as one.
-          const refused = brandRefusal(thrown);
-          // It asked to hear when its work ends, then turned the call away: no work ran inside it.
-          this.releaseRefused(frame, at, slot, inner);
-          if (step.observer !== undefined) observeRefusal(step.observer, refused);
-          outcome = Promise.reject(refused);
+          outcome = this.refused(step, frame, at, slot, inner, thrown);
           break;
         }
         this.phase = IDLE;
