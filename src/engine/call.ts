@@ -6,7 +6,7 @@ import type { Clock } from '../shared/clock.js';
 import type { AbortScope, Admission, ExecutionContext, InnerLayers, LayerCall } from './contract.js';
 import { Frame } from './frame.js';
 import { FAILURE, SUCCESS, finishObserving, newPass, observeRefusal, startObserving } from './observe.js';
-import { WorkTracker, type Scope, type ScopeOwner, type WorkOwner } from './scope.js';
+import { WorkTracker, type Scope, type ScopeOwner } from './scope.js';
 import { brandRefusal } from '../errors.js';
 import { abortedByScope } from './signal.js';
 import { Inner } from './inner.js';
@@ -26,7 +26,7 @@ const settled = /* @__PURE__ */ Promise.resolve();
  * The state of one `execute()`. It is also the `LayerCall` handle each hook receives: before a
  * hook runs, the engine points it at the hook's policy (`at`), scope and frame.
  */
-export class Call implements LayerCall, ScopeOwner, WorkOwner {
+export class Call implements LayerCall, ScopeOwner {
   readonly steps: readonly Step[];
   readonly fn: (ctx: ExecutionContext) => unknown;
   readonly callerSignal: AbortSignal | undefined;
@@ -98,7 +98,7 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
       frame.releaseAfterLeave |= 1 << slot;
       return;
     }
-    this.here = scope.openTracked(new WorkTracker(this, frame, this.at, slot), slot);
+    this.here = scope.openTracked(new WorkTracker(this.steps[this.at] as Step, frame, slot), slot);
   }
 
   /** The policy at `at` turned the call away: what its `enter` threw, as the call's outcome. */
@@ -124,10 +124,6 @@ export class Call implements LayerCall, ScopeOwner, WorkOwner {
       return;
     }
     for (let scope = this.here as Scope; scope !== entry && scope.openedBy(slot); scope = scope.parent) scope.close();
-  }
-
-  workEnded(tracker: WorkTracker): void {
-    release(this.steps[tracker.at] as Step, (tracker.frame as Frame).token(tracker.slot));
   }
 
   afterStart(check: () => void): void {

@@ -2,7 +2,9 @@
  * The context of a call at one depth of a stack, and the work counted under it.
  */
 import type { AbortScope, ExecutionContext } from './contract.js';
+import type { Frame } from './frame.js';
 import { abortedByScope } from './signal.js';
+import { release, type Step } from './step.js';
 
 /** What a scope needs of its call. */
 export interface ScopeOwner {
@@ -12,43 +14,36 @@ export interface ScopeOwner {
   forgetSignal(scope: Scope): void;
 }
 
-/** What a tracker tells when the work it counted has ended. */
-export interface WorkOwner {
-  workEnded(tracker: WorkTracker): void;
-}
-
 /**
  * Counts the work still running below one policy that asked to hear when it ends
- * (`trackWork`): a bulkhead's slot, a breaker's trial. Its owner hears once, after `close()`
- * and when the counted work has settled. It names the policy by its place (`frame`, `slot`)
- * rather than holding a closure: one object per tracked call, nothing more.
+ * (`trackWork`): a bulkhead's slot, a breaker's trial. The policy's `released` runs once,
+ * after `close()` and when the counted work has settled. It names the policy by its step and
+ * its token's place rather than holding a closure: one object per tracked call, nothing more.
  */
 export class WorkTracker {
   pending = 0;
-  closed = false;
-  released = false;
-  readonly owner: WorkOwner;
-  readonly frame: unknown;
-  readonly at: number;
+  /** 0 while the policy is entered, 1 once it is left, 2 once `released` ran. */
+  state = 0;
+  readonly step: Step;
+  readonly frame: Frame;
   readonly slot: number;
 
-  constructor(owner: WorkOwner, frame: unknown, at: number, slot: number) {
-    this.owner = owner;
+  constructor(step: Step, frame: Frame, slot: number) {
+    this.step = step;
     this.frame = frame;
-    this.at = at;
     this.slot = slot;
   }
 
-  /** The policy was left: `onIdle` runs as soon as the work inside has settled too. */
+  /** The policy was left: `released` runs as soon as the work inside has settled too. */
   close(): void {
-    this.closed = true;
+    this.state = 1;
     this.releaseIfIdle();
   }
 
   releaseIfIdle(): void {
-    if (this.closed && this.pending === 0 && !this.released) {
-      this.released = true;
-      this.owner.workEnded(this);
+    if (this.state === 1 && this.pending === 0) {
+      this.state = 2;
+      release(this.step, this.frame.token(this.slot));
     }
   }
 }
