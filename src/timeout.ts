@@ -1,4 +1,4 @@
-import type { AbortScope, CounterDescription, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
+import type { AbortScope, LayerCall, LogDescription, PolicyDescription } from './engine/contract.js';
 import { LayerPolicy } from './engine/policy.js';
 import { TimeoutError } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';

@@ -40,14 +40,14 @@ export function leaveFrom(call: Call, frame: Frame, top: number, value: unknown)
         answer = onValue.call(step.layer, frame.token(slot), value, call);
       } catch (error) {
         call.phase = IDLE;
-        left(call, frame, slot, step, FAILURE, error);
+        left(frame, slot, step, FAILURE, error);
         return leaveWithErrorFrom(call, frame, at, error);
       }
       call.phase = IDLE;
       if (isPromise(answer)) return leaveLater(call, frame, at, answer);
       value = answer;
     }
-    left(call, frame, slot, step, SUCCESS, undefined);
+    left(frame, slot, step, SUCCESS, undefined);
   }
   return value;
 }
@@ -63,13 +63,13 @@ export function leaveWithErrorFrom(call: Call, frame: Frame, top: number, error:
     const token = frame.token(slot);
     if (slot === frame.waitingSlot && token instanceof Waiting) {
       // It never let the call in (it refused it, or the call was aborted while it waited): it has nothing to leave.
-      observeEnd(call, frame, slot, token.refused ? REFUSAL : FAILURE, error);
+      observeEnd(frame, slot, token.refused ? REFUSAL : FAILURE, error);
       frame.skipScopes(slot);
       continue;
     }
     const onError = step.onError;
     if (onError === undefined) {
-      left(call, frame, slot, step, FAILURE, error);
+      left(frame, slot, step, FAILURE, error);
       continue;
     }
     let answer: unknown;
@@ -78,13 +78,13 @@ export function leaveWithErrorFrom(call: Call, frame: Frame, top: number, error:
       answer = onError.call(step.layer, token, error, call);
     } catch (thrown) {
       call.phase = IDLE;
-      left(call, frame, slot, step, FAILURE, thrown);
+      left(frame, slot, step, FAILURE, thrown);
       error = thrown;
       continue;
     }
     call.phase = IDLE;
     if (!isPromise(answer)) {
-      left(call, frame, slot, step, SUCCESS, undefined);
+      left(frame, slot, step, SUCCESS, undefined);
       return leaveFrom(call, frame, at, answer);
     }
     return leaveLater(call, frame, at, answer);
@@ -100,12 +100,12 @@ function leaveLater(call: Call, frame: Frame, at: number, answer: Promise<unknow
     (value) => {
       // A later turn: the clock is read afresh, not reused from whatever pass ran last.
       newPass();
-      left(call, frame, slot, step, SUCCESS, undefined);
+      left(frame, slot, step, SUCCESS, undefined);
       return leaveFrom(call, frame, at, value);
     },
     (failure: unknown) => {
       newPass();
-      left(call, frame, slot, step, FAILURE, failure);
+      left(frame, slot, step, FAILURE, failure);
       return leaveWithErrorFrom(call, frame, at, failure);
     },
   );
@@ -119,13 +119,13 @@ function enterHook(call: Call, at: number, frame: Frame, slot: number): void {
 }
 
 /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
-function left(call: Call, frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
-  if (frame.observations !== undefined) observeEnd(call, frame, slot, outcome, error);
+function left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
+  if (frame.observations !== undefined) observeEnd(frame, slot, outcome, error);
   if (frame.releaseAfterLeave !== 0 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
   if (frame.cursor !== frame.base) frame.closeScopes(slot);
 }
 
-function observeEnd(call: Call, frame: Frame, slot: number, outcome: Outcome, error: unknown): void {
+function observeEnd(frame: Frame, slot: number, outcome: Outcome, error: unknown): void {
   const observations = frame.observations;
   if (observations === undefined) return;
   const observer = observations[2 * slot] as CallObserver | undefined;

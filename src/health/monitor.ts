@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import * as validate from './options.js';
-import { readBreaker, runCheck, type BreakerEntry, type CheckEntry, type Entry } from './run-check.js';
+import { readBreaker, runCheck, type CheckEntry, type Entry } from './run-check.js';
 import type {
   CheckOptions,
   CheckResult,
