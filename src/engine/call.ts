@@ -147,7 +147,7 @@ export class Call implements LayerCall, ScopeOwner {
 
   inner(): InnerLayers {
     if (this.phase !== LEAVING) throw new Error('LayerCall.inner() can only be called in onValue, onError or run');
-    return new Inner(this, this.at + 1, this.here as Scope);
+    return new Inner(this, this.at + 1, this.here as Scope, (this.steps[this.at] as Step).abortsWork);
   }
 
   invoke<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> {
@@ -233,6 +233,8 @@ export class Call implements LayerCall, ScopeOwner {
   /** The policies inside the one that made the call wait run once it lets the call in. */
   private afterWaiting(frame: Frame, slot: number, waiting: Waiting, next: number, inner: Scope): Promise<unknown> {
     return waiting.promise.then((token) => {
+      // Let in: from now on it is left like any policy, whatever its token (even the admission itself).
+      frame.waitingSlot = -1;
       frame.keep(slot, token);
       return this.next(next, inner);
     });

@@ -25,7 +25,7 @@ export class Frame {
    * and its token (at `2 × slot + 1`). One array, sized once for the whole frame.
    */
   observations: unknown[] | undefined = undefined;
-  /** The slot of a policy whose `enter` made the call wait. */
+  /** The slot of a policy whose `enter` made the call wait and has not let it in; -1 once it did. */
   waitingSlot = -1;
   /**
    * One bit per slot (the first 31) whose policy called `trackWork` in a call nothing can

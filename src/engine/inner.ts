@@ -19,11 +19,14 @@ export class Inner implements InnerLayers {
   readonly #call: InnerOwner;
   readonly #from: number;
   readonly #scope: Scope;
+  /** The policy that asked declared `abortsWork` (a stack holding one is always abortable). */
+  readonly #abortsWork: boolean;
 
-  constructor(call: InnerOwner, from: number, scope: Scope) {
+  constructor(call: InnerOwner, from: number, scope: Scope, abortsWork: boolean) {
     this.#call = call;
     this.#from = from;
     this.#scope = scope;
+    this.#abortsWork = abortsWork;
   }
 
   get aborted(): boolean {
@@ -37,7 +40,8 @@ export class Inner implements InnerLayers {
 
   start(attempt?: number): InnerRun {
     const call = this.#call;
-    if (!call.abortable) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
+    // Checked on the policy, not on the call: a missing `abortsWork` must fail in every call, not only in those a caller's signal or a timeout made abortable.
+    if (!this.#abortsWork) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
     const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt, -1);
     const scope = base.openAbortable(-1);
     const outcome = call.next(this.#from, scope);

@@ -6,7 +6,7 @@ import type { Call } from './call.js';
 import type { Frame } from './frame.js';
 import { FAILURE, REFUSAL, SUCCESS, finishObserving, newPass, type CallObserver, type Outcome } from './observe.js';
 import { release, type Step } from './step.js';
-import { Waiting } from './waiters.js';
+import type { Waiting } from './waiters.js';
 
 function isPromise(value: unknown): value is Promise<unknown> {
   return value instanceof Promise;
@@ -61,9 +61,9 @@ export function leaveWithErrorFrom(call: Call, frame: Frame, top: number, error:
     const step = steps[at] as Step;
     const slot = at - from;
     const token = frame.token(slot);
-    if (slot === frame.waitingSlot && token instanceof Waiting) {
+    if (slot === frame.waitingSlot) {
       // It never let the call in (it refused it, or the call was aborted while it waited): it has nothing to leave.
-      observeEnd(frame, slot, token.refused ? REFUSAL : FAILURE, error);
+      observeEnd(frame, slot, (token as Waiting).refused ? REFUSAL : FAILURE, error);
       frame.skipScopes(slot);
       continue;
     }
@@ -121,7 +121,8 @@ function enterHook(call: Call, at: number, frame: Frame, slot: number): void {
 /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
 function left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
   if (frame.observations !== undefined) observeEnd(frame, slot, outcome, error);
-  if (frame.releaseAfterLeave !== 0 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
+  // Only the first 31 slots have a bit (trackWork): `1 << 32` would be slot 0's.
+  if (frame.releaseAfterLeave !== 0 && slot < 31 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
   if (frame.cursor !== frame.base) frame.closeScopes(slot);
 }
 
