@@ -147,17 +147,22 @@ export class Call implements LayerCall, ScopeOwner {
 
   inner(): InnerLayers {
     if (this.phase !== LEAVING) throw new Error('LayerCall.inner() can only be called in onValue, onError or run');
-    return new Inner(this, this.at + 1, this.here as Scope, (this.steps[this.at] as Step).abortsWork);
+    return new Inner(this, this.at + 1, this.hookScope(), (this.steps[this.at] as Step).abortsWork);
   }
 
   invoke<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>): Promise<T> {
     if (this.phase !== LEAVING) return Promise.reject(new Error('LayerCall.invoke() can only be called in onValue, onError or run'));
-    return this.runUserCode(this.here as Scope, fn) as Promise<T>;
+    return this.runUserCode(this.hookScope(), fn) as Promise<T>;
   }
 
   private hookScope(): Scope {
     if (this.phase === IDLE) throw new Error('A LayerCall is valid only while the hook that received it runs: keep inner() for later');
-    return this.here as Scope;
+    // Leaving, the scope is found when a hook first asks: most never do.
+    if (this.here === undefined) {
+      const frame = this.frame as Frame;
+      this.here = frame.cursor === frame.base ? frame.base : frame.entryScope(this.at - frame.from);
+    }
+    return this.here;
   }
 
   private enteringScope(method: string): Scope {

@@ -35,7 +35,7 @@ export function leaveFrom(call: Call, frame: Frame, top: number, value: unknown)
     const onValue = step.onValue;
     if (onValue !== undefined) {
       let answer: unknown;
-      enterHook(call, at, frame, slot);
+      enterHook(call, at, frame);
       try {
         answer = onValue.call(step.layer, frame.token(slot), value, call);
       } catch (error) {
@@ -73,7 +73,7 @@ export function leaveWithErrorFrom(call: Call, frame: Frame, top: number, error:
       continue;
     }
     let answer: unknown;
-    enterHook(call, at, frame, slot);
+    enterHook(call, at, frame);
     try {
       answer = onError.call(step.layer, token, error, call);
     } catch (thrown) {
@@ -111,10 +111,10 @@ function leaveLater(call: Call, frame: Frame, at: number, answer: Promise<unknow
   );
 }
 
-function enterHook(call: Call, at: number, frame: Frame, slot: number): void {
+function enterHook(call: Call, at: number, frame: Frame): void {
   call.phase = LEAVING;
   call.at = at;
-  call.here = frame.cursor === frame.base ? frame.base : frame.entryScope(slot);
+  call.here = undefined;
   call.frame = frame;
 }
 
