@@ -15,7 +15,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * every row today. A policy added later states its own row.
  */
 export const BUDGETS = [
-  { name: 'compose alone (the engine)', code: "export { compose } from 'bulwark'", budget: 5_750 },
+  { name: 'compose alone (the engine)', code: "export { compose } from 'bulwark'", budget: 6_050 },
   { name: 'CircuitBreaker alone', code: "export { CircuitBreaker } from 'bulwark'", budget: 12_900, goal: 4 * 1024 },
   { name: 'retryWithBackoff alone', code: "export { retryWithBackoff } from 'bulwark'", budget: 8_200, goal: 4 * 1024 },
   { name: 'Bulkhead alone', code: "export { Bulkhead } from 'bulwark'", budget: 7_900, goal: 4 * 1024 },

@@ -39,16 +39,15 @@ export interface BulkheadEvents {
 
 /** A call waiting in the queue, a node of it (leaving from the middle is O(1)); its admission lets the call in. */
 class QueuedCall implements ListNode<QueuedCall> {
-  readonly admission: Admission;
+  /** Set right after the call is made to wait (the wait needs this entry first, for its `onAbort`). */
+  admission: Admission = NOT_YET_WAITING;
   /** The `queueTimeout` timer, if any. */
   timer: unknown = undefined;
   previous: QueuedCall | undefined = undefined;
   next: QueuedCall | undefined = undefined;
-
-  constructor(admission: Admission) {
-    this.admission = admission;
-  }
 }
+
+const NOT_YET_WAITING: Admission = { grant() {}, refuse() {} };
 
 const OPTION_KEYS: readonly (keyof BulkheadOptions)[] = ['maxConcurrent', 'maxQueue', 'queueTimeout', 'clock', 'name'];
 const PEER_NAMES: validate.PeerNames = {
@@ -131,7 +130,8 @@ export class Bulkhead extends LayerPolicy<void> {
     }
     if (this.queue.size >= this.maxQueue) throw this.reject('full');
     call.trackWork();
-    const entry = new QueuedCall(call.wait(() => this.unlink(entry)));
+    const entry = new QueuedCall();
+    entry.admission = call.wait(this.leaveQueue, entry);
     this.queue.push(entry);
     if (this.queueTimeout !== Infinity) {
       entry.timer = this.clock.setTimeout(() => {
@@ -165,6 +165,9 @@ export class Bulkhead extends LayerPolicy<void> {
       on: (event, listener) => this.on(event as keyof BulkheadEvents, listener),
     };
   }
+
+  /** A queued call was aborted: one function for all of them, told which by the wait's context. */
+  private readonly leaveQueue = (_reason: unknown, entry: QueuedCall): void => this.unlink(entry);
 
   /** Takes a call off the queue (granted, timed out or aborted) and clears its timer; a call already off it is left alone. */
   private unlink(entry: QueuedCall): void {

@@ -12,7 +12,7 @@ import { abortedByScope } from './signal.js';
 import { Inner } from './inner.js';
 import { leaveFrom, leaveGroup, leaveWithErrorFrom } from './leave.js';
 import { release, type Step } from './step.js';
-import { Invocation, Waiting, sleep, type Waiter } from './waiters.js';
+import { Invocation, Waiting, addWaiter, sleep, takeWaitersWithin, unlinkWaiter, type Waiter, type WaiterList } from './waiters.js';
 
 /** Which hook runs now, for the handle methods that belong to one. */
 const IDLE = 0;
@@ -21,19 +21,24 @@ const LEAVING = 2;
 
 const settled = /* @__PURE__ */ Promise.resolve();
 
+/** One function for every wait that ends: no closure per waiting call. */
+function continueAfterWait(waiting: Waiting): unknown {
+  return (waiting.owner as Call).afterWait(waiting);
+}
+
 
 /**
  * The state of one `execute()`. It is also the `LayerCall` handle each hook receives: before a
  * hook runs, the engine points it at the hook's policy (`at`), scope and frame.
  */
-export class Call implements LayerCall, ScopeOwner {
+export class Call implements LayerCall, ScopeOwner, WaiterList {
   readonly steps: readonly Step[];
   readonly fn: (ctx: ExecutionContext) => unknown;
   readonly callerSignal: AbortSignal | undefined;
   /** False when nothing can abort this call (no caller signal, no policy that aborts work): the function then runs without a race. */
   readonly abortable: boolean;
   /** What the call waits on now: the newest (innermost) of a list linked through the waiters. */
-  private lastWaiter: Waiter | undefined = undefined;
+  lastWaiter: Waiter | undefined = undefined;
   /** Scopes whose `signal` was read and may still abort, so an abort reaches their controllers. */
   private signalScopes: Scope[] | undefined = undefined;
   /** Checks to queue once the work now being entered has started (`afterStart`): one, or several. */
@@ -134,9 +139,9 @@ export class Call implements LayerCall, ScopeOwner {
     else checks.push(check);
   }
 
-  wait(onAbort?: (reason: unknown) => void): Admission {
+  wait<C = undefined>(onAbort?: (reason: unknown, context: C) => void, context?: C): Admission {
     const scope = this.enteringScope('wait');
-    const waiting = new Waiting(this, scope, onAbort);
+    const waiting = new Waiting(this, scope, onAbort as ((reason: unknown, context: unknown) => void) | undefined, context);
     if (this.abortable) {
       // Already aborted: ended in a microtask, once the policy has queued it (so onAbort finds it).
       if (scope.isAborted()) void settled.then(() => waiting.reject(scope.abortReason()));
@@ -185,6 +190,7 @@ export class Call implements LayerCall, ScopeOwner {
     let inner = scope;
     let at = index;
     let outcome: Promise<unknown> | undefined;
+    let waited = false;
     this.frame = frame;
     for (; at < steps.length; at++) {
       const step = steps[at] as Step;
@@ -214,7 +220,10 @@ export class Call implements LayerCall, ScopeOwner {
       if (token instanceof Waiting) {
         at++;
         frame.waitingSlot = slot;
-        outcome = this.afterWaiting(frame, slot, token, at, inner);
+        token.frame = frame;
+        // The frame is left by the wait's continuation, whichever way the wait ends.
+        outcome = token.promise.then(continueAfterWait);
+        waited = true;
         break;
       }
     }
@@ -223,7 +232,7 @@ export class Call implements LayerCall, ScopeOwner {
     if (outcome === undefined) {
       if (at < steps.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
       else outcome = this.runUserCode(inner, this.fn, at === index ? undefined : frame);
-    } else {
+    } else if (!waited) {
       outcome = this.leaveGroup(frame, outcome);
     }
     const checks = this.checks;
@@ -235,14 +244,17 @@ export class Call implements LayerCall, ScopeOwner {
     return outcome;
   }
 
-  /** The policies inside the one that made the call wait run once it lets the call in. */
-  private afterWaiting(frame: Frame, slot: number, waiting: Waiting, next: number, inner: Scope): Promise<unknown> {
-    return waiting.promise.then((token) => {
-      // Let in: from now on it is left like any policy, whatever its token (even the admission itself).
-      frame.waitingSlot = -1;
-      frame.keep(slot, token);
-      return this.next(next, inner);
-    });
+  /**
+   * A wait ended: let in, the policies inside run and the frame is left with their outcome;
+   * turned away or aborted, the frame is left with that error at once.
+   */
+  afterWait(waiting: Waiting): unknown {
+    const frame = waiting.frame as Frame;
+    if (waiting.failed) return this.leaveWithErrorFrom(frame, frame.to, waiting.outcome);
+    // Let in: from now on it is left like any policy, whatever its token (even the admission itself).
+    frame.keep(frame.waitingSlot, waiting.outcome);
+    frame.waitingSlot = -1;
+    return this.leaveGroup(frame, this.next(frame.to, frame.cursor));
   }
 
   /** Runs the policy at `index` with its own `run`. */
@@ -352,25 +364,12 @@ export class Call implements LayerCall, ScopeOwner {
     return sleep(this, scope, ms, clock);
   }
 
-  /** Registers something the call waits on; its `reject` runs once if its scope aborts first. */
   register(waiter: Waiter): void {
-    waiter.registered = true;
-    waiter.previousWaiter = this.lastWaiter;
-    waiter.nextWaiter = undefined;
-    if (this.lastWaiter !== undefined) this.lastWaiter.nextWaiter = waiter;
-    this.lastWaiter = waiter;
+    addWaiter(this, waiter);
   }
 
-  /** Unregisters a waiter that ended by itself; one already ended by an abort is ignored. */
   removeWaiter(waiter: Waiter): void {
-    if (!waiter.registered) return;
-    waiter.registered = false;
-    const { previousWaiter, nextWaiter } = waiter;
-    if (previousWaiter !== undefined) previousWaiter.nextWaiter = nextWaiter;
-    if (nextWaiter !== undefined) nextWaiter.previousWaiter = previousWaiter;
-    else this.lastWaiter = previousWaiter;
-    waiter.previousWaiter = undefined;
-    waiter.nextWaiter = undefined;
+    unlinkWaiter(this, waiter);
   }
 
   /**
@@ -387,12 +386,7 @@ export class Call implements LayerCall, ScopeOwner {
       }
     }
     // Unregister first, then reject: a rejection may register or remove other waiters.
-    const aborted: Waiter[] = [];
-    for (let waiter = this.lastWaiter; waiter !== undefined; waiter = waiter.previousWaiter) {
-      if (waiter.scope.isWithin(scope)) aborted.push(waiter);
-    }
-    for (const waiter of aborted) this.removeWaiter(waiter);
-    for (const waiter of aborted) waiter.reject(reason);
+    for (const waiter of takeWaitersWithin(this, scope)) waiter.reject(reason);
   }
 
   trackSignal(scope: Scope): void {

@@ -109,9 +109,11 @@ export interface LayerCall {
    * In `enter`: makes the call wait at this policy; return the `Admission` from `enter`. The
    * policies inside run once `grant(token)` is called (in the caller's async context); `refuse`
    * turns the call away (a refusal, as if `enter` had thrown it). If the call is aborted
-   * first, `onAbort` runs (leave your queue there) and the call answers with the abort's reason.
+   * first, `onAbort(reason, context)` runs (leave your queue there) and the call answers with
+   * the abort's reason. `context` is handed back to `onAbort` as given: with it, one function
+   * of the policy serves every waiting call, and a call waiting in a long queue holds no closure.
    */
-  wait(onAbort?: (reason: unknown) => void): Admission;
+  wait<C = undefined>(onAbort?: (reason: unknown, context: C) => void, context?: C): Admission;
   /**
    * In `onValue`, `onError` or `run`: the policies inside this one, and the function, to run
    * again (a retry) or several times at once (hedging). Valid as long as the call lasts.

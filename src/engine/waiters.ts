@@ -23,6 +23,45 @@ export interface Waiter {
   registered: boolean;
 }
 
+/**
+ * What a call waits on: a list linked through the waiters themselves, newest (innermost) last,
+ * so registering allocates nothing. The call keeps the list's end; these functions keep the links.
+ */
+export interface WaiterList {
+  lastWaiter: Waiter | undefined;
+}
+
+/** Registers something the call waits on; its `reject` runs once if its scope aborts first. */
+export function addWaiter(list: WaiterList, waiter: Waiter): void {
+  waiter.registered = true;
+  waiter.previousWaiter = list.lastWaiter;
+  waiter.nextWaiter = undefined;
+  if (list.lastWaiter !== undefined) list.lastWaiter.nextWaiter = waiter;
+  list.lastWaiter = waiter;
+}
+
+/** Unregisters a waiter that ended by itself; one already ended by an abort is ignored. */
+export function unlinkWaiter(list: WaiterList, waiter: Waiter): void {
+  if (!waiter.registered) return;
+  waiter.registered = false;
+  const { previousWaiter, nextWaiter } = waiter;
+  if (previousWaiter !== undefined) previousWaiter.nextWaiter = nextWaiter;
+  if (nextWaiter !== undefined) nextWaiter.previousWaiter = previousWaiter;
+  else list.lastWaiter = previousWaiter;
+  waiter.previousWaiter = undefined;
+  waiter.nextWaiter = undefined;
+}
+
+/** Unregisters the waiters inside `scope` and returns them, innermost first. */
+export function takeWaitersWithin(list: WaiterList, scope: Scope): Waiter[] {
+  const taken: Waiter[] = [];
+  for (let waiter = list.lastWaiter; waiter !== undefined; waiter = waiter.previousWaiter) {
+    if (waiter.scope.isWithin(scope)) taken.push(waiter);
+  }
+  for (const waiter of taken) unlinkWaiter(list, waiter);
+  return taken;
+}
+
 /** What a waiter needs of its call. */
 export interface WaiterOwner {
   readonly abortable?: boolean;
@@ -113,55 +152,78 @@ export class Invocation implements Waiter {
  * A call waiting at a policy (its queue, its rate): the `Admission` the policy keeps, and the
  * waiter an abort ends.
  */
+const PENDING = 0;
+const GRANTED = 1;
+const REFUSED = 2;
+const ABORTED = 3;
+
 export class Waiting implements Admission, Waiter {
   readonly owner: WaiterOwner;
   readonly scope: Scope;
-  readonly promise: Promise<unknown>;
-  /** Set when the policy turned the call away: a refusal, not a failure. */
-  refused = false;
-  settled = false;
+  /**
+   * Resolves with this object once the wait ends, however it ends (`failed` tells): one shared
+   * continuation then carries the call on, so a call waiting in a long queue holds no closure.
+   */
+  readonly promise: Promise<Waiting>;
+  /** The token the policy granted with, or the error the wait ended with. */
+  outcome: unknown = undefined;
   previousWaiter: Waiter | undefined = undefined;
   nextWaiter: Waiter | undefined = undefined;
   registered = false;
-  private readonly onAbort: ((reason: unknown) => void) | undefined;
-  private resolveWait: (token: unknown) => void = ignore;
-  private rejectWait: (reason: unknown) => void = ignore;
+  /** The frame whose last policy made the call wait: where it goes on once let in (its `to` and `cursor`). */
+  frame: Frame | undefined = undefined;
+  private state = PENDING;
+  private readonly onAbort: ((reason: unknown, context: unknown) => void) | undefined;
+  private readonly context: unknown;
+  private resolveWait: (waiting: Waiting) => void = ignore;
 
-  constructor(owner: WaiterOwner, scope: Scope, onAbort: ((reason: unknown) => void) | undefined) {
+  constructor(owner: WaiterOwner, scope: Scope, onAbort: ((reason: unknown, context: unknown) => void) | undefined, context: unknown) {
     this.owner = owner;
     this.scope = scope;
     this.onAbort = onAbort;
-    this.promise = new Promise((resolve, reject) => {
+    this.context = context;
+    this.promise = new Promise((resolve) => {
       this.resolveWait = resolve;
-      this.rejectWait = reject;
     });
   }
 
+  /** True when the policy turned the call away: a refusal, not a failure. */
+  get refused(): boolean {
+    return this.state === REFUSED;
+  }
+
+  /** True when the call was not let in (refused, or aborted while it waited); `outcome` is then the error. */
+  get failed(): boolean {
+    return this.state >= REFUSED;
+  }
+
   grant(token?: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.state !== PENDING) return;
+    this.state = GRANTED;
     this.owner.removeWaiter(this);
-    this.resolveWait(token);
+    this.outcome = token;
+    this.resolveWait(this);
   }
 
   refuse(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.refused = true;
+    if (this.state !== PENDING) return;
+    this.state = REFUSED;
     this.owner.removeWaiter(this);
-    this.rejectWait(brandRefusal(error));
+    this.outcome = brandRefusal(error);
+    this.resolveWait(this);
   }
 
   /** Its call was aborted while it waited. */
   reject(reason: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.state !== PENDING) return;
+    this.state = ABORTED;
     try {
-      this.onAbort?.(reason);
+      this.onAbort?.(reason, this.context);
     } catch (error) {
       reportCallbackError("a policy's wait onAbort", error);
     }
-    this.rejectWait(reason);
+    this.outcome = reason;
+    this.resolveWait(this);
   }
 }
 

@@ -206,6 +206,24 @@ describe('an abort while the call waits', () => {
     expect(log).toEqual(['onAbort caller gave up', 'outer onError failure caller gave up', 'outer released']);
   });
 
+  it('hands onAbort the context given to wait, so one function serves every waiting call', async () => {
+    const aborted: [unknown, string][] = [];
+    const onAbort = (reason: unknown, context: string): void => void aborted.push([reason, context]);
+    let next = 0;
+    const policy = probe({ enter: (call) => call.wait(onAbort, `place ${++next}`) });
+    const controllers = [new AbortController(), new AbortController(), new AbortController()];
+    const calls = controllers.map((controller) => policy.execute(() => 'never', { signal: controller.signal }));
+    await flush();
+    const reason = new Error('second gave up');
+    controllers[1]?.abort(reason);
+    expect(await rejectionOf(calls[1] as Promise<unknown>)).toBe(reason);
+    expect(aborted).toEqual([[reason, 'place 2']]);
+    controllers[0]?.abort('first');
+    controllers[2]?.abort('third');
+    await Promise.allSettled(calls);
+    expect(aborted.map(([, context]) => context)).toEqual(['place 2', 'place 1', 'place 3']);
+  });
+
   it('a grant or refuse after the abort is ignored', async () => {
     const admissions: Admission[] = [];
     const policy = probe({ enter: (call) => (admissions.push(call.wait()), admissions.at(-1)) });
