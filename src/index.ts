@@ -70,3 +70,7 @@ export type { CallSample, LatencySnapshot, MetricsRegistryOptions, MetricsSnapsh
 
 export { logPolicyEvents } from './log.js';
 export type { LogLevel, LogPolicyEventsOptions, LoggedEvent, PolicyLogFields, PolicyLogger } from './log.js';
+
+export { RetryBudget } from './retry-budget.js';
+export type { RetryBudgetEvents, RetryBudgetOptions } from './retry-budget.js';
+export type { RetryGiveUpReason } from './retry.js';

@@ -3,6 +3,8 @@ import { LayerPolicy } from './engine/policy.js';
 import { isRefusal } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
 import { RETRY_COUNTERS } from './shared/metric-catalog.js';
+// Types only: a retry without a budget brings none of the budget's code into a bundle.
+import type { RetryBudget, RetryBudgetInternals } from './retry-budget.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { synchronousAnswer, watchReturned } from './shared/report.js';
 import { describeError } from './shared/show.js';
@@ -71,22 +73,37 @@ export interface RetryOptions {
    * @default systemClock
    */
   clock?: Clock | undefined;
+  /**
+   * A {@link RetryBudget} shared with other policies: each call deposits into it once, each
+   * retry withdraws one, and when it is spent the failure passes through at once (`giveUp`
+   * with `reason: 'budget-spent'`). A call aborted by its caller or a timeout takes nothing
+   * from it, also when the abort comes during the delay before a retry.
+   * @default none: retries are limited by `maxRetries` alone
+   */
+  budget?: RetryBudget | undefined;
   /** A name for logs and metrics. */
   name?: string | undefined;
 }
+
+/**
+ * Why a retry policy gave up: `'retries-spent'` after `maxRetries` retries, `'not-retryable'`
+ * when `retryOn` declined the error, `'budget-spent'` when its {@link RetryBudget} allowed no
+ * more retries.
+ */
+export type RetryGiveUpReason = 'retries-spent' | 'not-retryable' | 'budget-spent';
 
 /** Events of a {@link RetryPolicy}. */
 export interface RetryEvents {
   /** Attempt `attempt` failed with `error`; the next one starts after `delay` ms. */
   retry: { readonly error: unknown; readonly attempt: number; readonly delay: number };
-  /** The call rejects with `error` after `attempts` attempts: retries spent, or `retryOn` declined. */
-  giveUp: { readonly error: unknown; readonly attempts: number };
+  /** The call rejects with `error` after `attempts` attempts, for `reason`. */
+  giveUp: { readonly error: unknown; readonly attempts: number; readonly reason: RetryGiveUpReason };
 }
 
 /** Retries in a row with no delay before one yields to the event loop. */
 const ZERO_DELAY_STREAK = 64;
 
-const OPTION_KEYS: readonly (keyof RetryOptions)[] = ['maxRetries', 'baseDelay', 'maxDelay', 'exponentialBase', 'jitter', 'retryOn', 'random', 'clock', 'name'];
+const OPTION_KEYS: readonly (keyof RetryOptions)[] = ['maxRetries', 'baseDelay', 'maxDelay', 'exponentialBase', 'jitter', 'retryOn', 'random', 'clock', 'budget', 'name'];
 const PEER_NAMES: validate.PeerNames = {
   retries: '"maxRetries"',
   maxAttempts: '"maxRetries"',
@@ -101,7 +118,11 @@ const PEER_NAMES: validate.PeerNames = {
   shouldRetry: '"retryOn"',
   shouldHandle: '"retryOn"',
   onFailedAttempt: "on('retry', listener)",
+  retryBudget: '"budget"',
 };
+
+/** No retry taken from a budget: there is none, or it is spent (what its `take()` answers then). */
+const NO_RECEIPT = -1;
 
 /** Every error but a refusal: retrying an open circuit or a full bulkhead only adds load. */
 const defaultRetryOn = (error: unknown): boolean => !isRefusal(error);
@@ -113,12 +134,19 @@ export class RetryPolicy extends LayerPolicy<void> {
   readonly maxDelay: number;
   readonly exponentialBase: number;
   readonly jitter: JitterMode;
+  /** The budget shared with other policies, if any. */
+  readonly budget: RetryBudget | undefined;
   /** The name given in the options, if any. */
   readonly name: string | undefined;
   private readonly retryOn: (error: unknown, attempt: number) => boolean;
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly events = new Emitter<RetryEvents>(['retry', 'giveUp']);
+  /**
+   * The budget's receipt for the retry `nextDelay` just scheduled, read by its caller right
+   * after it returns (synchronously: no other call can run between the two).
+   */
+  private receipt = NO_RECEIPT;
 
   constructor(options?: RetryOptions) {
     super();
@@ -135,6 +163,7 @@ export class RetryPolicy extends LayerPolicy<void> {
     this.retryOn = opts.retryOn === undefined ? defaultRetryOn : validate.fn('retryWithBackoff retryOn', opts.retryOn);
     this.random = opts.random === undefined ? Math.random : validate.fn('retryWithBackoff random', opts.random);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('retryWithBackoff clock', opts.clock);
+    this.budget = opts.budget === undefined ? undefined : budgetOption(opts.budget);
     this.name = opts.name === undefined ? undefined : validate.text('retryWithBackoff name', opts.name);
   }
 
@@ -184,6 +213,8 @@ export class RetryPolicy extends LayerPolicy<void> {
   /** The policies inside count their attempts from 1, even inside another retry. */
   protected override enter(call: LayerCall): void {
     if (call.attempt !== 1) call.setAttempt(1);
+    // Once per run of this policy: inside another retry, once per attempt of that one.
+    if (this.budget !== undefined) this.budget.deposit();
   }
 
   /** The first attempt failed: give up (throws) or retry (the promise of the attempts to come). */
@@ -193,7 +224,10 @@ export class RetryPolicy extends LayerPolicy<void> {
   }
 
   protected describe(): PolicyDescription {
-    return { kind: 'retry', name: this.name, counters: RETRY_COUNTERS, logs: RETRY_LOGS, on: (event, listener) => this.on(event as keyof RetryEvents, listener) };
+    const on = (event: string, listener: (payload: any) => void): Unsubscribe => this.on(event as keyof RetryEvents, listener);
+    const description: PolicyDescription = { kind: 'retry', name: this.name, counters: RETRY_COUNTERS, logs: RETRY_LOGS, on };
+    // The budget's gauge and counter of give-ups are described by the budget's own code.
+    return this.budget === undefined ? description : { ...description, ...(this.budget as unknown as RetryBudgetInternals).describeRetry(on) };
   }
 
   /**
@@ -203,31 +237,47 @@ export class RetryPolicy extends LayerPolicy<void> {
   private nextDelay(aborted: boolean, attempt: number, previousDelay: number, error: unknown): number {
     // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
     if (aborted) throw error;
-    if (attempt > this.maxRetries || !synchronousAnswer('retryWithBackoff retryOn', this.retryOn(error, attempt))) {
-      if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts: attempt });
-      throw error;
-    }
+    if (attempt > this.maxRetries) this.giveUp(error, attempt, 'retries-spent');
+    if (!synchronousAnswer('retryWithBackoff retryOn', this.retryOn(error, attempt))) this.giveUp(error, attempt, 'not-retryable');
     const delay = this.delay(attempt, previousDelay);
+    if (this.budget !== undefined) {
+      // Last, so that only a retry that would otherwise run takes from the budget.
+      this.receipt = (this.budget as unknown as RetryBudgetInternals).take();
+      if (this.receipt === NO_RECEIPT) this.giveUp(error, attempt, 'budget-spent');
+    }
     if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
     return delay;
+  }
+
+  private giveUp(error: unknown, attempts: number, reason: RetryGiveUpReason): never {
+    if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts, reason });
+    throw error;
   }
 
   /** Waits `delay`, then runs attempt `attempt` and the ones after it. */
   private async retry(inner: InnerLayers, attempt: number, delay: number): Promise<unknown> {
     let zeroDelays = 0;
+    let receipt = this.receipt;
     for (; ; attempt++) {
-      if (delay > 0) {
-        zeroDelays = 0;
-        await inner.sleep(delay, this.clock);
-      } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
-        // Retries without delay run on microtasks; a long streak of them would starve the
-        // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
-        await inner.sleep(0, this.clock);
+      try {
+        if (delay > 0) {
+          zeroDelays = 0;
+          await inner.sleep(delay, this.clock);
+        } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
+          // Retries without delay run on microtasks; a long streak of them would starve the
+          // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
+          await inner.sleep(0, this.clock);
+        }
+      } catch (reason) {
+        // Aborted during the delay: the retry never ran, so its budget gets it back.
+        if (receipt !== NO_RECEIPT) (this.budget as unknown as RetryBudgetInternals).giveBack(receipt);
+        throw reason;
       }
       try {
         return await inner.run(attempt);
       } catch (error) {
         delay = this.nextDelay(inner.aborted, attempt, delay, error);
+        receipt = this.receipt;
       }
     }
   }
@@ -239,8 +289,10 @@ const RETRY_LOGS: readonly LogDescription[] = [
     level: 'warn',
     perCall: true,
     plural: 'give-ups',
-    message: ({ error, attempts }: RetryEvents['giveUp'], label: string) => `${label} gave up after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}: ${describeError(error).message}`,
-    fields: ({ error, attempts }: RetryEvents['giveUp']) => ({ attempts, error: describeError(error) }),
+    message: ({ error, attempts, reason }: RetryEvents['giveUp'], label: string) =>
+      `${label} gave up after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}${reason === 'budget-spent' ? ', its retry budget spent' : ''}: ${describeError(error).message}`,
+    // `reason` only for the budget, so lines of a retry without one stay as they were.
+    fields: ({ error, attempts, reason }: RetryEvents['giveUp']) => ({ attempts, ...(reason === 'budget-spent' ? { reason } : undefined), error: describeError(error) }),
   },
   {
     event: 'retry',
@@ -251,6 +303,12 @@ const RETRY_LOGS: readonly LogDescription[] = [
     fields: ({ error, attempt, delay }: RetryEvents['retry']) => ({ attempt, delay, error: describeError(error) }),
   },
 ];
+
+/** A RetryBudget, from this copy of bulwark or another (checked by shape, so that the class stays out of a bundle without one). */
+function budgetOption(value: unknown): RetryBudget {
+  if (typeof (value as Partial<RetryBudgetInternals> | null)?.take !== 'function') throw new TypeError(`retryWithBackoff budget must be a RetryBudget, got ${validate.show(value)}`);
+  return value as RetryBudget;
+}
 
 /**
  * Retries a failed call with exponential backoff and jitter. Before retry n it waits

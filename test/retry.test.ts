@@ -348,7 +348,7 @@ describe('retryWithBackoff: events', () => {
     expect(outcome.error).toBe(errors[1]);
     expect(onRetry).toHaveBeenCalledTimes(1);
     expect(giveUp).toHaveBeenCalledTimes(1);
-    expect(giveUp).toHaveBeenCalledWith({ error: errors[1], attempts: 2 });
+    expect(giveUp).toHaveBeenCalledWith({ error: errors[1], attempts: 2, reason: 'not-retryable' });
   });
 
   it('emits nothing for a call that succeeds at once, and stops emitting after unsubscribe', async () => {
@@ -617,7 +617,7 @@ describe('retryWithBackoff with withTimeout', () => {
     expect(retried).toEqual([signals[0]?.reason, signals[1]?.reason]);
     expect(retried[0]).not.toBe(retried[1]);
     expect(retried.every(isTimeoutError)).toBe(true);
-    expect(giveUp).toHaveBeenCalledWith({ error: outcome.error, attempts: 3 });
+    expect(giveUp).toHaveBeenCalledWith({ error: outcome.error, attempts: 3, reason: 'retries-spent' });
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import type { CircuitState } from '../circuit-breaker/types.js';
 import type { KindMetrics } from '../shared/metric-catalog.js';
 import { reportCallbackError } from '../shared/report.js';
 import * as validate from '../shared/validate.js';
-import type { Policy } from '../engine/contract.js';
+import type { Policy, PolicyDescription } from '../engine/contract.js';
 import { DEFAULT_BUCKETS, validateBuckets, type LatencySnapshot } from './histogram.js';
 import { namedPolicies, type NamedPolicy, type PolicyKind } from './named.js';
 import { PolicyTracker, type CallSample } from './tracker.js';
@@ -264,7 +264,7 @@ export class MetricsRegistry {
     for (const tracker of this.#trackers.values()) {
       const { description } = tracker.named;
       const { counters, latency, ...core } = tracker.counts();
-      kinds[description.kind] ??= { refuses: description.refuses === true, counters: description.counters ?? [], gauges: description.gauges ?? [] };
+      kinds[description.kind] = kindMetrics(kinds[description.kind], description);
       policies.push({
         name: tracker.named.name,
         kind: description.kind,
@@ -334,4 +334,24 @@ export class MetricsRegistry {
       stop();
     }
   }
+}
+
+/**
+ * What the catalog says of a kind once `description` is seen: policies of one kind may describe
+ * different metrics (a retry with a budget has two more), so the catalog holds every field any of
+ * them describes, each once.
+ */
+function kindMetrics(known: KindMetrics | undefined, description: PolicyDescription): KindMetrics {
+  const counters = description.counters ?? [];
+  const gauges = description.gauges ?? [];
+  const refuses = description.refuses === true;
+  if (known === undefined) return { refuses, counters, gauges };
+  if (known.counters === counters && known.gauges === gauges && (known.refuses || !refuses)) return known;
+  return { refuses: known.refuses || refuses, counters: unionByField(known.counters, counters), gauges: unionByField(known.gauges, gauges) };
+}
+
+function unionByField<T extends { readonly field: string }>(known: readonly T[], more: readonly T[]): readonly T[] {
+  if (known === more) return known;
+  const added = more.filter((entry) => !known.some((held) => held.field === entry.field));
+  return added.length === 0 ? known : [...known, ...added];
 }

@@ -172,7 +172,9 @@ export function render(settings: Settings, snapshot: MetricsSnapshot): string {
   // each kind's own counters, for that kind only, so a series exists from the first scrape.
   for (const core of CORE_COUNTERS) counter(core.field, core.description, (policy) => core.field !== 'rejections' || kindOf(policy)?.refuses === true);
   for (const { field, description } of uniqueBy(Object.values(catalog).flatMap((kind) => kind.counters), (spec) => spec.field)) {
-    counter(field, description, (policy) => kindOf(policy)?.counters.some((spec) => spec.field === field) === true);
+    // Policies of one kind may describe different counters (a retry with a budget has one more):
+    // a policy without this one has no series of it.
+    counter(field, description, (policy) => policy[field] !== undefined && kindOf(policy)?.counters.some((spec) => spec.field === field) === true);
   }
 
   let histogram = '';
