@@ -74,3 +74,6 @@ export type { LogLevel, LogPolicyEventsOptions, LoggedEvent, PolicyLogFields, Po
 export { RetryBudget } from './retry-budget.js';
 export type { RetryBudgetEvents, RetryBudgetOptions } from './retry-budget.js';
 export type { RetryGiveUpReason } from './retry.js';
+
+export { HedgeLostError, HedgePolicy, hedge } from './hedge/index.js';
+export type { HedgeBudget, HedgeDelay, HedgeDelayInfo, HedgeEvents, HedgeOptions } from './hedge/index.js';
