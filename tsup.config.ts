@@ -8,7 +8,13 @@ export default defineConfig({
     health: 'src/health/index.ts',
     prometheus: 'src/prometheus/index.ts',
     otel: 'src/otel/index.ts',
+    chaos: 'src/chaos/index.ts',
   },
+  // bulwark/chaos extends LayerPolicy, a class of the core: it imports it by the package's own
+  // name, left as is, so dist/chaos.js imports 'bulwark' and dist/chaos.cjs requires it (a
+  // package may name itself), and a process holds one engine whichever entry loaded first.
+  // A copy would be another PolicyBase, which compose() would take for a foreign policy.
+  external: ['bulwark'],
   format: ['esm', 'cjs'],
   // Internals are kept out of the types by construction (private fields, module-level
   // accessors), not stripped by comment: a stripped member's type left dangling once broke every

@@ -7,14 +7,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entries = ['index', 'health', 'prometheus', 'otel'];
+const entries = ['index', 'health', 'prometheus', 'otel', 'chaos'];
 const built = entries.flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.cjs`, `dist/${entry}.d.ts`, `dist/${entry}.d.cts`]);
 /** The subpath entries and one export each must have. */
 const subpaths = [
   ['bulwark/health', 'HealthMonitor'],
   ['bulwark/prometheus', 'renderPrometheus'],
   ['bulwark/otel', 'registerOpenTelemetryMetrics'],
+  ['bulwark/chaos', 'chaosFault'],
 ] as const;
+/** The subpaths that use the core through types only; bulwark/chaos extends LayerPolicy, so it imports 'bulwark' itself (test/chaos/package.test.ts). */
+const typeOnlySubpaths = subpaths.filter(([subpath]) => subpath !== 'bulwark/chaos');
 
 /** Plain node in the project root (no vite, no loader), so `bulwark` resolves through the package's own exports map. */
 async function node(args: string[]): Promise<string> {
@@ -81,7 +84,7 @@ describe('the built package', () => {
     expect(cjs.resolved).toMatch(new RegExp(`[\\\\/]dist[\\\\/]${file}\\.cjs$`));
   });
 
-  it.each(subpaths.map(([subpath]) => subpath.split('/')[1] as string))('builds dist/%s with no copy of the core and no node: module, importing only chunks it shares with the other subpaths', (file) => {
+  it.each(typeOnlySubpaths.map(([subpath]) => subpath.split('/')[1] as string))('builds dist/%s with no copy of the core and no node: module, importing only chunks it shares with the other subpaths', (file) => {
     const esm = readFileSync(new URL(`../dist/${file}.js`, import.meta.url), 'utf8');
     const imported = [...esm.matchAll(/^\s*import\s[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1]);
     for (const specifier of imported) expect(specifier).toMatch(/^\.\/chunk-[\w-]+\.js$/);
@@ -99,14 +102,14 @@ describe('the built package', () => {
 
   it('keeps the core free of the subpaths', () => {
     const core = readFileSync(new URL('../dist/index.js', import.meta.url), 'utf8');
-    expect(core).not.toMatch(/HealthMonitor|renderPrometheus|registerOpenTelemetryMetrics/);
+    expect(core).not.toMatch(/HealthMonitor|renderPrometheus|registerOpenTelemetryMetrics|chaosFault|seededRandom/);
   });
 
   it('has types for both formats, listed first in each exports condition', () => {
     const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, Record<string, Record<string, string>>>;
     };
-    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel']] as const) {
+    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel'], ['./chaos', 'chaos']] as const) {
       const conditions = manifest.exports[key];
       expect(Object.keys(conditions?.['import'] ?? {})[0]).toBe('types');
       expect(Object.keys(conditions?.['require'] ?? {})[0]).toBe('types');
