@@ -77,3 +77,6 @@ export type { RetryGiveUpReason } from './retry.js';
 
 export { HedgeLostError, HedgePolicy, hedge } from './hedge/index.js';
 export type { HedgeBudget, HedgeDelay, HedgeDelayInfo, HedgeEvents, HedgeOptions } from './hedge/index.js';
+
+export { RateLimitedError, RateLimiter, RateLimiterGroup, isRateLimitedError } from './rate-limit/index.js';
+export type { RateLimitAlgorithm, RateLimitedReason, RateLimiterEvents, RateLimiterGroupEvents, RateLimiterGroupOptions, RateLimiterOptions } from './rate-limit/index.js';
