@@ -1,8 +1,9 @@
 /**
  * `npm run demo` as a user runs it: a real process, a real HTTP server, real time. Short runs
  * (the scenario scales with `--duration`), so the whole story (healthy, errors, slow, outage,
- * recovery) still happens. The pure parts (percentiles from histograms, the layout, the
- * terminal bookkeeping, the options) are tested in-process.
+ * recovery, and the rush of geocoding calls beyond its vendor's rate limit) still happens.
+ * The pure parts (percentiles from histograms, the layout, the terminal bookkeeping, the
+ * options) are tested in-process.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,13 +13,21 @@ import { parseArguments } from './demo/cli.js';
 import { renderFrame, renderSummary, type DependencyView, type View } from './demo/dashboard.js';
 import { recentQuantile } from './demo/readings.js';
 import { runDemo } from './demo/run.js';
-import { phases } from './demo/scenario.js';
-import { dependencyNames } from './demo/stacks.js';
+import { phases, vendorLimits } from './demo/scenario.js';
+import { dependencyNames, type DependencyName } from './demo/stacks.js';
 import { FullScreen, fit, palette, screen, stripAnsi, visibleWidth } from './demo/terminal.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** Calls per second the demo makes to each dependency (see demo/stacks.ts). */
-const RATES = { payments: 30, inventory: 60, recommendations: 40 } as const;
+/** Calls per second the demo makes to each dependency (see demo/stacks.ts), unless a phase asks for more. */
+const RATES: Readonly<Record<DependencyName, number>> = { payments: 30, inventory: 60, recommendations: 40, geocoding: 12, pricing: 50 };
+
+/** The calls the script makes to `name` over a run of `seconds`: each phase's rate for its share of the run. */
+function expectedCalls(name: DependencyName, seconds: number): number {
+  return phases.reduce((sum, phase, index) => {
+    const end = phases[index + 1]?.start ?? 1;
+    return sum + (phase.demand?.[name] ?? RATES[name]) * (end - phase.start) * seconds;
+  }, 0);
+}
 
 interface Finished {
   readonly code: number | null;
@@ -65,6 +74,9 @@ function summaryTable(stdout: string, header: string): Map<string, string[]> {
 
 const count = (cell: string | undefined): number => Number((cell ?? '').replaceAll(',', '').replace('×', ''));
 
+/** A latency the summary printed as two cells ("97 ms", "1.2 s"), in ms. */
+const latency = (value: string | undefined, unit: string | undefined): number => Number(value) * (unit === 's' ? 1_000 : unit === 'ms' ? 1 : Number.NaN);
+
 describe('npm run demo without a terminal', () => {
   it('prints plain periodic lines and a summary with plausible numbers, then exits 0 by itself', async () => {
     const seconds = 3;
@@ -80,28 +92,58 @@ describe('npm run demo without a terminal', () => {
       const lines = stdout.match(new RegExp(`^ +\\d+\\.\\ds  ${name} +(closed|open|half-open) +calls [\\d.]+/s  ok [\\d.]+/s  fallback [\\d.]+/s  rejected [\\d.]+/s  timeouts [\\d.]+/s  p50 \\S+ m?s  p99 \\S+ m?s  upstream [\\d.]+ req/s`, 'gm'));
       expect(lines?.length ?? 0, `periodic lines of ${name}`).toBeGreaterThanOrEqual(seconds - 1);
     }
+    // ... with what the rate limiter and the hedging did.
+    expect(stdout.match(/  geocoding .* limiter delayed [\d.]+\/s refused [\d.]+\/s queued \d+ permits \d+\/2  vendor allows 20\/s, answered 429 to \d+/g)?.length ?? 0).toBeGreaterThanOrEqual(seconds - 1);
+    expect(stdout.match(/  pricing .* hedges [\d.]+\/s won [\d.]+\/s denied [\d.]+\/s  upstream p99 \S+ m?s/g)?.length ?? 0).toBeGreaterThanOrEqual(seconds - 1);
 
     expect(stdout).toMatch(/demo summary · \d+\.\d s · [\d,]+ calls, [\d,]+ upstream requests\nevery call answered, none with an error\n/);
     const calls = summaryTable(stdout, 'stack');
     const upstream = summaryTable(stdout, 'upstream');
     for (const name of dependencyNames) {
       const [total, ok, fallbacks, breakerRejections, bulkheadRejections] = (calls.get(name) ?? []).map(count);
-      // The load is steady: about rate × duration calls, each answered once, by the upstream or the fallback.
-      expect(total).toBeGreaterThanOrEqual(RATES[name] * seconds * 0.5);
-      expect(total).toBeLessThanOrEqual(RATES[name] * seconds * 1.5);
+      // The load follows the script: about rate × duration calls, each answered once, by the upstream or the fallback.
+      expect(total).toBeGreaterThanOrEqual(expectedCalls(name, seconds) * 0.5);
+      expect(total).toBeLessThanOrEqual(expectedCalls(name, seconds) * 1.5);
       expect((ok ?? 0) + (fallbacks ?? 0)).toBe(total);
       expect(ok).toBeGreaterThan(0);
-      // The outage opened the breaker, which then refused calls the fallback answered.
-      expect(breakerRejections).toBeGreaterThan(0);
       expect(fallbacks).toBeGreaterThanOrEqual((breakerRejections ?? 0) + (bulkheadRejections ?? 0));
-      const [requests, , , , , , opened] = (upstream.get(name) ?? []).map(count);
+      // The outage opened the breaker.
+      const [requests, , , , , , , opened] = (upstream.get(name) ?? []).map(count);
       expect(requests).toBeGreaterThan(0);
       expect(opened, `${name}'s breaker opened`).toBeGreaterThanOrEqual(1);
     }
+    // The open breakers then refused calls the fallback answered (the busiest three surely, in so short an outage).
+    for (const name of ['payments', 'inventory', 'recommendations'] as const) expect(count(calls.get(name)?.[3]), `${name}'s breaker refused calls`).toBeGreaterThan(0);
     // Each outage left its own mark on the server's counters: 503s, dropped connections, requests cut off by a timeout.
     expect(count(upstream.get('payments')?.[3])).toBeGreaterThan(0);
-    expect(count(upstream.get('inventory')?.[4])).toBeGreaterThan(0);
-    expect(count(upstream.get('recommendations')?.[5])).toBeGreaterThan(0);
+    expect(count(upstream.get('inventory')?.[5])).toBeGreaterThan(0);
+    expect(count(upstream.get('recommendations')?.[6])).toBeGreaterThan(0);
+    expect(count(upstream.get('geocoding')?.[3])).toBeGreaterThan(0);
+    expect(count(upstream.get('pricing')?.[5])).toBeGreaterThan(0);
+
+    // The rush asked geocoding for more than its vendor allows: the limiter made calls wait for
+    // their permit and refused the rest (the fallback answered them), and the vendor had next
+    // to nothing to refuse itself. No other dependency has a vendor limit: no 429 anywhere else.
+    const [asked, sent, vendor, limited, delayed, refused] = summaryTable(stdout, 'rate limit').get('geocoding') ?? [];
+    expect(count(asked)).toBe(count(calls.get('geocoding')?.[0]));
+    expect(count(sent)).toBe(count(upstream.get('geocoding')?.[0]));
+    expect(vendor).toBe(`${vendorLimits.geocoding?.rate}/s`);
+    expect(count(delayed), 'calls the limiter made wait').toBeGreaterThan(0);
+    expect(count(refused), 'calls the limiter refused').toBeGreaterThan(0);
+    expect(count(calls.get('geocoding')?.[2])).toBeGreaterThanOrEqual(count(refused)); // each refusal answered by the fallback
+    expect(count(limited), '429s from the vendor').toBeLessThanOrEqual(2);
+    expect(count(upstream.get('geocoding')?.[4])).toBe(count(limited));
+    for (const name of ['payments', 'inventory', 'recommendations', 'pricing'] as const) expect(count(upstream.get(name)?.[4])).toBe(0);
+
+    // Pricing's tail (one answer in 20 takes 400 ms or more) started hedges, some of which answered
+    // first; the callers' p99 stays under the upstream's own, which is in the tail.
+    const [hedgedCalls, hedges, won, , shopP99, shopUnit, upstreamP99, upstreamUnit] = summaryTable(stdout, 'hedging').get('pricing') ?? [];
+    expect(count(hedgedCalls)).toBe(count(calls.get('pricing')?.[0]));
+    expect(count(hedges), 'hedges started').toBeGreaterThan(0);
+    expect(count(won), 'hedges that answered first').toBeGreaterThan(0);
+    expect(count(won)).toBeLessThanOrEqual(count(hedges));
+    expect(latency(upstreamP99, upstreamUnit)).toBeGreaterThanOrEqual(400);
+    expect(latency(shopP99, shopUnit)).toBeLessThan(latency(upstreamP99, upstreamUnit));
     // Each timeline shows the outage (open or half-open cells); after it, the recovery (closed
     // cells) shows on at least one: how soon each breaker's trial succeeds in a 3-second run
     // depends on how busy the machine is, so requiring it of all three would make a flaky test.
@@ -176,7 +218,10 @@ describe.runIf(hasScript)('npm run demo on a terminal', () => {
     expect(output.indexOf(screen.enter)).toBeGreaterThanOrEqual(0);
     expect(output.split(screen.home).length - 1).toBeGreaterThanOrEqual(3); // redrawn, not scrolled
     const frame = stripAnsi(output.slice(output.lastIndexOf(screen.home)).split(screen.leave)[0] ?? '');
-    for (const text of ['bulwark live demo', 'per second', 'breaker timeline', 'since start', ...dependencyNames]) expect(frame).toContain(text);
+    for (const text of ['bulwark live demo', 'per second', 'rate limit', 'hedging', 'breaker timeline', ...dependencyNames]) expect(frame).toContain(text);
+    // 30 rows are too few for everything: the totals gave way, the timeline is whole.
+    expect(frame).not.toContain('since start');
+    expect(frame).toMatch(/^pricing +[▁▄█·]+\s*$/m);
     const ending = afterLastFrame(output);
     expect(ending.split(screen.leave)).toHaveLength(2); // left once, after the last frame
     expect(stripAnsi(ending.split(screen.leave)[1] ?? '')).toMatch(/demo summary · \d+\.\d s/);
@@ -250,8 +295,24 @@ describe('recentQuantile', () => {
 });
 
 describe('the layout', () => {
-  const dependency = (name: string, state: DependencyView['state']): DependencyView => {
-    const counts = { calls: 1234.5, ok: 1000, fallbacks: 234.5, breakerRejections: 200, bulkheadRejections: 12, timeouts: 17, retries: 40, failures: 0, upstreamRequests: 1100 };
+  const dependency = (name: string, state: DependencyView['state'], extra: Partial<DependencyView> = {}): DependencyView => {
+    const counts = {
+      calls: 1234.5,
+      ok: 1000,
+      fallbacks: 234.5,
+      breakerRejections: 200,
+      bulkheadRejections: 12,
+      limiterRejections: 345.5,
+      limiterDelays: 678,
+      timeouts: 17,
+      retries: 40,
+      hedges: 56.5,
+      hedgeWins: 43,
+      hedgesDenied: 2,
+      failures: 0,
+      upstreamRequests: 1100,
+      upstreamLimited: 1,
+    };
     return {
       name,
       state,
@@ -262,12 +323,16 @@ describe('the layout', () => {
       latency: { count: 10, sum: 100, buckets: [], p50: 9, p90: 30, p99: 250 },
       inFlight: 3,
       bulkhead: { active: 10, queued: 10, maxConcurrent: 10, maxQueue: 10 },
-      upstream: { requests: 123_456, ok: 100_000, errors: 3_000, unavailable: 20_000, dropped: 456, abandoned: 0, inFlight: 0 },
+      upstream: { requests: 123_456, ok: 100_000, errors: 3_000, unavailable: 20_000, limited: 1, dropped: 456, abandoned: 0, inFlight: 0 },
+      upstreamLatency: { count: 10, sum: 100, buckets: [], p50: 30, p90: 45, p99: 1_234 },
+      recentUpstreamP99: 987,
       timeline: Array.from({ length: 30 }, (_, tick) => (tick % 3 === 0 ? 'open' : tick % 3 === 1 ? 'half-open' : 'closed')),
       path: ['closed', 'open'],
       opened: 12,
+      ...extra,
     };
   };
+  const limiter = { permits: 1.5, queued: 4, rate: 18, interval: 1_000, burst: 2, maxWait: 250, vendor: { rate: 20, interval: 1_000 } };
   const view: View = {
     elapsedMs: 15_000,
     durationMs: 20_000,
@@ -276,7 +341,13 @@ describe('the layout', () => {
     upstreamUrl: 'http://127.0.0.1:65535',
     phase: phases[3] ?? phases[0]!,
     stage: 'running',
-    dependencies: [dependency('payments', 'open'), dependency('inventory', 'half-open'), dependency('recommendations', 'closed')],
+    dependencies: [
+      dependency('payments', 'open'),
+      dependency('inventory', 'half-open'),
+      dependency('recommendations', 'closed'),
+      dependency('geocoding', 'closed', { bulkhead: undefined, limiter }),
+      dependency('pricing', 'isolated', { bulkhead: undefined, hedge: { delay: 60 } }),
+    ],
   };
 
   it.each([40, 60, 80, 100, 120, 200])('never writes past %i columns, so no line wraps', (width) => {
@@ -291,7 +362,42 @@ describe('the layout', () => {
     const frame = renderFrame(view, 100, palette(false)).join('\n');
     for (const header of ['breaker', 'calls', 'ok', 'fallback', 'rejected', 'timeouts', 'p50', 'p99', 'upstream/s', 'opened', 'upstream saw']) expect(frame).toContain(header);
     const summary = renderSummary(view, 100, palette(false)).join('\n');
-    for (const text of ['every call answered, none with an error', 'p90', 'cut off by a timeout', 'breaker opened']) expect(summary).toContain(text);
+    for (const text of ['every call answered, none with an error', 'p90', 'cut off by the caller', 'breaker opened']) expect(summary).toContain(text);
+  });
+
+  it('shows the rate limiter and the hedging with their own numbers, read from the view', () => {
+    const frame = renderFrame(view, 100, palette(false)).join('\n');
+    // asked/s, sent/s, the vendor's limit, its 429s, delayed/s, refused/s, queued, permits (a whole number of the burst).
+    expect(frame).toMatch(/^rate limit +asked\/s +sent\/s +vendor +429s +delayed\/s +refused\/s +queued +permits/m);
+    expect(frame).toMatch(/^geocoding +1,235 +1,100 +20\/s +1 +678 +346 +4 +1\/2/m);
+    // calls/s, hedges/s, won/s, the p99 callers saw, the upstream's own p99, requests sent, hedges denied, the delay.
+    expect(frame).toMatch(/^hedging +calls\/s +hedges\/s +won\/s +p99 shop +p99 upstream +sent\/s +denied\/s +delay$/m);
+    expect(frame).toMatch(/^pricing +1,235 +57 +43 +1\.2 s +987 ms +1,100 +2\.0 +60 ms$/m);
+    // Only the stacks that have one: no rate-limit row for pricing, no hedging row for geocoding; no bulkhead, a dash.
+    expect(frame).not.toMatch(/^pricing +1,235 +1,100 +20\/s/m);
+    expect(frame).toMatch(/^geocoding +closed .* +—$/m);
+    // Rejections count the limiter's refusals too: 200 + 12 + 345.5.
+    expect(frame).toMatch(/^geocoding +closed +1,235 +1,000 +235 +558 /m);
+
+    const summary = renderSummary(view, 120, palette(false)).join('\n');
+    expect(summary).toMatch(/^geocoding +1,235 +1,100 +20\/s +1 +678 +346 +18\/s \+ 2, waits ≤ 250 ms$/m);
+    expect(summary).toMatch(/^pricing +1,235 +57 +43 +2 +250 ms +1\.2 s +60 ms$/m);
+    expect(summary).toMatch(/^upstream +requests +200 +500 +503 +429 +dropped/m);
+  });
+
+  it('leaves the least telling sections out of a frame too short for all, the footer first', () => {
+    const all = renderFrame(view, 100, palette(false));
+    const without = (height: number): string => renderFrame(view, 100, palette(false), height).join('\n');
+    expect(renderFrame(view, 100, palette(false), all.length)).toEqual(all);
+    expect(without(all.length - 1)).not.toContain('Ctrl-C stops');
+    expect(without(all.length - 1)).toContain('since start');
+    expect(without(29)).not.toContain('since start');
+    for (const height of [29, 23]) {
+      const frame = renderFrame(view, 100, palette(false), height);
+      expect(frame.length).toBeLessThanOrEqual(height);
+      for (const text of ['per second', 'rate limit', 'hedging', 'breaker timeline']) expect(frame.join('\n')).toContain(text);
+      expect(frame.at(-1)).toMatch(/^ +│/); // the phases under the timeline, the last line drawn
+    }
   });
 
   it('drops whole columns on a narrow terminal, from the right', () => {

@@ -1,20 +1,28 @@
 /**
- * `npm run demo`: a live dashboard of three dependencies that misbehave on a script, each
+ * `npm run demo`: a live dashboard of five dependencies that misbehave on a script, each
  * behind its own bulwark stack, watched through a `MetricsRegistry`.
  *
- * A real HTTP server on 127.0.0.1 (random port) plays `payments`, `inventory` and
- * `recommendations`. It follows a script whose phases scale with the run: healthy, an error
- * burst (500s, dropped connections), a latency spike, a full outage, and the recovery. A steady
- * load of concurrent callers (130 calls per second) goes through
+ * A real HTTP server on 127.0.0.1 (random port) plays `payments`, `inventory`,
+ * `recommendations`, `geocoding` and `pricing`. It follows a script whose phases scale with
+ * the run: healthy, an error burst (500s, dropped connections), a latency spike, a full
+ * outage, and the recovery. Geocoding's vendor allows 20 requests a second and answers 429
+ * beyond; through the error burst and the latency spike the shop asks it for 36. One pricing
+ * answer in 20 takes 20 times as long as the others, always. An open-loop load of concurrent
+ * callers (about 190 calls per second, 215 in the rush) goes through
  *
  *   payments:         withFallback → CircuitBreaker → retryWithBackoff → withTimeout → Bulkhead
  *   inventory:        withFallback → CircuitBreaker → retryWithBackoff → withTimeout → Bulkhead
  *   recommendations:  withFallback → CircuitBreaker → withTimeout → Bulkhead (no retry)
+ *   geocoding:        withFallback → CircuitBreaker → RateLimiter → withTimeout
+ *   pricing:          withFallback → withTimeout → hedge → CircuitBreaker
  *
  * each with its own settings (see `demo/stacks.ts`). Twice a second the dashboard redraws, per
  * dependency: the breaker's state, calls per second, ok / fallback / rejected / timed out,
- * p50 and p99 latency, the upstream's own request rate, and a timeline of breaker states.
- * Every number comes from the registry's snapshot or the upstream's counters.
+ * p50 and p99 latency, the upstream's own request rate, and a timeline of breaker states;
+ * for geocoding, what the rate limiter let through, made wait and refused, its permits and
+ * queue, and the vendor's 429s; for pricing, the hedges started and won, and the p99 callers
+ * see next to the upstream's own. Every number comes from the registry's snapshot or the
+ * upstream's counters.
  *
  *   npm run demo                     20 s; the dashboard when stdout is a terminal
  *   npm run demo -- --duration 8     8 s, same story, faster

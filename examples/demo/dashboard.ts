@@ -25,14 +25,37 @@ export interface DependencyView {
   readonly latency: LatencySnapshot | undefined;
   /** Calls that entered the stack and have not finished yet (registry: calls − finished). */
   readonly inFlight: number;
-  readonly bulkhead: { readonly active: number; readonly queued: number; readonly maxConcurrent: number; readonly maxQueue: number };
+  /** The bulkhead's gauges and limits; none for a stack without a bulkhead. */
+  readonly bulkhead: { readonly active: number; readonly queued: number; readonly maxConcurrent: number; readonly maxQueue: number } | undefined;
+  /** The rate limiter's gauges and settings, and the vendor's limit it keeps under; none for a stack without one. */
+  readonly limiter?: LimiterView | undefined;
+  /** The hedging's settings; none for a stack without hedging. */
+  readonly hedge?: { readonly delay: number } | undefined;
   readonly upstream: Readonly<UpstreamCounters>;
+  /** How long the upstream takes to answer, by its own clock, since the start (its histogram). */
+  readonly upstreamLatency: LatencySnapshot | undefined;
+  /** The upstream's own p99 over the last window, in ms (undefined: no answer planned). */
+  readonly recentUpstreamP99: number | undefined;
   /** The breaker's state per tick so far: the most telling state it was in during the tick. */
   readonly timeline: readonly CircuitState[];
   /** The states the breaker went through since the previous plain line, first the one it was in. */
   readonly path: readonly CircuitState[];
   /** How many times the breaker opened (its `stateChange` events). */
   readonly opened: number;
+}
+
+/** A rate limiter as the dashboard shows it. */
+export interface LimiterView {
+  /** Permits a burst of calls could take now (the registry's `permits` gauge). */
+  readonly permits: number;
+  /** Calls waiting for a permit now (its `queued` gauge). */
+  readonly queued: number;
+  readonly rate: number;
+  readonly interval: number;
+  readonly burst: number | undefined;
+  readonly maxWait: number;
+  /** The limit the upstream itself enforces, if it has one. */
+  readonly vendor: { readonly rate: number; readonly interval: number } | undefined;
 }
 
 /** Everything one frame, line or summary shows. */
@@ -65,8 +88,18 @@ function duration(ms: number | undefined): string {
 
 const seconds = (ms: number): string => `${(ms / 1_000).toFixed(1)} s`;
 
-/** The "rejected" the dashboard shows: calls refused by the breaker or by the bulkhead. */
-const rejections = (counts: Counts): number => counts.breakerRejections + counts.bulkheadRejections;
+/** The "rejected" the dashboard shows: calls refused by the breaker, the bulkhead or the rate limiter. */
+const rejections = (counts: Counts): number => counts.breakerRejections + counts.bulkheadRejections + counts.limiterRejections;
+
+/** A limit per second ("18/s"), or per its interval. */
+const perInterval = (rate: number, interval: number): string => (interval === 1_000 ? `${rate}/s` : `${rate} per ${duration(interval)}`);
+
+/** A rate limiter's settings in a few words ("18/s + 2, waits ≤ 250 ms"). */
+const limitText = (limiter: LimiterView): string =>
+  `${perInterval(limiter.rate, limiter.interval)}${limiter.burst === undefined ? '' : ` + ${limiter.burst}`}, waits ≤ ${duration(limiter.maxWait)}`;
+
+/** The limit the vendor enforces ("20/s"); `—` when it has none. */
+const vendorText = (limiter: LimiterView): string => (limiter.vendor === undefined ? '—' : perInterval(limiter.vendor.rate, limiter.vendor.interval));
 
 /** A count or rate, coloured when it is not zero, dimmed when it is. */
 function tinted(text: string, value: number, colour: (text: string) => string, p: Palette): string {
@@ -131,7 +164,10 @@ function table<Row>(columns: readonly Column<Row>[], rows: readonly Row[], width
   const narrow = fitting(1);
   const [kept, gap] = narrow.length > wide.length ? [narrow, 1] : [wide, 2];
   const line = (cell: (column: (typeof kept)[number]) => string): string =>
-    kept.map((column) => (column.align === 'right' ? padStart(cell(column), column.width) : padEnd(cell(column), column.width))).join(' '.repeat(gap));
+    kept
+      .map((column) => (column.align === 'right' ? padStart(cell(column), column.width) : padEnd(cell(column), column.width)))
+      .join(' '.repeat(gap))
+      .trimEnd();
   const lines = [p.dim(line((column) => column.header)), ...rows.map((_, index) => line((column) => column.cells[index] ?? ''))];
   if (kept.some((column) => column.group !== undefined)) lines.unshift(p.dim(groupHeadings(kept, gap)));
   return lines;
@@ -216,6 +252,57 @@ function timeline(view: View, width: number, p: Palette): string[] {
   ];
 }
 
+// ── rate limits and hedging ──────────────────────────────────────────────────────────────
+type Limited = DependencyView & { readonly limiter: LimiterView };
+type Hedged = DependencyView & { readonly hedge: { readonly delay: number } };
+
+const limitedRows = (view: View): Limited[] => view.dependencies.filter((row): row is Limited => row.limiter !== undefined);
+const hedgedRows = (view: View): Hedged[] => view.dependencies.filter((row): row is Hedged => row.hedge !== undefined);
+
+/** The permits a burst could take now, of how many at most ("0/2"). */
+const permits = (limiter: LimiterView): string => `${Math.floor(limiter.permits)}/${limiter.burst ?? limiter.rate}`;
+
+/** The upstream's `429`s: green while there are none, which is the rate limiter's whole point. */
+const vendorRefusals = (row: DependencyView, p: Palette): string =>
+  row.totals.upstreamLimited === 0 ? p.green('0') : p.bold(p.red(integer(row.totals.upstreamLimited)));
+
+/** The rate limiters over the last window: what the shop asked, what went out, what waited, what was refused. */
+function rateLimitTable(view: View, width: number, p: Palette): string[] {
+  const rows = limitedRows(view);
+  if (rows.length === 0) return [];
+  const columns: Column<Limited>[] = [
+    { header: 'rate limit', width: NAME_WIDTH, align: 'left', cell: (row) => p.bold(row.name) },
+    { header: 'asked/s', width: 7, align: 'right', cell: (row) => perSecond(row.recent.calls) },
+    { header: 'sent/s', width: 6, align: 'right', cell: (row) => perSecond(row.recent.upstreamRequests) },
+    { header: 'vendor', width: 6, align: 'right', cell: (row) => vendorText(row.limiter) },
+    { header: '429s', width: 4, align: 'right', cell: (row) => vendorRefusals(row, p) },
+    { header: 'delayed/s', width: 9, align: 'right', cell: (row) => tinted(perSecond(row.recent.limiterDelays), row.recent.limiterDelays, p.yellow, p) },
+    { header: 'refused/s', width: 9, align: 'right', cell: (row) => tinted(perSecond(row.recent.limiterRejections), row.recent.limiterRejections, p.red, p) },
+    { header: 'queued', width: 6, align: 'right', cell: (row) => integer(row.limiter.queued) },
+    { header: 'permits', width: 7, align: 'right', cell: (row) => permits(row.limiter) },
+    { header: 'limiter', width: 7, align: 'left', cell: (row) => p.dim(limitText(row.limiter)) },
+  ];
+  return table(columns, rows, width, p);
+}
+
+/** The hedged stacks over the last window: hedges started and won, and the p99 callers saw next to the upstream's own. */
+function hedgeTable(view: View, width: number, p: Palette): string[] {
+  const rows = hedgedRows(view);
+  if (rows.length === 0) return [];
+  const columns: Column<Hedged>[] = [
+    { header: 'hedging', width: NAME_WIDTH, align: 'left', cell: (row) => p.bold(row.name) },
+    { header: 'calls/s', width: 7, align: 'right', cell: (row) => perSecond(row.recent.calls) },
+    { header: 'hedges/s', width: 8, align: 'right', cell: (row) => tinted(perSecond(row.recent.hedges), row.recent.hedges, p.yellow, p) },
+    { header: 'won/s', width: 5, align: 'right', cell: (row) => tinted(perSecond(row.recent.hedgeWins), row.recent.hedgeWins, p.green, p) },
+    { header: 'p99 shop', width: 8, align: 'right', cell: (row) => p.bold(duration(row.recentP99)) },
+    { header: 'p99 upstream', width: 12, align: 'right', cell: (row) => duration(row.recentUpstreamP99) },
+    { header: 'sent/s', width: 6, align: 'right', cell: (row) => perSecond(row.recent.upstreamRequests) },
+    { header: 'denied/s', width: 8, align: 'right', cell: (row) => tinted(perSecond(row.recent.hedgesDenied), row.recent.hedgesDenied, p.red, p) },
+    { header: 'delay', width: 5, align: 'right', cell: (row) => p.dim(duration(row.hedge.delay)) },
+  ];
+  return table(columns, rows, width, p);
+}
+
 // ── the frame ────────────────────────────────────────────────────────────────────────────
 function progressBar(view: View, width: number, p: Palette): string {
   const done = Math.max(0, Math.min(width, Math.round((view.elapsedMs / view.durationMs) * width)));
@@ -238,8 +325,12 @@ function stageText(view: View, p: Palette): string {
   }
 }
 
-/** The full-screen frame for a terminal `width` columns wide. */
-export function renderFrame(view: View, width: number, p: Palette): string[] {
+/**
+ * The full-screen frame for a terminal `width` columns wide and `height` rows high. When it
+ * is too short for everything, the footer goes first, then the table of totals (the summary
+ * prints them at the end), then the caption of the recent table.
+ */
+export function renderFrame(view: View, width: number, p: Palette, height = Infinity): string[] {
   const recentColumns: Column<DependencyView>[] = [
     { header: 'dependency', width: NAME_WIDTH, align: 'left', cell: (row) => p.bold(row.name) },
     { header: 'breaker', width: 9, align: 'left', cell: (row) => badge(row.state, p) },
@@ -264,7 +355,7 @@ export function renderFrame(view: View, width: number, p: Palette): string[] {
       header: 'bulkhead',
       width: 8,
       align: 'right',
-      cell: (row) => `${row.bulkhead.active}/${row.bulkhead.maxConcurrent}${row.bulkhead.maxQueue > 0 ? `+${row.bulkhead.queued}` : ''}`,
+      cell: ({ bulkhead }) => (bulkhead === undefined ? p.dim('—') : `${bulkhead.active}/${bulkhead.maxConcurrent}${bulkhead.maxQueue > 0 ? `+${bulkhead.queued}` : ''}`),
     },
   ];
   const totalColumns: Column<DependencyView>[] = [
@@ -296,21 +387,21 @@ export function renderFrame(view: View, width: number, p: Palette): string[] {
   const title = `${p.bold(p.cyan('bulwark'))} ${p.bold('live demo')}  ${p.dim(`upstream ${view.upstreamUrl}`)}`;
   const stage = stageText(view, p);
   const barWidth = Math.max(10, Math.min(40, width - visibleWidth(elapsed) - visibleWidth(stage) - 4));
-  const lines = [
-    title,
-    `${elapsed}  ${progressBar(view, barWidth, p)}  ${stage}`,
-    p.dim(view.stage === 'running' ? describePhase(view.phase) : ' '),
-    '',
-    p.dim(`last ${seconds(view.windowMs)}, whole calls as callers see them (fallback answers included)`),
-    ...table(recentColumns, view.dependencies, width, p),
-    '',
-    ...timeline(view, width, p),
-    '',
-    ...table(totalColumns, view.dependencies, width, p),
-    '',
-    p.dim('numbers from MetricsRegistry snapshots, the upstream’s counters and breaker events · Ctrl-C stops'),
+  const policies = [...rateLimitTable(view, width, p), ...hedgeTable(view, width, p)];
+  // Sections in the order drawn; on a terminal too short for all, the least telling go first.
+  const sections = [
+    { keep: 4, lines: [title, `${elapsed}  ${progressBar(view, barWidth, p)}  ${stage}`, p.dim(view.stage === 'running' ? describePhase(view.phase) : ' ')] },
+    { keep: 3, lines: ['', p.dim(`last ${seconds(view.windowMs)}, whole calls as callers see them (fallback answers included)`)] },
+    { keep: 4, lines: table(recentColumns, view.dependencies, width, p) },
+    { keep: 4, lines: policies.length === 0 ? [] : ['', ...policies] },
+    { keep: 4, lines: ['', ...timeline(view, width, p)] },
+    { keep: 2, lines: ['', ...table(totalColumns, view.dependencies, width, p)] },
+    { keep: 1, lines: ['', p.dim('numbers from MetricsRegistry snapshots, the upstream’s counters and breaker events · Ctrl-C stops')] },
   ];
-  return lines.map((line) => fit(line, width));
+  for (let least = 1; least < 4 && sections.reduce((sum, section) => sum + section.lines.length, 0) > height; least++) {
+    for (const section of sections) if (section.keep === least) section.lines = [];
+  }
+  return sections.flatMap((section) => section.lines).map((line) => fit(line, width));
 }
 
 // ── plain lines ──────────────────────────────────────────────────────────────────────────
@@ -328,7 +419,10 @@ function breakerPath(path: readonly CircuitState[]): string {
   return `${path.slice(0, 2).join('→')}→…→${path.at(-1) ?? ''}, ${path.length - 1} changes`;
 }
 
-/** One line per dependency: its recent rates and latency, and the breaker's path since the previous line. */
+/**
+ * One line per dependency: its recent rates and latency, what its rate limiter or its hedging
+ * did, and the breaker's path since the previous line.
+ */
 export function renderPlainLines(view: View): string[] {
   return view.dependencies.map((row) => {
     const rejected = rejections(row.recent);
@@ -345,6 +439,18 @@ export function renderPlainLines(view: View): string[] {
       `p99 ${duration(row.recentP99)}`,
       `upstream ${perSecond(row.recent.upstreamRequests)} req/s`,
     ];
+    if (row.limiter !== undefined) {
+      fields.push(
+        `limiter delayed ${perSecond(row.recent.limiterDelays)}/s refused ${perSecond(row.recent.limiterRejections)}/s queued ${integer(row.limiter.queued)} permits ${permits(row.limiter)}`,
+        `vendor allows ${vendorText(row.limiter)}, answered 429 to ${integer(row.totals.upstreamLimited)}`,
+      );
+    }
+    if (row.hedge !== undefined) {
+      fields.push(
+        `hedges ${perSecond(row.recent.hedges)}/s won ${perSecond(row.recent.hedgeWins)}/s denied ${perSecond(row.recent.hedgesDenied)}/s`,
+        `upstream p99 ${duration(row.recentUpstreamP99)}`,
+      );
+    }
     if (row.path.length > 1) fields.push(`breaker ${breakerPath(row.path)}`);
     return fields.join('  ');
   });
@@ -387,8 +493,9 @@ export function renderSummary(view: View, width: number, p: Palette): string[] {
     { header: '200', width: 6, align: 'right', cell: (row) => integer(row.upstream.ok) },
     { header: '500', width: 6, align: 'right', cell: (row) => integer(row.upstream.errors) },
     { header: '503', width: 6, align: 'right', cell: (row) => integer(row.upstream.unavailable) },
+    { header: '429', width: 6, align: 'right', cell: (row) => integer(row.upstream.limited) },
     { header: 'dropped', width: 7, align: 'right', cell: (row) => integer(row.upstream.dropped) },
-    { header: 'cut off by a timeout', width: 20, align: 'right', cell: (row) => integer(row.upstream.abandoned) },
+    { header: 'cut off by the caller', width: 21, align: 'right', cell: (row) => integer(row.upstream.abandoned) },
     { header: 'breaker opened', width: 14, align: 'right', cell: (row) => `${row.opened}×` },
   ];
   const ending = view.stage === 'interrupted' ? `interrupted after ${seconds(view.elapsedMs)}` : `${seconds(view.elapsedMs)}`;
@@ -408,8 +515,44 @@ export function renderSummary(view: View, width: number, p: Palette): string[] {
     p.dim('latency: whole calls since the start (fallback answers included), estimated by the registry'),
     '',
     ...table(upstreamColumns, view.dependencies, width, p),
+    p.dim('cut off by the caller: its timeout fired, or another hedged request answered first'),
+    ...policySummary(view, width, p),
     '',
     ...timeline(view, width, p),
   ];
   return lines.map((line) => fit(line, width));
+}
+
+/** The summary's tables of the rate limiters and the hedged stacks, since the start; nothing when the run has neither. */
+function policySummary(view: View, width: number, p: Palette): string[] {
+  const lines: string[] = [];
+  const limited = limitedRows(view);
+  if (limited.length > 0) {
+    const columns: Column<Limited>[] = [
+      { header: 'rate limit', width: NAME_WIDTH, align: 'left', cell: (row) => p.bold(row.name) },
+      { header: 'asked', width: 6, align: 'right', cell: (row) => integer(row.totals.calls) },
+      { header: 'sent', width: 6, align: 'right', cell: (row) => integer(row.totals.upstreamRequests) },
+      { header: 'vendor', width: 6, align: 'right', cell: (row) => vendorText(row.limiter) },
+      { header: '429s', width: 4, align: 'right', cell: (row) => vendorRefusals(row, p) },
+      { header: 'delayed', width: 7, align: 'right', cell: (row) => tinted(integer(row.totals.limiterDelays), row.totals.limiterDelays, p.yellow, p) },
+      { header: 'refused', width: 7, align: 'right', cell: (row) => tinted(integer(row.totals.limiterRejections), row.totals.limiterRejections, p.red, p) },
+      { header: 'limiter', width: 7, align: 'left', cell: (row) => p.dim(limitText(row.limiter)) },
+    ];
+    lines.push('', ...table(columns, limited, width, p));
+  }
+  const hedged = hedgedRows(view);
+  if (hedged.length > 0) {
+    const columns: Column<Hedged>[] = [
+      { header: 'hedging', width: NAME_WIDTH, align: 'left', cell: (row) => p.bold(row.name) },
+      { header: 'calls', width: 6, align: 'right', cell: (row) => integer(row.totals.calls) },
+      { header: 'hedges', width: 6, align: 'right', cell: (row) => tinted(integer(row.totals.hedges), row.totals.hedges, p.yellow, p) },
+      { header: 'won', width: 5, align: 'right', cell: (row) => tinted(integer(row.totals.hedgeWins), row.totals.hedgeWins, p.green, p) },
+      { header: 'denied', width: 6, align: 'right', cell: (row) => tinted(integer(row.totals.hedgesDenied), row.totals.hedgesDenied, p.red, p) },
+      { header: 'p99 shop', width: 8, align: 'right', cell: (row) => p.bold(duration(row.latency?.p99)) },
+      { header: 'p99 upstream', width: 12, align: 'right', cell: (row) => duration(row.upstreamLatency?.p99) },
+      { header: 'delay', width: 6, align: 'right', cell: (row) => p.dim(duration(row.hedge.delay)) },
+    ];
+    lines.push('', ...table(columns, hedged, width, p), p.dim('p99 shop: whole calls as callers see them; p99 upstream: the server’s own answers'));
+  }
+  return lines;
 }

@@ -5,7 +5,10 @@
  */
 import type { CircuitState, LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from 'bulwark';
 import type { Dependency } from './stacks.js';
-import type { UpstreamCounters } from './upstream.js';
+import type { Upstream, UpstreamCounters, UpstreamLatency } from './upstream.js';
+
+/** Bucket bounds of every latency histogram, in ms: fine around the timeouts (150–300 ms), where the interesting latencies are. */
+export const LATENCY_BUCKETS: readonly number[] = [2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 175, 200, 250, 300, 400, 500, 750, 1_000, 1_500, 2_000, 3_000];
 
 /** One reading of everything, taken at one tick. */
 export interface Sample {
@@ -14,11 +17,25 @@ export interface Sample {
   readonly snapshot: MetricsSnapshot;
   /** A copy of the upstream's counters at the same moment. */
   readonly upstream: ReadonlyMap<string, Readonly<UpstreamCounters>>;
+  /** A copy of the upstream's latency histograms at the same moment. */
+  readonly upstreamLatency: ReadonlyMap<string, LatencySnapshot>;
 }
 
-/** Takes a sample: the registry's snapshot and a copy of the upstream's counters. */
-export function takeSample(at: number, snapshot: MetricsSnapshot, upstream: ReadonlyMap<string, Readonly<UpstreamCounters>>): Sample {
-  return { at, snapshot, upstream: new Map([...upstream].map(([name, counters]) => [name, { ...counters }])) };
+/** Takes a sample: the registry's snapshot and a copy of the upstream's counters and histograms. */
+export function takeSample(at: number, snapshot: MetricsSnapshot, upstream: Pick<Upstream, 'counters' | 'latency'>): Sample {
+  return {
+    at,
+    snapshot,
+    upstream: new Map([...upstream.counters].map(([name, counters]) => [name, { ...counters }])),
+    upstreamLatency: new Map([...upstream.latency].map(([name, histogram]) => [name, latencySnapshot(histogram)])),
+  };
+}
+
+/** The upstream's histogram as a registry's latency snapshot, with its percentiles estimated the same way. */
+function latencySnapshot(histogram: Readonly<UpstreamLatency>): LatencySnapshot {
+  const copy = { count: histogram.count, sum: histogram.sum, buckets: histogram.buckets.map(({ le, count }) => ({ le, count })), p50: 0, p90: 0, p99: 0 };
+  const estimate = (q: number): number => recentQuantile(copy, undefined, q) ?? 0;
+  return { ...copy, p50: estimate(0.5), p90: estimate(0.9), p99: estimate(0.99) };
 }
 
 /** A dependency's counts since the start (or, from {@link rates}, per second over a window). */
@@ -33,6 +50,16 @@ export interface Counts {
   readonly breakerRejections: number;
   /** Calls the bulkhead refused (full, or too long in its queue). */
   readonly bulkheadRejections: number;
+  /** Calls the rate limiter refused (their permit further away than its `maxWait`). */
+  readonly limiterRejections: number;
+  /** Calls the rate limiter made wait for their permit. */
+  readonly limiterDelays: number;
+  /** Hedged requests started (second attempts of a call). */
+  readonly hedges: number;
+  /** Calls a hedged request answered first. */
+  readonly hedgeWins: number;
+  /** Hedged requests the budget kept from starting. */
+  readonly hedgesDenied: number;
   /** Attempts the timeout cut. */
   readonly timeouts: number;
   /** Retries made. */
@@ -41,28 +68,67 @@ export interface Counts {
   readonly failures: number;
   /** Requests the upstream received. */
   readonly upstreamRequests: number;
+  /** Requests the upstream answered `429`: beyond the vendor's rate limit. */
+  readonly upstreamLimited: number;
 }
+
+const COUNT_KEYS = [
+  'calls',
+  'ok',
+  'fallbacks',
+  'breakerRejections',
+  'bulkheadRejections',
+  'limiterRejections',
+  'limiterDelays',
+  'timeouts',
+  'retries',
+  'hedges',
+  'hedgeWins',
+  'hedgesDenied',
+  'failures',
+  'upstreamRequests',
+  'upstreamLimited',
+] as const satisfies readonly (keyof Counts)[];
 
 /** The snapshot of the policy called `name`; none for an unnamed policy, which the registry does not track. */
 function policy(snapshot: MetricsSnapshot, name: string | undefined): PolicyMetricsSnapshot | undefined {
   return name === undefined ? undefined : snapshot.policies.find((candidate) => candidate.name === name);
 }
 
+/**
+ * A counter of a policy's snapshot by the field its description names (`hedges`,
+ * `rateLimitDelays`, …): the registry reads any policy's counters and gauges from its
+ * description, so the demo needs to know nothing of a policy but that name.
+ */
+function field(entry: PolicyMetricsSnapshot | undefined, name: string): number {
+  const value = entry?.[name];
+  return typeof value === 'number' ? value : 0;
+}
+
 /** The counts of `dependency` in `sample`. */
 export function counts(sample: Sample, dependency: Dependency): Counts {
   const read = (member: { readonly name: string | undefined } | undefined): PolicyMetricsSnapshot | undefined => policy(sample.snapshot, member?.name);
   const fallback = read(dependency.fallback);
-  const breaker = read(dependency.breaker);
+  const limiter = read(dependency.limiter);
+  const hedging = read(dependency.hedge);
+  const upstream = sample.upstream.get(dependency.name);
   return {
     calls: fallback?.calls ?? 0,
-    ok: breaker?.successes ?? 0,
+    // What left the stack under the fallback with a value: the fallback's successes that are not its own answers.
+    ok: (fallback?.successes ?? 0) - (fallback?.fallbacks ?? 0),
     fallbacks: fallback?.fallbacks ?? 0,
-    breakerRejections: breaker?.rejections ?? 0,
+    breakerRejections: read(dependency.breaker)?.rejections ?? 0,
     bulkheadRejections: read(dependency.bulkhead)?.rejections ?? 0,
+    limiterRejections: limiter?.rejections ?? 0,
+    limiterDelays: field(limiter, 'rateLimitDelays'),
     timeouts: read(dependency.timeout)?.timeouts ?? 0,
     retries: read(dependency.retry)?.retries ?? 0,
+    hedges: field(hedging, 'hedges'),
+    hedgeWins: field(hedging, 'hedgeWins'),
+    hedgesDenied: field(hedging, 'hedgesDenied'),
     failures: fallback?.failures ?? 0,
-    upstreamRequests: sample.upstream.get(dependency.name)?.requests ?? 0,
+    upstreamRequests: upstream?.requests ?? 0,
+    upstreamLimited: upstream?.limited ?? 0,
   };
 }
 
@@ -71,18 +137,7 @@ export function rates(now: Sample, then: Sample, dependency: Dependency): Counts
   const seconds = (now.at - then.at) / 1000;
   const current = counts(now, dependency);
   const before = counts(then, dependency);
-  const per = (key: keyof Counts): number => (seconds > 0 ? (current[key] - before[key]) / seconds : 0);
-  return {
-    calls: per('calls'),
-    ok: per('ok'),
-    fallbacks: per('fallbacks'),
-    breakerRejections: per('breakerRejections'),
-    bulkheadRejections: per('bulkheadRejections'),
-    timeouts: per('timeouts'),
-    retries: per('retries'),
-    failures: per('failures'),
-    upstreamRequests: per('upstreamRequests'),
-  };
+  return Object.fromEntries(COUNT_KEYS.map((key) => [key, seconds > 0 ? (current[key] - before[key]) / seconds : 0])) as Record<keyof Counts, number>;
 }
 
 /** The breaker's state in `sample` (from the registry's gauge). */
@@ -90,15 +145,28 @@ export function breakerState(sample: Sample, dependency: Dependency): CircuitSta
   return policy(sample.snapshot, dependency.breaker.name)?.state;
 }
 
-/** The bulkhead's gauges in `sample`. */
-export function bulkheadLoad(sample: Sample, dependency: Dependency): { readonly active: number; readonly queued: number } {
+/** The bulkhead's gauges in `sample`; none for a stack without a bulkhead. */
+export function bulkheadLoad(sample: Sample, dependency: Dependency): { readonly active: number; readonly queued: number } | undefined {
+  if (dependency.bulkhead === undefined) return undefined;
   const bulkhead = policy(sample.snapshot, dependency.bulkhead.name);
   return { active: bulkhead?.active ?? 0, queued: bulkhead?.queued ?? 0 };
+}
+
+/** The rate limiter's gauges in `sample` (its `permits` and `queued`, as its description names them); none without a limiter. */
+export function limiterLoad(sample: Sample, dependency: Dependency): { readonly permits: number; readonly queued: number } | undefined {
+  if (dependency.limiter === undefined) return undefined;
+  const limiter = policy(sample.snapshot, dependency.limiter.name);
+  return { permits: field(limiter, 'permits'), queued: field(limiter, 'queued') };
 }
 
 /** The latency histogram of whole calls (what a caller waits, fallback included). */
 export function callLatency(sample: Sample, dependency: Dependency): LatencySnapshot | undefined {
   return policy(sample.snapshot, dependency.fallback.name)?.latency;
+}
+
+/** The histogram of how long the upstream takes to answer `dependency`, by its own clock (the latencies it drew). */
+export function upstreamLatency(sample: Sample, dependency: Dependency): LatencySnapshot | undefined {
+  return sample.upstreamLatency.get(dependency.name);
 }
 
 /** A bucket bound as a number: JSON turns `Infinity` into `null`, some exporters write `"+Inf"`. */

@@ -7,11 +7,23 @@
 import { MetricsRegistry, type CircuitState } from 'bulwark';
 import { renderFrame, renderPhaseLine, renderPlainLines, renderSummary, type DependencyView, type View } from './dashboard.js';
 import { startLoad } from './load.js';
-import { breakerState, bulkheadLoad, callLatency, counts, rates, recentQuantile, takeSample, type Sample } from './readings.js';
-import { phases, playScenario, type Phase } from './scenario.js';
+import {
+  LATENCY_BUCKETS,
+  breakerState,
+  bulkheadLoad,
+  callLatency,
+  counts,
+  limiterLoad,
+  rates,
+  recentQuantile,
+  takeSample,
+  upstreamLatency,
+  type Sample,
+} from './readings.js';
+import { phases, playScenario, vendorLimits, type Phase } from './scenario.js';
 import { buildDependencies, dependencyNames, type Dependency } from './stacks.js';
 import { FullScreen, palette, terminalSize, type Screen } from './terminal.js';
-import { startUpstream, zeroCounters } from './upstream.js';
+import { WARM_UP_ID, startUpstream, zeroCounters } from './upstream.js';
 
 /** How the run shows itself and how long it lasts. */
 export interface DemoOptions {
@@ -50,8 +62,6 @@ const DASHBOARD_WINDOW_MS = 2_000;
 const PLAIN_EVERY_MS = 1_000;
 /** The run the scenario's timings were written for; shorter or longer runs scale them. */
 const REFERENCE_DURATION_MS = 20_000;
-/** Fine around the timeouts (150–300 ms), where the interesting latencies are. */
-const LATENCY_BUCKETS = [2, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 125, 150, 175, 200, 250, 300, 400, 500, 750, 1_000, 1_500, 2_000, 3_000];
 
 /** The state a timeline cell shows for a tick: a trial (half-open) or an open circuit says more than the state it ended in. */
 function mostTelling(visited: readonly CircuitState[]): CircuitState {
@@ -78,17 +88,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const paint = palette(display === 'dashboard');
   const print = (line: string): void => void output.write(`${line}\n`);
 
-  const upstream = await startUpstream(dependencyNames);
+  const upstream = await startUpstream(dependencyNames, { limits: vendorLimits, buckets: LATENCY_BUCKETS });
   const cleanups: (() => void)[] = [];
   const screen = display === 'dashboard' ? new FullScreen(output) : undefined;
   try {
     // The first requests load Node's HTTP client, compile its hot paths and open the
     // connections the load will reuse: done before the clock starts, so that cost does not
-    // show up as timeouts in the healthy first phase. Not counted anywhere.
+    // show up as timeouts in the healthy first phase. The upstream answers them at once and
+    // counts them nowhere (nor against a vendor's limit).
     for (let round = 0; round < WARM_UP_ROUNDS; round++) {
       await Promise.all(
         dependencyNames.flatMap((name) =>
-          Array.from({ length: WARM_UP_CONCURRENCY }, () => fetch(`${upstream.url}/${name}/warm-up`).then((response) => response.body?.cancel())),
+          Array.from({ length: WARM_UP_CONCURRENCY }, () => fetch(`${upstream.url}/${name}/${WARM_UP_ID}`).then((response) => response.body?.cancel())),
         ),
       );
     }
@@ -117,7 +128,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
 
     const samples: Sample[] = [];
-    const sample = (): Sample => takeSample(elapsed(), registry.snapshot(), upstream.counters);
+    const sample = (): Sample => takeSample(elapsed(), registry.snapshot(), upstream);
     samples.push(sample());
     let phase: Phase = phases[0] as Phase;
     let stage: View['stage'] = 'running';
@@ -131,6 +142,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const latency = callLatency(now, dependency);
         const before = callLatency(then, dependency);
         const totals = counts(now, dependency);
+        const bulkhead = bulkheadLoad(now, dependency);
+        const limiter = limiterLoad(now, dependency);
+        const served = upstreamLatency(now, dependency);
         return {
           name: dependency.name,
           state: breakerState(now, dependency),
@@ -140,8 +154,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           totals,
           latency,
           inFlight: totals.calls - (latency?.count ?? 0),
-          bulkhead: { ...bulkheadLoad(now, dependency), maxConcurrent: dependency.bulkhead.maxConcurrent, maxQueue: dependency.bulkhead.maxQueue },
+          bulkhead:
+            bulkhead === undefined || dependency.bulkhead === undefined
+              ? undefined
+              : { ...bulkhead, maxConcurrent: dependency.bulkhead.maxConcurrent, maxQueue: dependency.bulkhead.maxQueue },
+          limiter:
+            limiter === undefined || dependency.limiter === undefined
+              ? undefined
+              : {
+                  ...limiter,
+                  rate: dependency.limiter.rate,
+                  interval: dependency.limiter.interval,
+                  burst: dependency.limiter.burst,
+                  maxWait: dependency.limiter.maxWait,
+                  vendor: vendorLimits[dependency.name],
+                },
+          hedge: dependency.hedge === undefined || typeof dependency.hedge.delay !== 'number' ? undefined : { delay: dependency.hedge.delay },
           upstream: now.upstream.get(dependency.name) ?? zeroCounters(),
+          upstreamLatency: served,
+          recentUpstreamP99: recentQuantile(served, upstreamLatency(then, dependency), 0.99),
           timeline: watch?.timeline ?? [],
           path: watch?.path ?? [],
           opened: watch?.opened ?? 0,
@@ -160,7 +191,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
 
     const draw = (now: Sample): void => {
-      screen?.draw(renderFrame(view(now, DASHBOARD_WINDOW_MS), terminalSize(output).columns - 1, paint));
+      const { columns, rows } = terminalSize(output);
+      screen?.draw(renderFrame(view(now, DASHBOARD_WINDOW_MS), columns - 1, paint, rows - 1));
     };
 
     /**
@@ -225,7 +257,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }),
     );
     cleanups.push(stopScenario);
-    const load = startLoad(dependencies, interrupt);
+    // The phase in play sets what the shop asks of each dependency (the rush of geocoding).
+    const load = startLoad(dependencies, interrupt, (dependency) => phase.demand?.[dependency.name] ?? dependency.rate);
     cleanups.push(() => void load.stop()); // stops the arrivals at once, if the run ends by an error
     const ticker = setInterval(guarded(tick), TICK_MS);
     cleanups.push(() => clearInterval(ticker));

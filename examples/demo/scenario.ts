@@ -1,10 +1,12 @@
 /**
- * The script the upstream follows. Phases start at fractions of the run, so a 2-second run
- * tells the same story as a 20-second one: healthy, an error burst, a latency spike, a full
- * outage, and the recovery.
+ * The script the upstream and the shop follow. Phases start at fractions of the run, so a
+ * 2-second run tells the same story as a 20-second one: healthy, an error burst, a latency
+ * spike, a full outage, and the recovery. Through the error burst and the latency spike the
+ * shop also looks up addresses (geocoding) three times as often as usual: nearly twice what its
+ * vendor allows.
  */
 import type { DependencyName } from './stacks.js';
-import type { Condition, Upstream } from './upstream.js';
+import type { Condition, Upstream, VendorLimit } from './upstream.js';
 
 /** One stretch of the script. */
 export interface Phase {
@@ -16,13 +18,29 @@ export interface Phase {
   readonly start: number;
   /** How each dependency behaves during the phase. */
   readonly conditions: Readonly<Record<DependencyName, Condition>>;
+  /** Calls per second the shop makes to a dependency during the phase, where it is not the dependency's usual rate. */
+  readonly demand?: Readonly<Partial<Record<DependencyName, number>>>;
 }
+
+/**
+ * The vendors' own rate limits, which the upstream enforces (`429` beyond them): the geocoding
+ * vendor allows 20 requests in any second.
+ */
+export const vendorLimits: Readonly<Partial<Record<DependencyName, VendorLimit>>> = {
+  geocoding: { rate: 20, interval: 1_000 },
+};
 
 const healthy: Readonly<Record<DependencyName, Condition>> = {
   payments: { latency: [15, 40] },
   inventory: { latency: [5, 20] },
   recommendations: { latency: [20, 60] },
+  geocoding: { latency: [20, 60] },
+  // A long tail, always: one answer in 20 takes about 20 times as long as the others.
+  pricing: { latency: [15, 45], tail: { every: 20, latency: [400, 1_000] } },
 };
+
+/** The rush: the shop looks up addresses at this rate, well beyond what the geocoding vendor allows. */
+const rush = { geocoding: 36 } as const;
 
 /** The script, in order. */
 export const phases: readonly Phase[] = [
@@ -36,6 +54,7 @@ export const phases: readonly Phase[] = [
       payments: { ...healthy.payments, errors: 0.35, drops: 0.1 },
       recommendations: { ...healthy.recommendations, errors: 0.25 },
     },
+    demand: rush,
   },
   {
     label: 'slow',
@@ -46,6 +65,7 @@ export const phases: readonly Phase[] = [
       inventory: { ...healthy.inventory, spike: { share: 0.6, latency: [300, 900] } },
       recommendations: { latency: [80, 260] },
     },
+    demand: rush,
   },
   {
     label: 'outage',
@@ -55,6 +75,8 @@ export const phases: readonly Phase[] = [
       payments: { ...healthy.payments, outage: 'unavailable' },
       inventory: { ...healthy.inventory, outage: 'dropped' },
       recommendations: { ...healthy.recommendations, outage: 'hanging' },
+      geocoding: { ...healthy.geocoding, outage: 'unavailable' },
+      pricing: { ...healthy.pricing, outage: 'dropped' },
     },
   },
   { label: 'back', title: 'recovery', start: 0.72, conditions: healthy },
@@ -79,20 +101,31 @@ export function describeCondition(condition: Condition): string {
   if (condition.errors !== undefined) troubles.push(`${percent(condition.errors)} 500s`);
   if (condition.drops !== undefined) troubles.push(`${percent(condition.drops)} dropped`);
   if (condition.spike !== undefined) troubles.push(`${percent(condition.spike.share)} take ${range(condition.spike.latency)}`);
+  if (condition.tail !== undefined) troubles.push(`1 in ${condition.tail.every} takes ${range(condition.tail.latency)}`);
   return troubles.length === 0 ? `answers in ${range(condition.latency)}` : troubles.join(', ');
 }
 
-/** The dependencies a phase troubles (set apart from the first phase), each with what it does ("payments: 35% 500s"). */
+/**
+ * The dependencies a phase troubles (set apart from the first phase), each with what it does
+ * ("payments 35% 500s"), or what the shop asks of it ("geocoding asked 36 calls/s").
+ */
 export function describePhase(phase: Phase): string {
   const baseline = phases[0] ?? phase;
-  const troubled = (Object.keys(phase.conditions) as DependencyName[]).filter((name) => phase.conditions[name] !== baseline.conditions[name]);
-  if (troubled.length === 0) return 'every dependency answers normally';
-  return troubled.map((name) => `${name} ${describeCondition(phase.conditions[name])}`).join(' · ');
+  const names = Object.keys(phase.conditions) as DependencyName[];
+  const troubles = names.flatMap((name) => {
+    const said: string[] = [];
+    if (phase.conditions[name] !== baseline.conditions[name]) said.push(describeCondition(phase.conditions[name]));
+    const demand = phase.demand?.[name];
+    if (demand !== undefined) said.push(`asked ${demand} calls/s`);
+    return said.length === 0 ? [] : [`${name} ${said.join(', ')}`];
+  });
+  return troubles.length === 0 ? 'every dependency answers normally' : troubles.join(' · ');
 }
 
 /**
  * Plays the script against `upstream` over `durationMs`: the first phase at once, each next
- * one on its own timer. Returns the function that cancels the phases still to come.
+ * one on its own timer (`onPhase` hears of each, and tells the shop's load its demand).
+ * Returns the function that cancels the phases still to come.
  */
 export function playScenario(upstream: Upstream, durationMs: number, onPhase: (phase: Phase) => void): () => void {
   const apply = (phase: Phase): void => {
