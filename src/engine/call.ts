@@ -21,6 +21,21 @@ const LEAVING = 2;
 
 const settled = /* @__PURE__ */ Promise.resolve();
 
+function afterOneHop(check: () => void): void {
+  void settled.then(check);
+}
+
+function noop(): void {}
+
+/**
+ * Three hops: from the function's answer to the answer of a `run` policy's inner run, as the
+ * engine's own leaving takes them (measured: hedging and chaos need three; two leave a timeout
+ * around them arming its timer for every call).
+ */
+function afterRunHops(check: () => void): void {
+  void settled.then(noop).then(noop).then(check);
+}
+
 /** One function for every wait that ends: no closure per waiting call. */
 function continueAfterWait(waiting: Waiting): unknown {
   return (waiting.owner as Call).afterWait(waiting);
@@ -229,8 +244,10 @@ export class Call implements LayerCall, ScopeOwner, WaiterList {
     }
     frame.to = at;
     frame.cursor = inner;
+    let intoRun = false;
     if (outcome === undefined) {
-      if (at < steps.length) outcome = this.leaveGroup(frame, this.runOne(at, inner));
+      intoRun = at < steps.length;
+      if (intoRun) outcome = this.leaveGroup(frame, this.runOne(at, inner));
       else outcome = this.runUserCode(inner, this.fn, at === index ? undefined : frame);
     } else if (!waited) {
       outcome = this.leaveGroup(frame, outcome);
@@ -238,8 +255,12 @@ export class Call implements LayerCall, ScopeOwner, WaiterList {
     const checks = this.checks;
     if (checks !== undefined) {
       this.checks = undefined;
-      if (typeof checks === 'function') void settled.then(checks);
-      else for (const check of checks) void settled.then(check);
+      // Past a policy with its own `run` (hedging, chaos), the work's answer comes up a few
+      // promise hops later than the function's own: checking after those hops lets a call
+      // that answered at once pass without the check acting (a timeout arming its timer).
+      const queue = intoRun ? afterRunHops : afterOneHop;
+      if (typeof checks === 'function') queue(checks);
+      else for (const check of checks) queue(check);
     }
     return outcome;
   }

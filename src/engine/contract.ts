@@ -102,7 +102,8 @@ export interface LayerCall {
   trackWork(): void;
   /**
    * In `enter`: runs `check` once the work inside has started (in a microtask after the
-   * function returned), so a call that settles in the turn that started it never needs it.
+   * function returned; three when a policy with its own `run` is next, whose answer comes up
+   * that much later), so a call that settles in the turn that started it never needs it.
    */
   afterStart(check: () => void): void;
   /**
