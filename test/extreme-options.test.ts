@@ -4,7 +4,8 @@
  * (a RangeError or TypeError whose message names the option and the value or its limit), or
  * the policy built with it answers real calls as documented: a success with the function's
  * value, a failure with the function's own error object or the policy's documented answer
- * (CircuitOpenError, TimeoutError, BulkheadRejectedError, a fallback or cached value) — never an
+ * (CircuitOpenError, TimeoutError, BulkheadRejectedError, RateLimitedError, a fallback, cached,
+ * hedged or injected answer) — never an
  * error from inside the library — and leaves no timer behind once every call settled (except
  * the ones documented to exist). Windows and histograms must also stay within sane memory.
  */
@@ -18,9 +19,15 @@ import {
   CircuitBreaker,
   CircuitBreakerGroup,
   CircuitOpenError,
+  HedgeLostError,
   MemoryCache,
   MetricsRegistry,
+  RateLimitedError,
+  RateLimiter,
+  RateLimiterGroup,
+  RetryBudget,
   TimeoutError,
+  hedge,
   logPolicyEvents,
   retryWithBackoff,
   withCacheFallback,
@@ -30,12 +37,18 @@ import {
   type CircuitBreakerGroupOptions,
   type CircuitBreakerOptions,
   type ExecutionContext,
+  type HedgeOptions,
   type JitterMode,
   type LogPolicyEventsOptions,
   type MemoryCacheOptions,
   type MetricsRegistryOptions,
+  type RateLimitAlgorithm,
+  type RateLimiterGroupOptions,
+  type RateLimiterOptions,
+  type RetryBudgetOptions,
   type RetryOptions,
 } from '../src/index.js';
+import { chaosFault, chaosLatency, chaosOutcome, type ChaosFaultOptions, type ChaosLatencyOptions, type ChaosOutcomeOptions } from '../src/chaos/index.js';
 import { HealthMonitor, type CheckOptions, type HealthMonitorOptions } from '../src/health/index.js';
 import { registerOpenTelemetryMetrics, type OpenTelemetryMetricsOptions, type OtelMeter } from '../src/otel/index.js';
 import { renderPrometheus } from '../src/prometheus/index.js';
@@ -703,6 +716,340 @@ describe('withTimeout', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// RateLimiter and RateLimiterGroup
+// ---------------------------------------------------------------------------------------------
+
+const limiterWith = (options: Record<string, unknown>) => new RateLimiter(loose<RateLimiterOptions>(options));
+
+describe.each<RateLimitAlgorithm>(['token-bucket', 'sliding-window'])('RateLimiter (%s)', (algorithm) => {
+  /** A call through `limiter` that starts now, watched. */
+  const start = (limiter: RateLimiter, value: unknown) => track(limiter.execute(() => value));
+
+  it.each(rows([...EDGE, 100_000, 100_001]))('rate = $label: that many calls at once, the next refused until its permit is due', async ({ value }) => {
+    const limiter = build('rate', value, () => limiterWith({ rate: value, algorithm }), ['100000']);
+    if (limiter === REFUSED) return;
+    const atOnce = Math.min(value, 3);
+    for (let at = 0; at < atOnce; at++) expectValue(await outcomeOf(limiter.execute(() => at)), at);
+    if (value <= 3) {
+      const refusal = expectRefusal(await outcomeOf(limiter.execute(() => 'too soon')), RateLimitedError);
+      expect(refusal.reason).toBe('limit');
+      // A full token bucket (burst = rate) refills a permit every interval / rate; a window frees one when its first permit is an interval old.
+      expect(refusal.retryAfter).toBeCloseTo(algorithm === 'token-bucket' ? 1_000 / value : 1_000, 6);
+      await vi.advanceTimersByTimeAsync(past(refusal.retryAfter));
+      expectValue(await outcomeOf(limiter.execute(() => 'due')), 'due');
+    } else {
+      expect(limiter.available, 'permits left after 3 of them').toBe(value - 3);
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('interval = $label: one permit per interval (rate 1), the next refused with retryAfter the interval, granted once it passed', async ({ value }) => {
+    const limiter = build('interval', value, () => limiterWith({ rate: 1, interval: value, algorithm }));
+    if (limiter === REFUSED) return;
+    expectValue(await outcomeOf(limiter.execute(() => 'first')), 'first');
+    const second = await outcomeOf(limiter.execute(() => 'second'));
+    if (value <= 1e-6) {
+      // Documented: a permit due within 1e-6 ms counts as due now (float error, not a wait).
+      expectValue(second, 'second');
+    } else {
+      const refusal = expectRefusal(second, RateLimitedError);
+      expect(refusal.retryAfter).toBe(value);
+      if (value <= 2 ** 32) {
+        await vi.advanceTimersByTimeAsync(past(value));
+        expectValue(await outcomeOf(limiter.execute(() => 'next interval')), 'next interval');
+      }
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('interval = 2**32 with maxWait Infinity: the waiting call gets its permit after 2**32 ms, waited in timers a timer can hold', async () => {
+    const limiter = new RateLimiter({ rate: 1, interval: 2 ** 32, algorithm, maxWait: Infinity });
+    expectValue(await outcomeOf(limiter.execute(() => 'first')), 'first');
+    const waiting = start(limiter, 'waited');
+    await vi.advanceTimersByTimeAsync(2 ** 32 - 1);
+    expect(waiting.settled, 'no permit before the interval passed').toBe(false);
+    expect(vi.getTimerCount(), 'one timer while a call waits').toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waiting.value).toBe('waited');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('burst = $label: that many calls at once, then one per interval / rate (rate 1)', async ({ value }) => {
+    const limiter = build('burst', value, () => limiterWith({ rate: 1, burst: value, algorithm }), ['token-bucket']);
+    if (limiter === REFUSED) return;
+    expect(algorithm, 'a sliding window refuses any burst').toBe('token-bucket');
+    const atOnce = Math.min(value, 3);
+    for (let at = 0; at < atOnce; at++) expectValue(await outcomeOf(limiter.execute(() => at)), at);
+    if (value <= 3) {
+      expect(expectRefusal(await outcomeOf(limiter.execute(() => 'too soon')), RateLimitedError).retryAfter).toBe(1_000);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expectValue(await outcomeOf(limiter.execute(() => 'refilled')), 'refilled');
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('maxWait = $label: a permit 1 000 ms away is waited for within it (one timer), refused at once beyond', async ({ value }) => {
+    const limiter = build('maxWait', value, () => limiterWith({ rate: 1, algorithm, maxWait: value }));
+    if (limiter === REFUSED) return;
+    expectValue(await outcomeOf(limiter.execute(() => 'first')), 'first');
+    const second = start(limiter, 'second');
+    await vi.advanceTimersByTimeAsync(0);
+    if (value < 1_000) {
+      expect(second.rejected, 'refused at once').toBe(true);
+      const refusal = expectRefusal({ ok: false, error: second.error }, RateLimitedError);
+      expect([refusal.reason, refusal.retryAfter]).toEqual(['limit', 1_000]);
+      expect(vi.getTimerCount()).toBe(0);
+    } else {
+      expect(limiter.queued).toBe(1);
+      expect(vi.getTimerCount(), 'one timer while a call waits').toBe(1);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(second.settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(second.value).toBe('second');
+    }
+    expect(limiter.queued).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('maxQueue = $label (maxWait 10 000): that many wait, first in first out, the others refused as queue-full', async ({ value }) => {
+    const limiter = build('maxQueue', value, () => limiterWith({ rate: 1, algorithm, maxWait: 10_000, maxQueue: value }));
+    if (limiter === REFUSED) return;
+    expectValue(await outcomeOf(limiter.execute(() => 'first')), 'first');
+    const waiting = [0, 1, 2].map((at) => start(limiter, at));
+    await vi.advanceTimersByTimeAsync(0);
+    const queued = Math.min(value, 3) + 0;
+    expect(limiter.queued).toBe(queued);
+    waiting.slice(queued).forEach((call) => expect(expectRefusal({ ok: false, error: call.error }, RateLimitedError).reason).toBe('queue-full'));
+    const granted: number[] = [];
+    for (let second = 1; second <= 3; second++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      waiting.slice(0, queued).forEach((call, at) => call.settled && !granted.includes(at) && granted.push(at));
+    }
+    expect(granted, 'one permit a second, in order').toEqual([0, 1, 2].slice(0, queued));
+    waiting.slice(0, queued).forEach((call, at) => expect(call.value).toBe(at));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('maxQueue = 1 with maxWait 0 is refused: no call ever waits then', () => {
+    const made = build('maxQueue', 1, () => limiterWith({ rate: 1, algorithm, maxQueue: 1 }), ['maxWait']);
+    expect(made).toBe(REFUSED);
+  });
+});
+
+describe('RateLimiterGroup', () => {
+  it.each(rows(EDGE))('maxKeys = $label: limiters not at rest are kept (no limit loosened), those at rest forgotten beyond it', async ({ value }) => {
+    const group = build('maxKeys', value, () => new RateLimiterGroup({ rate: 1 }, loose<RateLimiterGroupOptions>({ maxKeys: value })));
+    if (group === REFUSED) return;
+    const evicted: string[] = [];
+    group.on('evicted', ({ key }) => evicted.push(key));
+    for (const key of ['a', 'b', 'c']) expectValue(await outcomeOf(group.execute(key, () => `value of ${key}`)), `value of ${key}`);
+    expect(group.size, 'every limiter holds a permit given: none at rest').toBe(3);
+    expectRefusal(await outcomeOf(group.execute('a', () => 'too soon')), RateLimitedError);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expectValue(await outcomeOf(group.execute('d', () => 'value of d')), 'value of d');
+    expect(group.size).toBe(Math.min(value, 4));
+    expect(evicted).toHaveLength(4 - Math.min(value, 4));
+    expectValue(await outcomeOf(group.execute('a', () => 'a again')), 'a again');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// hedge
+// ---------------------------------------------------------------------------------------------
+
+describe('hedge', () => {
+  const hedgeWith = (options: Record<string, unknown>) => hedge(loose<HedgeOptions>(options));
+
+  it.each(rows(EDGE))('delay = $label: a hedge starts that long after a first attempt that hangs, answers, and the first is aborted as lost', async ({ value }) => {
+    const policy = build('delay', value, () => hedgeWith({ delay: value, maxHedgedAttempts: 1 }), [String(MAX_TIMER)]);
+    if (policy === REFUSED) return;
+    const first = deferred<string>();
+    const signals: AbortSignal[] = [];
+    const call = track(
+      policy.execute(({ signal }) => {
+        signals.push(signal);
+        return signals.length === 1 ? first.promise : 'hedge answered';
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    if (value >= 2) {
+      await vi.advanceTimersByTimeAsync(value - 1);
+      expect(signals, 'no hedge before the delay').toHaveLength(1);
+    }
+    if (value === Infinity) {
+      await vi.advanceTimersByTimeAsync(2 ** 32);
+      expect(signals, 'no hedge but on a failure').toHaveLength(1);
+      first.resolve('first answered');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(call.value).toBe('first answered');
+    } else {
+      await vi.advanceTimersByTimeAsync(past(value));
+      expect(signals).toHaveLength(2);
+      expect(call.value).toBe('hedge answered');
+      expect(signals[0]?.aborted).toBe(true);
+      expect(signals[0]?.reason).toBeInstanceOf(HedgeLostError);
+    }
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows([...EDGE, 10, 11]))('maxHedgedAttempts = $label: that many hedges start (delay 10), the last answers, the others are aborted as lost', async ({ value }) => {
+    const policy = build('maxHedgedAttempts', value, () => hedgeWith({ delay: 10, maxHedgedAttempts: value }), ['10']);
+    if (policy === REFUSED) return;
+    const gates = Array.from({ length: 12 }, () => deferred<string>());
+    const signals: AbortSignal[] = [];
+    const call = track(
+      policy.execute(({ signal }) => {
+        signals.push(signal);
+        return (gates[signals.length - 1] as (typeof gates)[number]).promise;
+      }),
+    );
+    for (let step = 0; step < 12; step++) await vi.advanceTimersByTimeAsync(10);
+    const attempts = value + 1;
+    expect(signals).toHaveLength(attempts);
+    expect(call.settled).toBe(false);
+    gates[attempts - 1]?.resolve('last answered');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(call.value).toBe('last answered');
+    signals.slice(0, -1).forEach((signal) => expect(signal.reason).toBeInstanceOf(HedgeLostError));
+    expect(signals[attempts - 1]?.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// RetryBudget
+// ---------------------------------------------------------------------------------------------
+
+describe('RetryBudget', () => {
+  const budgetWith = (options: Record<string, unknown>) => new RetryBudget(loose<RetryBudgetOptions>(options));
+
+  /** Calls that fail once with their own error, through a retry of one retry with `budget`: true for each call that was retried (and answered). */
+  async function callsFailingOnce(budget: RetryBudget, count: number): Promise<boolean[]> {
+    const policy = retryWithBackoff({ maxRetries: 1, baseDelay: 0, budget });
+    const retried: boolean[] = [];
+    for (let call = 0; call < count; call++) {
+      const error = new Error(`call ${call} failed`);
+      let attempts = 0;
+      const outcome = await settleWithTimers(policy.execute(() => (++attempts === 1 ? Promise.reject(error) : `call ${call}`)));
+      if (attempts === 2) expectValue(outcome, `call ${call}`);
+      else expectOwnError(outcome, error);
+      retried.push(attempts === 2);
+    }
+    return retried;
+  }
+
+  it.each(rows([...EDGE, 1_000, 1_000.5]))('ratio = $label (minPerSecond 0): of 10 calls failing once, ratio × 10 are retried', async ({ value }) => {
+    const budget = build('ratio', value, () => budgetWith({ ratio: value, minPerSecond: 0 }), ['1000']);
+    if (budget === REFUSED) return;
+    const retried = await callsFailingOnce(budget, 10);
+    expect(retried.filter(Boolean)).toHaveLength(Math.floor(Math.min(value, 1) * 10 + 1e-9));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('minPerSecond = $label (ratio 0, window 1 000): that many retries a second whatever the traffic', async ({ value }) => {
+    const budget = build('minPerSecond', value, () => budgetWith({ ratio: 0, minPerSecond: value, window: 1_000 }));
+    if (budget === REFUSED) return;
+    const allowed = Math.min(Math.floor(value + 1e-9), Number.MAX_SAFE_INTEGER);
+    expect(budget.available).toBe(allowed);
+    expect((await callsFailingOnce(budget, 5)).filter(Boolean)).toHaveLength(Math.min(allowed, 5));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect((await callsFailingOnce(budget, 1))[0], 'the next window allows its own').toBe(allowed >= 1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each(rows(EDGE))('window = $label (a reserve of 1 retry, ratio 0): the retry taken counts for that long, then another is allowed', async ({ value }) => {
+    // minPerSecond × window / 1000 = 1; a window refused is given a valid minPerSecond, so the refusal names the window.
+    const minPerSecond = value > 0 && Number.isFinite(value) ? 1_000 / value : 10;
+    const budget = build('window', value, () => budgetWith({ ratio: 0, minPerSecond, window: value }), [String(MAX_TIMER)]);
+    if (budget === REFUSED) return;
+    expect(await callsFailingOnce(budget, 2), 'the reserve allows one retry').toEqual([true, false]);
+    await vi.advanceTimersByTimeAsync(past(value));
+    expect(await callsFailingOnce(budget, 1), 'the window moved on').toEqual([true]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// bulwark/chaos
+// ---------------------------------------------------------------------------------------------
+
+describe('bulwark/chaos', () => {
+  /** What `random()` draws, call after call. */
+  const DRAWS = [0, 1e-300, 0.3, 0.5, 0.9999];
+  const injectedError = new Error('injected');
+
+  const CHAOS = [
+    { kind: 'chaosFault', make: (options: Record<string, unknown>) => chaosFault(loose<ChaosFaultOptions>({ ...options, fault: injectedError })) },
+    { kind: 'chaosLatency', make: (options: Record<string, unknown>) => chaosLatency(loose<ChaosLatencyOptions>({ ...options, latency: 50 })) },
+    { kind: 'chaosOutcome', make: (options: Record<string, unknown>) => chaosOutcome(loose<ChaosOutcomeOptions<string>>({ ...options, outcome: 'injected outcome' })) },
+  ] as const;
+
+  describe.each(CHAOS)('$kind', ({ kind, make }) => {
+    it.each(rows(RATES))('rate = $label: a call is injected into when random() draws below it (0 and 1 draw nothing)', async ({ value }) => {
+      let draws = 0;
+      const random = () => DRAWS[draws++ % DRAWS.length] as number;
+      const policy = build('rate', value, () => make({ rate: value, random }), ['0 to 1']);
+      if (policy === REFUSED) return;
+      for (const [call, drawn] of DRAWS.entries()) {
+        const injected = value === 1 || (value !== 0 && drawn < value);
+        const answer = track(policy.execute(() => `call ${call}`));
+        await vi.advanceTimersByTimeAsync(0);
+        if (kind === 'chaosLatency' && injected) {
+          await vi.advanceTimersByTimeAsync(49);
+          expect(answer.settled, 'still waiting its latency').toBe(false);
+          await vi.advanceTimersByTimeAsync(1);
+        }
+        const outcome: Outcome = answer.rejected ? { ok: false, error: answer.error } : { ok: true, value: answer.value };
+        if (!injected || kind === 'chaosLatency') expectValue(outcome, `call ${call}`);
+        else if (kind === 'chaosFault') expectOwnError(outcome, injectedError);
+        else expectValue(outcome, 'injected outcome');
+      }
+      expect(draws, 'one draw per call, none for a rate of 0 or 1').toBe(value === 0 || value === 1 ? 0 : DRAWS.length);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+  });
+
+  it.each(rows(EDGE))('chaosLatency latency = $label: an injected call waits that long, then runs; a wait past reach ends on its caller abort', async ({ value }) => {
+    const policy = build('latency', value, () => chaosLatency(loose<ChaosLatencyOptions>({ rate: 1, latency: value })));
+    if (policy === REFUSED) return;
+    let ran = 0;
+    const controller = new AbortController();
+    const call = track(
+      policy.execute(
+        () => {
+          ran++;
+          return 'ran';
+        },
+        { signal: controller.signal },
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    if (value === 0) {
+      expect(call.value, 'no wait at all').toBe('ran');
+    } else if (value <= 2 ** 32) {
+      if (value >= 2) {
+        await vi.advanceTimersByTimeAsync(value - 1);
+        expect([call.settled, ran, policy.delayed], 'waiting before its latency passed').toEqual([false, 0, 1]);
+      }
+      await vi.advanceTimersByTimeAsync(past(value));
+      expect(call.value).toBe('ran');
+    } else {
+      await vi.advanceTimersByTimeAsync(2 ** 32);
+      expect([call.settled, ran, policy.delayed], 'still waiting, in timers a timer can hold').toEqual([false, 0, 1]);
+      expect(vi.getTimerCount()).toBe(1);
+      const reason = new Error('caller gave up');
+      controller.abort(reason);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(call.error).toBe(reason);
+      expect(ran).toBe(0);
+    }
+    expect(policy.delayed).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // MemoryCache and withCacheFallback
 // ---------------------------------------------------------------------------------------------
 
@@ -1072,6 +1419,23 @@ describe('values of the wrong kind are refused, naming the option and the value'
     { owner: 'Bulkhead', option: 'maxQueue', make: (v) => new Bulkhead(loose<BulkheadOptions>({ maxConcurrent: 1, maxQueue: v })) },
     { owner: 'Bulkhead', option: 'queueTimeout', make: (v) => new Bulkhead(loose<BulkheadOptions>({ maxConcurrent: 1, queueTimeout: v })) },
     { owner: 'withTimeout', option: 'ms', make: (v) => withTimeout(loose<number>(v)) },
+    { owner: 'RateLimiter', option: 'rate', make: (v) => limiterWith({ rate: v }) },
+    { owner: 'RateLimiter (sliding-window)', option: 'rate', make: (v) => limiterWith({ rate: v, algorithm: 'sliding-window' }) },
+    { owner: 'RateLimiter', option: 'interval', make: (v) => limiterWith({ rate: 1, interval: v }) },
+    { owner: 'RateLimiter', option: 'burst', make: (v) => limiterWith({ rate: 1, burst: v }) },
+    { owner: 'RateLimiter', option: 'maxWait', make: (v) => limiterWith({ rate: 1, maxWait: v }) },
+    { owner: 'RateLimiter', option: 'maxQueue', make: (v) => limiterWith({ rate: 1, maxWait: 1_000, maxQueue: v }) },
+    { owner: 'RateLimiterGroup', option: 'rate', make: (v) => new RateLimiterGroup(loose<RateLimiterOptions>({ rate: v })) },
+    { owner: 'RateLimiterGroup', option: 'maxKeys', make: (v) => new RateLimiterGroup({ rate: 1 }, loose<RateLimiterGroupOptions>({ maxKeys: v })) },
+    { owner: 'hedge', option: 'delay', make: (v) => hedge(loose<HedgeOptions>({ delay: v })) },
+    { owner: 'hedge', option: 'maxHedgedAttempts', make: (v) => hedge(loose<HedgeOptions>({ maxHedgedAttempts: v })) },
+    { owner: 'RetryBudget', option: 'ratio', make: (v) => new RetryBudget(loose<RetryBudgetOptions>({ ratio: v })) },
+    { owner: 'RetryBudget', option: 'minPerSecond', make: (v) => new RetryBudget(loose<RetryBudgetOptions>({ minPerSecond: v })) },
+    { owner: 'RetryBudget', option: 'window', make: (v) => new RetryBudget(loose<RetryBudgetOptions>({ window: v })) },
+    { owner: 'chaosFault', option: 'rate', make: (v) => chaosFault(loose<ChaosFaultOptions>({ rate: v, fault: new Error('injected') })) },
+    { owner: 'chaosLatency', option: 'rate', make: (v) => chaosLatency(loose<ChaosLatencyOptions>({ rate: v, latency: 10 })) },
+    { owner: 'chaosLatency', option: 'latency', make: (v) => chaosLatency(loose<ChaosLatencyOptions>({ rate: 1, latency: v })) },
+    { owner: 'chaosOutcome', option: 'rate', make: (v) => chaosOutcome(loose<ChaosOutcomeOptions<string>>({ rate: v, outcome: 'injected' })) },
     { owner: 'withFallback', option: 'handles', make: (v) => withFallback(0, loose({ handles: v })) },
     { owner: 'MemoryCache', option: 'maxEntries', make: (v) => new MemoryCache(loose<MemoryCacheOptions>({ maxEntries: v })) },
     { owner: 'MemoryCache', option: 'ttl', make: (v) => new MemoryCache(loose<MemoryCacheOptions>({ ttl: v })) },

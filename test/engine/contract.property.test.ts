@@ -1,8 +1,22 @@
 // The contract of DESIGN.md checked on randomly built stacks: fast-check draws a stack of 1–6
 // policies and 1–15 calls (start time, kind of function, caller abort, key), runs them on one
 // hand-driven clock, and shrinks any stack that breaks the contract to a small one. Besides the
-// five built-in kinds, a stack may hold the in-flight limit of examples/in-flight-limit.ts: a
-// policy written only against the public contract must keep it too.
+// five first built-in kinds, a stack may hold the in-flight limit of examples/in-flight-limit.ts,
+// and the kinds written later against the same public contract (docs/extending.md): a rate
+// limiter (token bucket or sliding window, refusing or queueing), hedging (with or without a
+// RetryBudget), a retry with a RetryBudget, and the three chaos policies of bulwark/chaos
+// (seeded). Each must keep the contract too:
+// - every call settles exactly once, a caller's abort answers at once with its reason;
+// - a rejection is the function's own error (the same object), the caller's reason, or the
+//   documented answer of a policy of the stack (a timeout, a refusal, a chaos fault's injected
+//   error); a value is the function's, a fallback's or a chaos outcome's; every refusal is
+//   recognised by isRefusal, and the function's own error and an injected fault are not;
+// - a function's signal aborts only with the caller's reason, a TimeoutError, or a
+//   HedgeLostError (a refusal, which never reaches a caller);
+// - nothing outlives a call: no timer of a policy once its call settled, and none at all while
+//   no call is pending (a rate limiter's one timer and a hedge's are shared or armed in a batch,
+//   so they are checked that way), no abort listener, no queued or delayed call, no place held;
+// - the function runs at most Π(maxRetries + 1) × Π(maxHedgedAttempts + 1) times per call.
 //
 // A failure prints fast-check's seed and path. To replay it:
 //   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/engine/contract.property.test.ts
@@ -14,18 +28,27 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   Bulkhead,
   CircuitBreaker,
+  HedgeLostError,
+  RateLimiter,
+  RetryBudget,
   compose,
+  hedge,
   isBulkheadRejectedError,
   isCircuitOpenError,
+  isRateLimitedError,
+  isRefusal,
   isTimeoutError,
   retryWithBackoff,
   withFallback,
   withTimeout,
+  type Clock,
   type ExecuteOptions,
   type ExecutionContext,
   type JitterMode,
   type Policy,
+  type RateLimitAlgorithm,
 } from '../../src/index.js';
+import { chaosFault, chaosLatency, chaosOutcome, seededRandom as chaosRandom, type ChaosOptions } from '../../src/chaos/index.js';
 import { InFlightLimit, InFlightLimitError } from '../../examples/in-flight-limit.js';
 import { flush } from '../fixtures/promises.js';
 import { propertyParameters, propertyRuns } from '../fixtures/property.js';
@@ -38,11 +61,43 @@ import { SteppingClock } from '../fixtures/stepping-clock.js';
 type LayerSpec =
   | { readonly kind: 'bulkhead'; readonly maxConcurrent: number; readonly maxQueue: number; readonly queueTimeout: number | undefined }
   | { readonly kind: 'timeout'; readonly ms: number }
-  | { readonly kind: 'retry'; readonly maxRetries: number; readonly baseDelay: number; readonly jitter: JitterMode; readonly seed: number }
+  | { readonly kind: 'retry'; readonly maxRetries: number; readonly baseDelay: number; readonly jitter: JitterMode; readonly seed: number; readonly budget: BudgetSpec | undefined }
   | { readonly kind: 'breaker'; readonly failureThreshold: number; readonly recoveryTimeout: number; readonly halfOpenMaxCalls: number }
   | { readonly kind: 'fallback'; readonly delay: number | undefined }
   | { readonly kind: 'foreign' }
-  | { readonly kind: 'in-flight-limit'; readonly maxPerKey: number };
+  | { readonly kind: 'in-flight-limit'; readonly maxPerKey: number }
+  | {
+      readonly kind: 'rate-limiter';
+      readonly algorithm: RateLimitAlgorithm;
+      readonly rate: number;
+      readonly interval: number;
+      /** Token bucket only; `undefined`: the default (rate). */
+      readonly burst: number | undefined;
+      readonly maxWait: number;
+      /** `undefined`: the default (Infinity); given with maxWait 0 only as 0. */
+      readonly maxQueue: number | undefined;
+    }
+  | { readonly kind: 'hedge'; readonly delay: number; readonly maxHedgedAttempts: number; readonly budget: BudgetSpec | undefined }
+  | { readonly kind: 'chaos-fault'; readonly chaos: ChaosSpec; readonly fault: 'one error' | 'fresh errors' }
+  /** `latency` Infinity only below a timeout (see `scenarioOf`): the call hangs until something aborts it. */
+  | { readonly kind: 'chaos-latency'; readonly chaos: ChaosSpec; readonly latency: number }
+  /** `delay` undefined: the outcome is a value; else a function answering it that much later. */
+  | { readonly kind: 'chaos-outcome'; readonly chaos: ChaosSpec; readonly delay: number | undefined };
+
+/** A RetryBudget; `shared`: one budget of the scenario, made from the first shared spec, used by every layer with a shared spec. */
+interface BudgetSpec {
+  readonly ratio: number;
+  readonly minPerSecond: number;
+  readonly window: number;
+  readonly shared: boolean;
+}
+
+/** What every chaos layer draws: its rate, its seeded random source, and whether it is enabled. */
+interface ChaosSpec {
+  readonly rate: number;
+  readonly seed: number;
+  readonly enabled: 'on' | 'off' | 'odd attempts';
+}
 
 /** What the called function does: return or throw at once, settle after `duration`, or resolve after `duration` unless `ctx.signal` aborts first. */
 type FnKind = 'value' | 'throw' | 'resolve' | 'reject' | 'resolve-unless-aborted';
@@ -68,6 +123,9 @@ interface Scenario {
 
 const MAX_DELAY = 40;
 
+/** What a chaos outcome layer answers with. */
+const CHAOS_OUTCOME = 'chaos outcome';
+
 const bulkheadArb: fc.Arbitrary<LayerSpec> = fc.record({
   kind: fc.constant('bulkhead' as const),
   maxConcurrent: fc.integer({ min: 1, max: 3 }),
@@ -77,7 +135,53 @@ const bulkheadArb: fc.Arbitrary<LayerSpec> = fc.record({
 
 const inFlightLimitArb: fc.Arbitrary<LayerSpec> = fc.record({ kind: fc.constant('in-flight-limit' as const), maxPerKey: fc.integer({ min: 1, max: 3 }) });
 
-/** Every built-in layer but a bulkhead, and a foreign one. */
+/** Small budgets over short windows of the hand-driven clock, so they run out within a scenario (ratio 0 and minPerSecond 0: no retry at all). */
+const budgetArb: fc.Arbitrary<BudgetSpec> = fc.record({
+  ratio: fc.constantFrom(0, 0.2, 0.5, 1),
+  minPerSecond: fc.constantFrom(0, 10, 50),
+  window: fc.integer({ min: 1, max: 200 }),
+  shared: fc.boolean(),
+});
+
+/** Small rates on the hand-driven clock: a permit every 0.3–50 ms; a wait of 0 (refuse), up to 60 ms, or for ever. */
+const rateLimiterArb: fc.Arbitrary<LayerSpec> = fc
+  .record({
+    kind: fc.constant('rate-limiter' as const),
+    algorithm: fc.constantFrom<RateLimitAlgorithm>('token-bucket', 'sliding-window'),
+    rate: fc.integer({ min: 1, max: 3 }),
+    interval: fc.integer({ min: 1, max: 50 }),
+    burst: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    maxWait: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 }), fc.constant(Infinity)),
+    maxQueue: fc.option(fc.oneof(fc.integer({ min: 0, max: 3 }), fc.constant(Infinity)), { nil: undefined }),
+  })
+  .map((layer) => ({
+    ...layer,
+    // A sliding window has no burst; with maxWait 0 no call waits, and a maxQueue > 0 is refused.
+    burst: layer.algorithm === 'sliding-window' ? undefined : layer.burst,
+    maxQueue: layer.maxWait === 0 && layer.maxQueue !== undefined ? 0 : layer.maxQueue,
+  }));
+
+const hedgeArb: fc.Arbitrary<LayerSpec> = fc.record({
+  kind: fc.constant('hedge' as const),
+  delay: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 }), fc.constant(Infinity)),
+  maxHedgedAttempts: fc.integer({ min: 0, max: 3 }),
+  budget: fc.option(budgetArb, { nil: undefined }),
+});
+
+const chaosArb: fc.Arbitrary<ChaosSpec> = fc.record({
+  rate: fc.constantFrom(0, 0.3, 0.5, 0.8, 1),
+  seed: fc.integer(),
+  enabled: fc.constantFrom<ChaosSpec['enabled']>('on', 'on', 'off', 'odd attempts'),
+});
+
+/** The three chaos policies of bulwark/chaos. */
+const chaosLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
+  fc.record({ kind: fc.constant('chaos-fault' as const), chaos: chaosArb, fault: fc.constantFrom<'one error' | 'fresh errors'>('one error', 'fresh errors') }),
+  fc.record({ kind: fc.constant('chaos-latency' as const), chaos: chaosArb, latency: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 60 }), fc.constant(Infinity)) }),
+  fc.record({ kind: fc.constant('chaos-outcome' as const), chaos: chaosArb, delay: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }) }),
+];
+
+/** Every built-in layer but a bulkhead (the chaos policies of bulwark/chaos included), and a foreign one. */
 const builtinOtherLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
   fc.record({ kind: fc.constant('timeout' as const), ms: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 80 })) }),
   fc.record({
@@ -86,6 +190,7 @@ const builtinOtherLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
     baseDelay: fc.integer({ min: 0, max: 20 }),
     jitter: fc.constantFrom<JitterMode>('proportional', 'full', 'equal', 'decorrelated', 'none'),
     seed: fc.integer(),
+    budget: fc.option(budgetArb, { nil: undefined }),
   }),
   fc.record({
     kind: fc.constant('breaker' as const),
@@ -95,6 +200,9 @@ const builtinOtherLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
   }),
   fc.record({ kind: fc.constant('fallback' as const), delay: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }) }),
   fc.constant({ kind: 'foreign' as const }),
+  rateLimiterArb,
+  hedgeArb,
+  ...chaosLayerArbs,
 ];
 
 /** Every layer but a bulkhead. */
@@ -110,9 +218,22 @@ const callArb: fc.Arbitrary<CallSpec> = fc.record({
   key: fc.constantFrom(...CALL_KEYS),
 });
 
+/**
+ * The scenario of `layers` and `calls`, printed by fast-check as its description. An injected
+ * latency of Infinity hangs its call until something aborts it, as documented: it is kept only
+ * below a timeout, and made 60 ms elsewhere, so that every call of a scenario settles.
+ */
+function scenarioOf(layers: readonly LayerSpec[], calls: readonly CallSpec[]): Scenario {
+  const bounded = layers.map((layer, at) =>
+    layer.kind === 'chaos-latency' && layer.latency === Infinity && !layers.slice(0, at).some((outer) => outer.kind === 'timeout') ? { ...layer, latency: 60 } : layer,
+  );
+  const scenario: Scenario = { layers: bounded, calls };
+  return Object.assign(scenario, { [fc.toStringMethod]: () => describeScenario(scenario) });
+}
+
 const scenarioArb: fc.Arbitrary<Scenario> = fc
   .record({ layers: fc.array(layerArb, { minLength: 1, maxLength: 6 }), calls: fc.array(callArb, { minLength: 1, maxLength: 15 }) })
-  .map((scenario) => Object.assign(scenario, { [fc.toStringMethod]: () => describeScenario(scenario) }));
+  .map(({ layers, calls }) => scenarioOf(layers, calls));
 
 function describeLayer(layer: LayerSpec): string {
   switch (layer.kind) {
@@ -121,7 +242,7 @@ function describeLayer(layer: LayerSpec): string {
     case 'timeout':
       return `withTimeout(${layer.ms})`;
     case 'retry':
-      return `retry(maxRetries ${layer.maxRetries}, base ${layer.baseDelay}, ${layer.jitter}, seed ${layer.seed})`;
+      return `retry(maxRetries ${layer.maxRetries}, base ${layer.baseDelay}, ${layer.jitter}, seed ${layer.seed}${describeBudget(layer.budget)})`;
     case 'breaker':
       return `CircuitBreaker(threshold ${layer.failureThreshold}, recovery ${layer.recoveryTimeout}, trials ${layer.halfOpenMaxCalls})`;
     case 'fallback':
@@ -130,7 +251,29 @@ function describeLayer(layer: LayerSpec): string {
       return 'foreign pass-through';
     case 'in-flight-limit':
       return `InFlightLimit(maxPerKey ${layer.maxPerKey})`;
+    case 'rate-limiter': {
+      const burst = layer.burst === undefined ? '' : `, burst ${layer.burst}`;
+      const maxQueue = layer.maxQueue === undefined ? '' : `, maxQueue ${layer.maxQueue}`;
+      return `RateLimiter(${layer.algorithm} ${layer.rate} per ${layer.interval}${burst}, maxWait ${layer.maxWait}${maxQueue})`;
+    }
+    case 'hedge':
+      return `hedge(delay ${layer.delay}, maxHedgedAttempts ${layer.maxHedgedAttempts}${describeBudget(layer.budget)})`;
+    case 'chaos-fault':
+      return `chaosFault(${describeChaos(layer.chaos)}, ${layer.fault})`;
+    case 'chaos-latency':
+      return `chaosLatency(${describeChaos(layer.chaos)}, latency ${layer.latency})`;
+    case 'chaos-outcome':
+      return `chaosOutcome(${describeChaos(layer.chaos)}, ${layer.delay === undefined ? 'a value' : `a function answering after ${layer.delay}`})`;
   }
+}
+
+function describeBudget(budget: BudgetSpec | undefined): string {
+  if (budget === undefined) return '';
+  return `, ${budget.shared ? 'shared ' : ''}budget(ratio ${budget.ratio}, minPerSecond ${budget.minPerSecond}, window ${budget.window})`;
+}
+
+function describeChaos({ rate, seed, enabled }: ChaosSpec): string {
+  return `rate ${rate}, seed ${seed}${enabled === 'on' ? '' : `, enabled ${enabled}`}`;
 }
 
 function describeCall(call: CallSpec, i: number): string {
@@ -176,7 +319,10 @@ const onUnhandledRejection = (reason: unknown): void => {
   unhandledRejections.push(reason);
 };
 
-/** Scenarios per property (about 0.8 ms each): measured at about 4 s and 1.6 s on 2 cores, so the file passes in about 6 s. */
+/**
+ * Scenarios per property (about 0.35 ms each with the rate limiter, hedging, budgets and chaos
+ * among the kinds): measured at about 1.7 s and 0.6 s on 2 cores, so the file passes in about 4 s.
+ */
 const CONTRACT_RUNS = 5_000;
 const LIMIT_RUNS = 2_000;
 
@@ -206,12 +352,50 @@ interface CallState {
 async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | 'in-flight limit'): Promise<string[]> {
   const violations: string[] = [];
   const limitViolations: string[] = [];
-  const clock = new SteppingClock(START, () => currentCall.getStore());
+  let untagged = false;
+  const clock = new SteppingClock(START, () => (untagged ? undefined : currentCall.getStore()));
   const policyClock = clock.forPolicies;
+  /**
+   * The clock of the policies whose timers no one call owns: a rate limiter's one timer stands
+   * for the head of its queue, whoever armed it, and a hedge arms the timers of the calls that
+   * scheduled a hedge in one microtask together. Their timers are checked by the rule that no
+   * policy timer is armed while no call is pending, and the end of the scenario.
+   */
+  const sharedClock: Clock = {
+    now: () => policyClock.now(),
+    setTimeout: (callback, ms) => {
+      untagged = true;
+      try {
+        return policyClock.setTimeout(callback, ms);
+      } finally {
+        untagged = false;
+      }
+    },
+    clearTimeout: (handle) => policyClock.clearTimeout(handle),
+  };
   const bulkheads: Bulkhead[] = [];
   const limits: InFlightLimit[] = [];
+  const rateLimiters: RateLimiter[] = [];
+  const latencies: ReturnType<typeof chaosLatency>[] = [];
+  const budgets: RetryBudget[] = [];
+  let sharedBudget: RetryBudget | undefined;
+  const budgetOf = (spec: BudgetSpec | undefined): RetryBudget | undefined => {
+    if (spec === undefined) return undefined;
+    if (spec.shared && sharedBudget !== undefined) return sharedBudget;
+    const budget = new RetryBudget({ ratio: spec.ratio, minPerSecond: spec.minPerSecond, window: spec.window, clock: policyClock });
+    if (spec.shared) sharedBudget = budget;
+    budgets.push(budget);
+    return budget;
+  };
+  /** The errors the chaos fault layers injected: the answer of their job, as a fallback's value is. */
+  const injectedFaults = new Set<unknown>();
+  const chaosOptions = ({ rate, seed, enabled }: ChaosSpec): ChaosOptions => ({
+    rate,
+    random: chaosRandom(seed),
+    enabled: enabled === 'on' ? true : enabled === 'off' ? false : (ctx: ExecutionContext) => ctx.attempt % 2 === 1,
+  });
   let attemptsPerCall = 1;
-  const policies = scenario.layers.map((layer): Policy<unknown> | InFlightLimit => {
+  const policies = scenario.layers.map((layer, at): Policy<unknown> | InFlightLimit => {
     switch (layer.kind) {
       case 'bulkhead': {
         const { maxConcurrent, maxQueue, queueTimeout } = layer;
@@ -230,6 +414,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
           jitter: layer.jitter,
           random: seededRandom(layer.seed),
           clock: policyClock,
+          budget: budgetOf(layer.budget),
         });
       case 'breaker': {
         const { failureThreshold, recoveryTimeout, halfOpenMaxCalls } = layer;
@@ -246,6 +431,42 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
         limits.push(limit);
         return limit;
       }
+      case 'rate-limiter': {
+        const { algorithm, rate, interval, burst, maxWait, maxQueue } = layer;
+        const limiter = new RateLimiter({ algorithm, rate, interval, burst, maxWait, maxQueue, clock: sharedClock });
+        rateLimiters.push(limiter);
+        return limiter;
+      }
+      case 'hedge': {
+        const { maxHedgedAttempts } = layer;
+        attemptsPerCall *= maxHedgedAttempts + 1;
+        const hedging = hedge({ delay: layer.delay, maxHedgedAttempts, budget: budgetOf(layer.budget), clock: sharedClock });
+        // 5: within one call through it, a hedge starts attempts 2 to maxHedgedAttempts + 1 at most.
+        hedging.on('hedge', ({ attempt }) => {
+          if (attempt < 2 || attempt > maxHedgedAttempts + 1) violations.push(`[5 bounded attempts] hedge ${at} (maxHedgedAttempts ${maxHedgedAttempts}) started attempt ${attempt}`);
+        });
+        return hedging;
+      }
+      case 'chaos-fault': {
+        const injected = new Error(`fault injected by layer ${at}`);
+        injectedFaults.add(injected);
+        const fresh = (): Error => {
+          const error = new Error(`fresh fault injected by layer ${at}`);
+          injectedFaults.add(error);
+          return error;
+        };
+        return chaosFault({ ...chaosOptions(layer.chaos), fault: layer.fault === 'one error' ? injected : fresh });
+      }
+      case 'chaos-latency': {
+        const latency = chaosLatency({ ...chaosOptions(layer.chaos), latency: layer.latency, clock: policyClock });
+        latencies.push(latency);
+        return latency;
+      }
+      case 'chaos-outcome': {
+        const { delay } = layer;
+        const answer = (): Promise<string> => new Promise<string>((resolve) => clock.setTimeout(() => resolve(CHAOS_OUTCOME), delay ?? 0));
+        return chaosOutcome<string>({ ...chaosOptions(layer.chaos), outcome: delay === undefined ? CHAOS_OUTCOME : answer });
+      }
     }
   });
   // One stack per key, built once: an in-flight limit stands in it as the policy of that key.
@@ -256,6 +477,9 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
   const onlyLimit = checks === 'in-flight limit' && limits.length === 1 ? limits[0] : undefined;
   let running = 0;
   const runningByKey = new Map<CallKey, number>();
+  /** The signals the functions listened to, and what aborted them. */
+  const signalsSeen = new Set<AbortSignal>();
+  const reasonsSeen: unknown[] = [];
 
   const calls: CallState[] = scenario.calls.map((spec, i) => ({
     reason: new Error(`caller ${i} aborted`),
@@ -312,15 +536,18 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
           );
         case 'resolve-unless-aborted': {
           const { signal } = ctx;
+          signalsSeen.add(signal);
           return new Promise((resolve, reject) => {
             if (signal.aborted) {
               fnEnds();
+              reasonsSeen.push(signal.reason);
               reject(signal.reason);
               return;
             }
             const onAbort = (): void => {
               clock.clearTimeout(timer);
               fnEnds();
+              reasonsSeen.push(signal.reason);
               reject(signal.reason);
             };
             const timer = clock.setTimeout(() => {
@@ -387,6 +614,14 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
         clock.clearTimeout(timer.id);
       }
     }
+    // 4 and 7: while no call is pending, no policy has a timer armed, whoever armed it.
+    if (!calls.some((state) => state.started && state.settlements === 0)) {
+      for (const timer of clock.armed()) {
+        if (timer.owner !== 'policy') continue;
+        violations.push(`[4 nothing outlives a call] at ${clock.elapsed} ms no call is pending but a policy timer is armed (due at ${timer.at - START} ms)`);
+        clock.clearTimeout(timer.id);
+      }
+    }
     if (clock.elapsed > HORIZON || steps > 20_000) {
       violations.push(`[4 nothing outlives a call] timers still fire after ${clock.elapsed} ms and ${steps} steps`);
       break;
@@ -407,11 +642,31 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
     const outcome = state.outcome;
     if (outcome !== undefined && !outcome.fulfilled) {
       const error = outcome.value;
-      const known =
-        error === state.failure || error === state.reason || isTimeoutError(error) || isCircuitOpenError(error) || isBulkheadRejectedError(error) || error instanceof InFlightLimitError;
+      const refused = isCircuitOpenError(error) || isBulkheadRejectedError(error) || error instanceof InFlightLimitError || isRateLimitedError(error);
+      const known = error === state.failure || error === state.reason || isTimeoutError(error) || refused || injectedFaults.has(error);
       if (!known) violations.push(`[errors pass through] call ${i} (${spec.fn}) rejected with ${show(error)}`);
+      // 5: a refusal is branded; the function's own error and an injected fault (a failure of the dependency, as far as the stack knows) are not.
+      if (refused && !isRefusal(error)) violations.push(`[5 refusals are branded] call ${i} rejected with ${show(error)}, which isRefusal does not recognise`);
+      if ((error === state.failure || injectedFaults.has(error)) && isRefusal(error)) violations.push(`[5 refusals are branded] call ${i} rejected with ${show(error)}, branded a refusal`);
+    }
+    if (outcome !== undefined && outcome.fulfilled) {
+      const value = outcome.value;
+      if (value !== `value ${i}` && value !== 'fallback' && value !== CHAOS_OUTCOME) violations.push(`[values pass through] call ${i} (${spec.fn}) fulfilled with ${show(value)}`);
     }
   });
+  // A function's signal aborts with the caller's reason, a timeout's, or a lost hedge's; a lost hedge is a refusal.
+  const callerReasons = new Set<unknown>(calls.map((state) => state.reason));
+  for (const reason of reasonsSeen) {
+    if (reason instanceof HedgeLostError) {
+      if (!isRefusal(reason)) violations.push(`[5 refusals are branded] a losing attempt was aborted with ${show(reason)}, which isRefusal does not recognise`);
+    } else if (!callerReasons.has(reason) && !isTimeoutError(reason)) {
+      violations.push(`[abort reasons] a function's signal aborted with ${show(reason)}`);
+    }
+  }
+  for (const signal of signalsSeen) {
+    const left = getEventListeners(signal, 'abort').length;
+    if (left > 0) violations.push(`[4 nothing outlives a call] a function's signal ends with ${left} abort listener(s)`);
+  }
   if (unhandledRejections.length > 0) violations.push(`[3 no unhandled rejection] ${unhandledRejections.length}: ${unhandledRejections.map(show).join(', ')}`);
   const left = clock.armed();
   if (left.length > 0) violations.push(`[4 nothing outlives a call] ${left.length} timer(s) left on the clock`);
@@ -424,6 +679,18 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
     if (limit.total !== 0 || limit.size !== 0) {
       violations.push(`[4 nothing outlives a call] in-flight limit ${l} ends with ${limit.total} call(s) in flight over ${limit.size} key(s)`);
     }
+  });
+  rateLimiters.forEach((limiter, l) => {
+    if (limiter.queued !== 0) violations.push(`[4 nothing outlives a call] rate limiter ${l} ends with ${limiter.queued} call(s) queued`);
+    const available = limiter.available;
+    if (!Number.isInteger(available) || available < 0) violations.push(`[rate limiter] rate limiter ${l} ends with ${available} permits available`);
+  });
+  latencies.forEach((latency, l) => {
+    if (latency.delayed !== 0) violations.push(`[4 nothing outlives a call] chaos latency ${l} ends with ${latency.delayed} call(s) delayed`);
+  });
+  budgets.forEach((budget, b) => {
+    const available = budget.available;
+    if (!Number.isInteger(available) || available < 0) violations.push(`[retry budget] budget ${b} ends with ${available} retries available`);
   });
   return checks === 'contract' ? violations : limitViolations;
 }
@@ -452,14 +719,17 @@ async function assertOnScenarios(scenarios: fc.Arbitrary<Scenario>, numRuns: num
 }
 
 /**
- * True when, below the bulkhead (or the in-flight limit), a retry encloses a timeout. The
- * bulkhead then holds one slot for the whole call, and an attempt the timeout abandoned (its
- * function ignoring the signal) keeps running beside the next attempt under that same slot: by
- * design, a bulkhead outside a retry limits calls, not attempts (the README says so; innermost,
- * it limits every attempt). An in-flight limit holds its place the same way.
+ * True when, below the bulkhead (or the in-flight limit), a retry encloses a timeout or a
+ * hedge, or a hedge stands at all. The bulkhead then holds one slot for the whole call, and an
+ * attempt the timeout abandoned, or a hedge lost (its function ignoring the signal), keeps
+ * running beside the next attempt under that same slot, as the attempts of a hedge run side by
+ * side: by design, a bulkhead outside a retry or a hedge limits calls, not attempts (the README
+ * says so; innermost, it limits every attempt). An in-flight limit holds its place the same way.
  */
-function retryRunsAttemptsUnderOneSlot(layers: readonly LayerSpec[], limiting: 'bulkhead' | 'in-flight-limit' = 'bulkhead'): boolean {
+function attemptsShareOneSlot(layers: readonly LayerSpec[], limiting: 'bulkhead' | 'in-flight-limit' = 'bulkhead'): boolean {
   const bulkhead = layers.findIndex((layer) => layer.kind === limiting);
+  const hedging = (layer: LayerSpec): boolean => layer.kind === 'hedge' && layer.maxHedgedAttempts > 0;
+  if (layers.some((layer, at) => at > bulkhead && hedging(layer))) return true;
   const retry = layers.findIndex((layer, at) => at > bulkhead && layer.kind === 'retry');
   return retry !== -1 && layers.some((layer, at) => at > retry && layer.kind === 'timeout');
 }
@@ -472,12 +742,8 @@ const oneBulkheadScenarioArb: fc.Arbitrary<Scenario> = fc
     at: fc.nat({ max: 5 }),
     calls: fc.array(callArb, { minLength: 1, maxLength: 15 }),
   })
-  .map(({ others, bulkhead, at, calls }) => {
-    const layers = [...others.slice(0, at), bulkhead, ...others.slice(at)];
-    const scenario: Scenario = { layers, calls };
-    return Object.assign(scenario, { [fc.toStringMethod]: () => describeScenario(scenario) });
-  })
-  .filter((scenario) => !retryRunsAttemptsUnderOneSlot(scenario.layers));
+  .map(({ others, bulkhead, at, calls }) => scenarioOf([...others.slice(0, at), bulkhead, ...others.slice(at)], calls))
+  .filter((scenario) => !attemptsShareOneSlot(scenario.layers));
 
 /** Stacks with exactly one in-flight limit, anywhere in the stack, among built-in layers (bulkheads included). */
 const oneLimitScenarioArb: fc.Arbitrary<Scenario> = fc
@@ -487,12 +753,8 @@ const oneLimitScenarioArb: fc.Arbitrary<Scenario> = fc
     at: fc.nat({ max: 5 }),
     calls: fc.array(callArb, { minLength: 1, maxLength: 15 }),
   })
-  .map(({ others, limit, at, calls }) => {
-    const layers = [...others.slice(0, at), limit, ...others.slice(at)];
-    const scenario: Scenario = { layers, calls };
-    return Object.assign(scenario, { [fc.toStringMethod]: () => describeScenario(scenario) });
-  })
-  .filter((scenario) => !retryRunsAttemptsUnderOneSlot(scenario.layers, 'in-flight-limit'));
+  .map(({ others, limit, at, calls }) => scenarioOf([...others.slice(0, at), limit, ...others.slice(at)], calls))
+  .filter((scenario) => !attemptsShareOneSlot(scenario.layers, 'in-flight-limit'));
 
 describe('the contract on randomly built stacks', () => {
   beforeAll(() => {
