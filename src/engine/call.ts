@@ -10,6 +10,7 @@ import { WorkTracker, type Scope, type ScopeOwner } from './scope.js';
 import { brandRefusal } from '../errors.js';
 import { abortedByScope } from './signal.js';
 import { Inner } from './inner.js';
+import { queueChecks } from './checks.js';
 import { leaveFrom, leaveGroup, leaveWithErrorFrom } from './leave.js';
 import { release, type Step } from './step.js';
 import { Invocation, Waiting, addWaiter, sleep, takeWaitersWithin, unlinkWaiter, type Waiter, type WaiterList } from './waiters.js';
@@ -20,21 +21,6 @@ const ENTERING = 1;
 const LEAVING = 2;
 
 const settled = /* @__PURE__ */ Promise.resolve();
-
-function afterOneHop(check: () => void): void {
-  void settled.then(check);
-}
-
-function noop(): void {}
-
-/**
- * Three hops: from the function's answer to the answer of a `run` policy's inner run, as the
- * engine's own leaving takes them (measured: hedging and chaos need three; two leave a timeout
- * around them arming its timer for every call).
- */
-function afterRunHops(check: () => void): void {
-  void settled.then(noop).then(noop).then(check);
-}
 
 /** One function for every wait that ends: no closure per waiting call. */
 function continueAfterWait(waiting: Waiting): unknown {
@@ -255,12 +241,7 @@ export class Call implements LayerCall, ScopeOwner, WaiterList {
     const checks = this.checks;
     if (checks !== undefined) {
       this.checks = undefined;
-      // Past a policy with its own `run` (hedging, chaos), the work's answer comes up a few
-      // promise hops later than the function's own: checking after those hops lets a call
-      // that answered at once pass without the check acting (a timeout arming its timer).
-      const queue = intoRun ? afterRunHops : afterOneHop;
-      if (typeof checks === 'function') queue(checks);
-      else for (const check of checks) queue(check);
+      queueChecks(checks, intoRun);
     }
     return outcome;
   }
