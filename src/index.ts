@@ -80,3 +80,5 @@ export type { HedgeBudget, HedgeDelay, HedgeDelayInfo, HedgeEvents, HedgeOptions
 
 export { RateLimitedError, RateLimiter, RateLimiterGroup, isRateLimitedError } from './rate-limit/index.js';
 export type { RateLimitAlgorithm, RateLimitedReason, RateLimiterEvents, RateLimiterGroupEvents, RateLimiterGroupOptions, RateLimiterOptions } from './rate-limit/index.js';
+
+export type { Outcome } from './outcome.js';

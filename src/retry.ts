@@ -2,12 +2,13 @@ import type { InnerLayers, LayerCall, LogDescription, PolicyDescription } from '
 import { LayerPolicy } from './engine/policy.js';
 import { isRefusal } from './errors.js';
 import { Emitter, type Listener, type Unsubscribe } from './events.js';
+import { outcomeFields, outcomeText, type Outcome } from './outcome.js';
 import { RETRY_COUNTERS } from './shared/metric-catalog.js';
 // Types only: a retry without a budget brings none of the budget's code into a bundle.
 import type { RetryBudget, RetryBudgetInternals } from './retry-budget.js';
-import { systemClock, type Clock } from './shared/clock.js';
+import { MAX_TIMER_DELAY, systemClock, type Clock } from './shared/clock.js';
 import { synchronousAnswer, watchReturned } from './shared/report.js';
-import { describeError } from './shared/show.js';
+import { show } from './shared/show.js';
 import * as validate from './shared/validate.js';
 
 /**
@@ -64,6 +65,25 @@ export interface RetryOptions {
    */
   retryOn?: ((error: unknown, attempt: number) => boolean) | undefined;
   /**
+   * Decides whether the value attempt `attempt` (1 for the first call) returned is a failure
+   * to retry (an HTTP 503), like an error `retryOn` accepts: `maxRetries`, the budget and
+   * aborts apply. When no retry is left, the call returns the last value, never an error. If
+   * it throws, the call rejects with what it threw; a promise is refused with a `TypeError`.
+   * @default none: every value is the call's answer (and values cost nothing more)
+   */
+  retryOnResult?: ((value: unknown, attempt: number) => boolean) | undefined;
+  /**
+   * The delay before a retry, once the policy decided to retry (a retry is left, the budget
+   * gave one): `attempt` failed (1 for the first call), ending with `outcome`; `backoff` is the
+   * delay the policy computed (jitter applied). Returns ms, or `undefined` to keep `backoff`.
+   * Not capped by `maxDelay` (a server's `Retry-After` is the user's explicit answer); beyond
+   * 2³¹ − 1 ms it is waited in several timers. Any other answer (NaN, negative, Infinity, a
+   * promise) fails the call with a `TypeError`; a throw fails it with what was thrown; either
+   * way no retry runs, and the budget gets its retry back.
+   * @default none: the computed backoff
+   */
+  delay?: ((attempt: number, outcome: Outcome, backoff: number) => number | undefined) | undefined;
+  /**
    * The source of randomness for jitter: a number in [0, 1).
    * @default Math.random
    */
@@ -92,37 +112,43 @@ export interface RetryOptions {
  */
 export type RetryGiveUpReason = 'retries-spent' | 'not-retryable' | 'budget-spent';
 
-/** Events of a {@link RetryPolicy}. */
+/**
+ * Events of a {@link RetryPolicy}. For a value `retryOnResult` accepted, `value` holds it and
+ * `error` is `undefined`; for an error there is no `value` key (test `'value' in payload`).
+ */
 export interface RetryEvents {
-  /** Attempt `attempt` failed with `error`; the next one starts after `delay` ms. */
-  retry: { readonly error: unknown; readonly attempt: number; readonly delay: number };
-  /** The call rejects with `error` after `attempts` attempts, for `reason`. */
-  giveUp: { readonly error: unknown; readonly attempts: number; readonly reason: RetryGiveUpReason };
+  /** Attempt `attempt` failed with `error` (or returned `value`); the next one starts after `delay` ms. */
+  retry: { readonly error: unknown; readonly attempt: number; readonly delay: number; readonly value?: unknown };
+  /** The call ends after `attempts` attempts, for `reason`: it rejects with `error`, or returns `value`. */
+  giveUp: { readonly error: unknown; readonly attempts: number; readonly reason: RetryGiveUpReason; readonly value?: unknown };
 }
 
 /** Retries in a row with no delay before one yields to the event loop. */
 const ZERO_DELAY_STREAK = 64;
 
-const OPTION_KEYS: readonly (keyof RetryOptions)[] = ['maxRetries', 'baseDelay', 'maxDelay', 'exponentialBase', 'jitter', 'retryOn', 'random', 'clock', 'budget', 'name'];
+const OPTION_KEYS: readonly (keyof RetryOptions)[] = ['maxRetries', 'baseDelay', 'maxDelay', 'exponentialBase', 'jitter', 'retryOn', 'retryOnResult', 'delay', 'random', 'clock', 'budget', 'name'];
 const PEER_NAMES: validate.PeerNames = {
   retries: '"maxRetries"',
   maxAttempts: '"maxRetries"',
   maxRetryAttempts: '"maxRetries"',
   minTimeout: '"baseDelay"',
   initialDelay: '"baseDelay"',
-  delay: '"baseDelay"',
+  delayGenerator: '"delay"',
   maxTimeout: '"maxDelay"',
   factor: '"exponentialBase"',
   randomize: '"jitter"',
   useJitter: '"jitter"',
   shouldRetry: '"retryOn"',
-  shouldHandle: '"retryOn"',
+  shouldHandle: '"retryOn" or "retryOnResult"',
+  handleWhenResult: '"retryOnResult"',
   onFailedAttempt: "on('retry', listener)",
   retryBudget: '"budget"',
 };
 
 /** No retry taken from a budget: there is none, or it is spent (what its `take()` answers then). */
 const NO_RECEIPT = -1;
+/** What `nextDelay` answers when no retry follows: the outcome is the call's. */
+const GIVE_UP = -1;
 
 /** Every error but a refusal: retrying an open circuit or a full bulkhead only adds load. */
 const defaultRetryOn = (error: unknown): boolean => !isRefusal(error);
@@ -139,6 +165,8 @@ export class RetryPolicy extends LayerPolicy<void> {
   /** The name given in the options, if any. */
   readonly name: string | undefined;
   private readonly retryOn: (error: unknown, attempt: number) => boolean;
+  private readonly retryOnResult: ((value: unknown, attempt: number) => boolean) | undefined;
+  private readonly delayHook: ((attempt: number, outcome: Outcome, backoff: number) => number | undefined) | undefined;
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly events = new Emitter<RetryEvents>(['retry', 'giveUp']);
@@ -161,6 +189,10 @@ export class RetryPolicy extends LayerPolicy<void> {
     this.exponentialBase = opts.exponentialBase === undefined ? 2 : validate.finite('retryWithBackoff exponentialBase', opts.exponentialBase, 1);
     this.jitter = opts.jitter === undefined ? 'proportional' : validate.oneOf('retryWithBackoff jitter', opts.jitter, jitterModes);
     this.retryOn = opts.retryOn === undefined ? defaultRetryOn : validate.fn('retryWithBackoff retryOn', opts.retryOn);
+    this.retryOnResult = opts.retryOnResult === undefined ? undefined : validate.fn('retryWithBackoff retryOnResult', opts.retryOnResult);
+    this.delayHook = opts.delay === undefined ? undefined : validate.fn('retryWithBackoff delay', opts.delay);
+    // Values pass through untouched, at no cost, unless they may be failures.
+    if (this.retryOnResult !== undefined) this.onValue = this.onResult;
     this.random = opts.random === undefined ? Math.random : validate.fn('retryWithBackoff random', opts.random);
     this.clock = opts.clock === undefined ? systemClock : validate.clock('retryWithBackoff clock', opts.clock);
     this.budget = opts.budget === undefined ? undefined : budgetOption(opts.budget);
@@ -219,8 +251,15 @@ export class RetryPolicy extends LayerPolicy<void> {
 
   /** The first attempt failed: give up (throws) or retry (the promise of the attempts to come). */
   protected override onError(_token: void, error: unknown, call: LayerCall): Promise<unknown> {
-    const delay = this.nextDelay(call.aborted, 1, this.baseDelay, error);
+    const delay = this.nextDelay(call.aborted, 1, this.baseDelay, true, error);
+    if (delay === GIVE_UP) throw error;
     return this.retry(call.inner(), 2, delay);
+  }
+
+  /** With `retryOnResult`, the policy's `onValue`: the first attempt's value is the answer, or a failure to retry. */
+  private onResult(_token: void, value: unknown, call: LayerCall): unknown {
+    const delay = this.nextDelay(call.aborted, 1, this.baseDelay, false, value);
+    return delay === GIVE_UP ? value : this.retry(call.inner(), 2, delay);
   }
 
   protected describe(): PolicyDescription {
@@ -231,27 +270,55 @@ export class RetryPolicy extends LayerPolicy<void> {
   }
 
   /**
-   * After attempt `attempt` failed with `error`: throws it to give up (retries spent, `retryOn`
-   * declined, or the call was aborted), else returns the delay before the next attempt.
+   * After attempt `attempt` threw `subject` (`failed`) or returned it: {@link GIVE_UP} when
+   * it is the call's outcome (retries spent, declined, a value that is no failure, or the call
+   * was aborted), else the delay before the next attempt.
    */
-  private nextDelay(aborted: boolean, attempt: number, previousDelay: number, error: unknown): number {
+  private nextDelay(aborted: boolean, attempt: number, previousDelay: number, failed: boolean, subject: unknown): number {
     // A caller's abort or an enclosing timeout ends the work now: no new attempt, no giveUp.
-    if (aborted) throw error;
-    if (attempt > this.maxRetries) this.giveUp(error, attempt, 'retries-spent');
-    if (!synchronousAnswer('retryWithBackoff retryOn', this.retryOn(error, attempt))) this.giveUp(error, attempt, 'not-retryable');
-    const delay = this.delay(attempt, previousDelay);
+    if (aborted) return GIVE_UP;
+    if (failed) {
+      if (attempt > this.maxRetries) return this.giveUp(true, subject, attempt, 'retries-spent');
+      if (!synchronousAnswer('retryWithBackoff retryOn', this.retryOn(subject, attempt))) return this.giveUp(true, subject, attempt, 'not-retryable');
+    } else {
+      // Asked about every value, the last attempt's too: only a value it accepts ever gives up.
+      const retryOnResult = this.retryOnResult as (value: unknown, attempt: number) => boolean;
+      if (!synchronousAnswer('retryWithBackoff retryOnResult', retryOnResult(subject, attempt))) return GIVE_UP;
+      if (attempt > this.maxRetries) return this.giveUp(false, subject, attempt, 'retries-spent');
+    }
+    let delay = this.delay(attempt, previousDelay);
     if (this.budget !== undefined) {
       // Last, so that only a retry that would otherwise run takes from the budget.
       this.receipt = (this.budget as unknown as RetryBudgetInternals).take();
-      if (this.receipt === NO_RECEIPT) this.giveUp(error, attempt, 'budget-spent');
+      if (this.receipt === NO_RECEIPT) return this.giveUp(failed, subject, attempt, 'budget-spent');
     }
-    if (this.events.has('retry')) this.events.emit('retry', { error, attempt, delay });
+    if (this.delayHook !== undefined) delay = this.askDelay(attempt, failed, subject, delay);
+    if (this.events.has('retry')) this.events.emit('retry', failed ? { error: subject, attempt, delay } : { error: undefined, attempt, delay, value: subject });
     return delay;
   }
 
-  private giveUp(error: unknown, attempts: number, reason: RetryGiveUpReason): never {
-    if (this.events.has('giveUp')) this.events.emit('giveUp', { error, attempts, reason });
-    throw error;
+  /** The `delay` hook's answer, checked; a bad one (or a throw) gives the budget its retry back and fails the call. */
+  private askDelay(attempt: number, failed: boolean, subject: unknown, backoff: number): number {
+    let answer: unknown;
+    const outcome: Outcome = failed ? { ok: false, error: subject } : { ok: true, value: subject };
+    try {
+      answer = synchronousAnswer('retryWithBackoff delay', (this.delayHook as NonNullable<RetryPolicy['delayHook']>)(attempt, outcome, backoff));
+      if (answer === undefined) return backoff;
+      if (typeof answer !== 'number' || !(answer >= 0) || answer === Infinity) {
+        throw new TypeError(`retryWithBackoff delay must return a finite duration ≥ 0 or undefined, got ${show(answer)}`);
+      }
+    } catch (error) {
+      if (this.receipt !== NO_RECEIPT && this.budget !== undefined) (this.budget as unknown as RetryBudgetInternals).giveBack(this.receipt);
+      this.receipt = NO_RECEIPT;
+      throw error;
+    }
+    return answer;
+  }
+
+  /** Emits `giveUp`; the outcome (`subject`) is then the call's. */
+  private giveUp(failed: boolean, subject: unknown, attempts: number, reason: RetryGiveUpReason): number {
+    if (this.events.has('giveUp')) this.events.emit('giveUp', failed ? { error: subject, attempts, reason } : { error: undefined, attempts, reason, value: subject });
+    return GIVE_UP;
   }
 
   /** Waits `delay`, then runs attempt `attempt` and the ones after it. */
@@ -262,7 +329,8 @@ export class RetryPolicy extends LayerPolicy<void> {
       try {
         if (delay > 0) {
           zeroDelays = 0;
-          await inner.sleep(delay, this.clock);
+          // In timers of at most 2³¹ − 1 ms: a longer one fires at once (only a `delay` hook's answer is that long).
+          for (let left = delay; left > 0; left -= MAX_TIMER_DELAY) await inner.sleep(Math.min(left, MAX_TIMER_DELAY), this.clock);
         } else if (++zeroDelays % ZERO_DELAY_STREAK === 0) {
           // Retries without delay run on microtasks; a long streak of them would starve the
           // event loop, so no timer (an enclosing timeout) and no abort could ever arrive.
@@ -273,12 +341,19 @@ export class RetryPolicy extends LayerPolicy<void> {
         if (receipt !== NO_RECEIPT) (this.budget as unknown as RetryBudgetInternals).giveBack(receipt);
         throw reason;
       }
+      let value: unknown;
       try {
-        return await inner.run(attempt);
+        value = await inner.run(attempt);
       } catch (error) {
-        delay = this.nextDelay(inner.aborted, attempt, delay, error);
+        delay = this.nextDelay(inner.aborted, attempt, delay, true, error);
+        if (delay === GIVE_UP) throw error;
         receipt = this.receipt;
+        continue;
       }
+      if (this.retryOnResult === undefined) return value;
+      delay = this.nextDelay(inner.aborted, attempt, delay, false, value);
+      if (delay === GIVE_UP) return value;
+      receipt = this.receipt;
     }
   }
 }
@@ -289,18 +364,18 @@ const RETRY_LOGS: readonly LogDescription[] = [
     level: 'warn',
     perCall: true,
     plural: 'give-ups',
-    message: ({ error, attempts, reason }: RetryEvents['giveUp'], label: string) =>
-      `${label} gave up after ${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}${reason === 'budget-spent' ? ', its retry budget spent' : ''}: ${describeError(error).message}`,
+    message: (payload: RetryEvents['giveUp'], label: string) =>
+      `${label} gave up after ${payload.attempts} ${payload.attempts === 1 ? 'attempt' : 'attempts'}${payload.reason === 'budget-spent' ? ', its retry budget spent' : ''}: ${outcomeText(payload)}`,
     // `reason` only for the budget, so lines of a retry without one stay as they were.
-    fields: ({ error, attempts, reason }: RetryEvents['giveUp']) => ({ attempts, ...(reason === 'budget-spent' ? { reason } : undefined), error: describeError(error) }),
+    fields: ({ attempts, reason, ...rest }: RetryEvents['giveUp']) => ({ attempts, ...(reason === 'budget-spent' ? { reason } : undefined), ...outcomeFields(rest) }),
   },
   {
     event: 'retry',
     level: 'off',
     perCall: true,
     plural: 'retries',
-    message: ({ error, attempt, delay }: RetryEvents['retry'], label: string) => `${label}: attempt ${attempt} failed, retrying in ${Math.round(delay)} ms: ${describeError(error).message}`,
-    fields: ({ error, attempt, delay }: RetryEvents['retry']) => ({ attempt, delay, error: describeError(error) }),
+    message: (payload: RetryEvents['retry'], label: string) => `${label}: attempt ${payload.attempt} failed, retrying in ${Math.round(payload.delay)} ms: ${outcomeText(payload)}`,
+    fields: ({ attempt, delay, ...rest }: RetryEvents['retry']) => ({ attempt, delay, ...outcomeFields(rest) }),
   },
 ];
 
@@ -312,9 +387,10 @@ function budgetOption(value: unknown): RetryBudget {
 
 /**
  * Retries a failed call with exponential backoff and jitter. Before retry n it waits
- * `min(maxDelay, jitter(min(maxDelay, baseDelay × exponentialBase^(n-1))))` ms; the wait
- * ends at once when the caller aborts or an enclosing timeout expires. After the last
- * attempt, the last error is rethrown unchanged.
+ * `min(maxDelay, jitter(min(maxDelay, baseDelay × exponentialBase^(n-1))))` ms (or what the
+ * `delay` hook answers); the wait ends at once when the caller aborts or an enclosing timeout
+ * expires. After the last attempt, the last error is rethrown unchanged, or the last value
+ * returned when `retryOnResult` classified it as a failure.
  *
  * Only retry what is safe to repeat: an idempotent read, or a write the server deduplicates
  * (an idempotency key).

@@ -151,7 +151,7 @@ describe('hedge: options', () => {
     expect(() => hedge({ delayGenerator: () => 5 } as never)).toThrow('(another library\'s name: bulwark\'s is "delay" (a function))');
     expect(() => hedge({ maxAttempts: 2 } as never)).toThrow('"maxHedgedAttempts" (attempts beyond the first)');
     expect(() => hedge({ onHedging: () => {} } as never)).toThrow("on('hedge', listener)");
-    expect(() => hedge({ nope: 1 } as never)).toThrow('known options: "delay", "maxHedgedAttempts", "hedgeOn", "budget", "clock", "name"');
+    expect(() => hedge({ nope: 1 } as never)).toThrow('known options: "delay", "maxHedgedAttempts", "hedgeOn", "hedgeOnResult", "budget", "clock", "name"');
   });
 
   it('accepts every extreme: delay 0, Infinity and the longest timer, 0 and 10 hedged attempts, a delay function', () => {

@@ -47,6 +47,8 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     this.machine = new BreakerMachine(settings);
     const initialState = options instanceof BreakerSettings ? undefined : options?.initialState;
     if (initialState !== undefined) this.machine.load(checkSnapshot('CircuitBreaker initialState', initialState, settings));
+    // Values are classified only when asked to: without it, onValue stays as cheap as it was.
+    if (settings.isFailureResult !== undefined) this.onValue = this.onResult;
   }
 
   /** Consecutive failures that open the circuit; `Infinity` when only `failureRate` opens it. */
@@ -155,7 +157,7 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     return { generation, trial, startedAt: timesSlowCalls ? machine.settings.clock.now() : 0, abandoned: false };
   }
 
-  protected override onValue(given: unknown, value: unknown): unknown {
+  protected override onValue(given: unknown, value: unknown, _call: LayerCall): unknown {
     const token = given as Token;
     try {
       if (typeof token === 'number') this.machine.recordSuccess(token, false, 0);
@@ -163,6 +165,18 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     } catch (internal) {
       reportInternalError(internal);
     }
+    return value;
+  }
+
+  /** With `isFailureResult`, the breaker's `onValue`: the value is counted as it classifies it, and passed on. */
+  private onResult(given: unknown, value: unknown, call: LayerCall): unknown {
+    let threw: { readonly thrown: unknown } | undefined;
+    try {
+      threw = this.machine.recordResult(given as Token, value, call.callerAborted);
+    } catch (internal) {
+      reportInternalError(internal);
+    }
+    if (threw !== undefined) throw threw.thrown;
     return value;
   }
 

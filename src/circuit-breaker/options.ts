@@ -28,6 +28,7 @@ const OPTION_KEYS: readonly (keyof CircuitBreakerOptions)[] = [
   'halfOpenSuccessThreshold',
   'halfOpenMaxWait',
   'isFailure',
+  'isFailureResult',
   'initialState',
   'clock',
   'name',
@@ -54,7 +55,8 @@ const PEER_NAMES: validate.PeerNames = {
   maxWaitDurationInHalfOpenState: '"halfOpenMaxWait"',
   slowCallDurationThreshold: 'slowCall.duration',
   slowCallRateThreshold: 'slowCall.rateThreshold',
-  shouldHandle: '"isFailure"',
+  shouldHandle: '"isFailure" or "isFailureResult"',
+  handleWhenResult: '"isFailureResult"',
   errorFilter: '"isFailure", which answers the other way round: true when the error counts',
   timeout: 'withTimeout(ms), composed inside the breaker',
 };
@@ -108,6 +110,7 @@ export class BreakerSettings {
   /** `undefined`: the break duration that just ended. */
   readonly halfOpenMaxWait: number | undefined;
   readonly isFailure: ((error: unknown) => boolean) | undefined;
+  readonly isFailureResult: ((value: unknown) => boolean) | undefined;
   readonly clock: Clock;
   readonly name: string | undefined;
   /** The window, when `failureRate` or `slowCall` needs one. */
@@ -149,6 +152,7 @@ export class BreakerSettings {
       this.halfOpenMaxWait = wait;
     }
     this.isFailure = opts.isFailure === undefined ? undefined : validate.fn(`${what} isFailure`, opts.isFailure);
+    this.isFailureResult = opts.isFailureResult === undefined ? undefined : validate.fn(`${what} isFailureResult`, opts.isFailureResult);
     this.clock = opts.clock === undefined ? systemClock : validate.clock(`${what} clock`, opts.clock);
     this.name = opts.name === undefined ? undefined : validate.text(`${what} name`, opts.name);
 

@@ -169,19 +169,47 @@ export class BreakerMachine {
     }
     const isFailure = this.settings.isFailure;
     if (isFailure === undefined) {
-      this.recordFailure(generation, trial, startedAt, error);
+      this.recordFailure(generation, trial, startedAt, error, false, undefined);
       return error;
     }
     let failed: boolean;
     try {
       failed = synchronousAnswer('CircuitBreaker isFailure', isFailure(error)) !== false;
     } catch (thrown) {
-      this.recordFailure(generation, trial, startedAt, thrown);
+      this.recordFailure(generation, trial, startedAt, thrown, false, undefined);
       return thrown;
     }
-    if (failed) this.recordFailure(generation, trial, startedAt, error);
+    if (failed) this.recordFailure(generation, trial, startedAt, error, false, undefined);
     else this.recordSuccess(generation, trial, startedAt);
     return error;
+  }
+
+  /**
+   * Sorts a value into success or failure with `isFailureResult` (set), counts it, and returns
+   * what the predicate threw, wrapped, for the call to reject with (counted as a failure), or
+   * `undefined` when the call answers with the value. A caller's abort is neither asked about
+   * nor counted.
+   */
+  recordResult(admitted: number | Admitted, value: unknown, callerAborted: boolean): { readonly thrown: unknown } | undefined {
+    const closed = typeof admitted === 'number';
+    const generation = closed ? admitted : admitted.generation;
+    const trial = closed ? false : admitted.trial;
+    const startedAt = closed ? 0 : admitted.startedAt;
+    if (callerAborted) {
+      // As for an error: the outcome says nothing of the dependency, and a trial's place is freed once its work has ended.
+      if (!closed) admitted.abandoned = true;
+      return undefined;
+    }
+    let failed: unknown;
+    try {
+      failed = synchronousAnswer('CircuitBreaker isFailureResult', (this.settings.isFailureResult as (value: unknown) => boolean)(value));
+    } catch (thrown) {
+      this.recordFailure(generation, trial, startedAt, thrown, false, undefined);
+      return { thrown };
+    }
+    if (failed) this.recordFailure(generation, trial, startedAt, undefined, true, value);
+    else this.recordSuccess(generation, trial, startedAt);
+    return undefined;
   }
 
   /** The time an outcome is recorded at, when anything needs it; NaN otherwise. */
@@ -232,12 +260,14 @@ export class BreakerMachine {
     }
   }
 
-  private recordFailure(generation: number, trial: boolean, startedAt: number, error: unknown): void {
+  /** Counts a failure: an error, or (`isResult`) a value `isFailureResult` accepted. */
+  private recordFailure(generation: number, trial: boolean, startedAt: number, error: unknown, isResult: boolean, value: unknown): void {
     const now = this.countOutcome(true, generation, trial, startedAt);
     if (now === undefined) return;
     const events = this.events;
     if (events !== undefined && events.has('failure')) {
-      events.emit('failure', { error, state: this.current, consecutiveFailures: this.consecutiveFailures });
+      const { current: state, consecutiveFailures } = this;
+      events.emit('failure', isResult ? { error: undefined, state, consecutiveFailures, value } : { error, state, consecutiveFailures });
       if (generation !== this.generation) return;
     }
     if (trial) {

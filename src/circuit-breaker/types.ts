@@ -165,6 +165,20 @@ export interface CircuitBreakerOptions {
    */
   isFailure?: ((error: unknown) => boolean) | undefined;
   /**
+   * Decides whether a value the call returned counts as a failure of the dependency (an HTTP
+   * 503, a `{ status: 'unavailable' }`): it counts like an error (consecutive failures, the
+   * window, a half-open trial re-opens the circuit) and still reaches the caller unchanged.
+   * Slow calls are timed as without it. If it throws, the call rejects with what it threw and
+   * the outcome counts as a failure; an answer that is a promise is refused with a `TypeError`.
+   * Not asked, and not counted, when the caller has aborted.
+   * @default none: every value is a success (and values cost nothing more)
+   * @example
+   * ```ts
+   * new CircuitBreaker({ isFailureResult: (res) => res instanceof Response && res.status >= 500 });
+   * ```
+   */
+  isFailureResult?: ((value: unknown) => boolean) | undefined;
+  /**
    * A snapshot from {@link CircuitBreaker.toJSON} to start from (a state saved by another
    * process, or before a restart). An open circuit whose break ended while it was saved starts
    * ready for a trial. A snapshot holding window outcomes restores only with the same
@@ -187,8 +201,12 @@ export interface CircuitBreakerEvents {
   stateChange: { readonly from: CircuitState; readonly to: CircuitState; readonly reason: CircuitStateChangeReason };
   /** A call through the breaker succeeded (or failed with an error `isFailure` declined). */
   success: { readonly state: CircuitState };
-  /** A call through the breaker failed and was counted. */
-  failure: { readonly error: unknown; readonly state: CircuitState; readonly consecutiveFailures: number };
+  /**
+   * A call through the breaker failed and was counted. For a value `isFailureResult`
+   * accepted, `value` holds it and `error` is `undefined`; for an error there is no `value`
+   * key (test `'value' in payload`).
+   */
+  failure: { readonly error: unknown; readonly state: CircuitState; readonly consecutiveFailures: number; readonly value?: unknown };
   /** The breaker refused a call without running it. */
   rejected: { readonly error: CircuitOpenError };
 }

@@ -12,11 +12,12 @@ import type { HedgeBudget, HedgeDelay, HedgeEvents, HedgeOptions } from './types
 /** The most attempts beyond the first, as Polly allows. */
 const MAX_HEDGED_ATTEMPTS = 10;
 
-const OPTION_KEYS: readonly (keyof HedgeOptions)[] = ['delay', 'maxHedgedAttempts', 'hedgeOn', 'budget', 'clock', 'name'];
+const OPTION_KEYS: readonly (keyof HedgeOptions)[] = ['delay', 'maxHedgedAttempts', 'hedgeOn', 'hedgeOnResult', 'budget', 'clock', 'name'];
 const PEER_NAMES: validate.PeerNames = {
   delayGenerator: '"delay" (a function)',
   hedgingDelay: '"delay"',
   shouldHandle: '"hedgeOn"',
+  handleWhenResult: '"hedgeOnResult"',
   maxAttempts: '"maxHedgedAttempts" (attempts beyond the first)',
   hedges: '"maxHedgedAttempts"',
   onHedging: "on('hedge', listener)",
@@ -48,6 +49,7 @@ export class HedgePolicy extends LayerPolicy<void> {
       delay: this.delay,
       maxHedgedAttempts: this.maxHedgedAttempts,
       hedgeOn: opts.hedgeOn === undefined ? defaultHedgeOn : validate.fn('hedge hedgeOn', opts.hedgeOn),
+      hedgeOnResult: opts.hedgeOnResult === undefined ? undefined : validate.fn('hedge hedgeOnResult', opts.hedgeOnResult),
       budget: opts.budget === undefined ? undefined : checkBudget(opts.budget),
       clock: opts.clock === undefined ? systemClock : validate.clock('hedge clock', opts.clock),
       events: new Emitter<HedgeEvents>(['hedge', 'won', 'budgetExhausted']),
@@ -136,8 +138,9 @@ const HEDGE_LOGS: readonly LogDescription[] = [
  * Hedging: when no answer came `delay` ms after an attempt started, starts another one, and
  * answers with the first that succeeds (or fails with an answer `hedgeOn` declines). The
  * others are aborted through their `ctx.signal` with a {@link HedgeLostError}, and their
- * outcomes reach no one. A failure `hedgeOn` accepts starts the next attempt at once. When
- * every attempt failed, the call rejects with the last failure. Cuts the tail latency of a
+ * outcomes reach no one. A failure `hedgeOn` accepts, or a value `hedgeOnResult` accepts,
+ * starts the next attempt at once. When no attempt answered acceptably, the call ends with the
+ * last outcome: it rejects with the last failure, or returns the last value. Cuts the tail latency of a
  * dependency whose slow answers are rare and random, at the price of the hedges' extra load.
  *
  * Attempt 1 is the first, attempt k + 1 the k-th hedge: the policies inside, and `ctx.attempt`,

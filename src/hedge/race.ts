@@ -40,6 +40,7 @@ export interface Settings {
   readonly delay: number | HedgeDelay;
   readonly maxHedgedAttempts: number;
   readonly hedgeOn: (error: unknown, attempt: number) => boolean;
+  readonly hedgeOnResult: ((value: unknown, attempt: number) => boolean) | undefined;
   readonly budget: HedgeBudget | undefined;
   readonly clock: Clock;
   readonly events: Emitter<HedgeEvents>;
@@ -136,7 +137,9 @@ export class HedgedCall {
   timer: unknown = undefined;
   /** The delay of a timer about to be armed (see `armSoon`). */
   toArm: number | undefined = undefined;
+  /** How the attempt that ended last without answering the call ended: `lastError` threw, or (`lastReturned`) returned it. */
   lastError: unknown = undefined;
+  lastReturned = false;
 
   constructor(settings: Settings, inner: InnerLayers, context: ExecutionContext | undefined, resolve: (value: unknown) => void, reject: (error: unknown) => void) {
     this.settings = settings;
@@ -218,6 +221,16 @@ export class HedgedCall {
   private succeeded(attempt: number, value: unknown): void {
     this.ended(attempt);
     if (this.done) return;
+    const hedgeOnResult = this.settings.hedgeOnResult;
+    if (hedgeOnResult !== undefined && !this.inner.aborted) {
+      let unacceptable: unknown;
+      try {
+        unacceptable = synchronousAnswer('hedge hedgeOnResult', hedgeOnResult(value, attempt));
+      } catch (thrown) {
+        return this.fail(attempt, thrown);
+      }
+      if (unacceptable) return this.fellThrough(value, true);
+    }
     this.finish(attempt);
     const events = this.settings.events;
     if (attempt > 1 && events.has('won')) events.emit('won', { attempt });
@@ -242,12 +255,25 @@ export class HedgedCall {
       this.stopped = true;
       this.clearTimer();
     }
-    this.lastError = error;
+    this.fellThrough(error, false);
+  }
+
+  /**
+   * An attempt ended without answering the call (`subject` thrown, or `returned` and not
+   * acceptable): the next attempt starts at once, or, when none is left and none runs, the
+   * call answers with this last outcome (a value is returned, an error thrown).
+   */
+  private fellThrough(subject: unknown, returned: boolean): void {
+    this.lastError = subject;
+    this.lastReturned = returned;
     if (!this.stopped && this.started <= this.settings.maxHedgedAttempts) {
       this.clearTimer();
       if (this.launch('failure')) return this.schedule();
     }
-    if (this.running === 0) this.fail(NO_WINNER, this.lastError);
+    if (this.running !== 0) return;
+    if (!this.lastReturned) return this.fail(NO_WINNER, this.lastError);
+    this.finish(NO_WINNER);
+    this.resolve(this.lastError);
   }
 
   private fail(attempt: number, error: unknown): void {

@@ -65,6 +65,16 @@ export interface HedgeOptions {
    */
   hedgeOn?: ((error: unknown, attempt: number) => boolean) | undefined;
   /**
+   * Decides whether the value attempt `attempt` (1 for the first) returned is not acceptable
+   * (an HTTP 503): like a failure `hedgeOn` accepts, it does not answer the call, the next
+   * attempt starts at once (`hedge` event with `trigger: 'failure'`) and the others go on.
+   * When no attempt answers acceptably, the call ends with the outcome of the attempt that
+   * ended last: a value is returned, an error thrown. A value it declines answers the call.
+   * If it throws, the call rejects with what it threw; a promise is refused with a `TypeError`.
+   * @default none: every value answers the call
+   */
+  hedgeOnResult?: ((value: unknown, attempt: number) => boolean) | undefined;
+  /**
    * Asked before each hedge; when it refuses, that hedge and every later one of the call do
    * not start, and the attempts running go on (event `budgetExhausted`).
    * @default none: every hedge starts
@@ -81,7 +91,7 @@ export interface HedgeOptions {
 
 /** Events of a {@link HedgePolicy}. */
 export interface HedgeEvents {
-  /** Attempt `attempt` (≥ 2) started: no answer within its delay, or an attempt failed. */
+  /** Attempt `attempt` (≥ 2) started: no answer within its delay, or an attempt failed (or returned a value `hedgeOnResult` accepted). */
   hedge: { readonly attempt: number; readonly trigger: 'delay' | 'failure' };
   /** Attempt `attempt` (≥ 2), a hedge, answered the call with its value. */
   won: { readonly attempt: number };

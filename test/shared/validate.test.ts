@@ -253,7 +253,7 @@ describe('unknown options are refused, with the nearest known one', () => {
     ['a misspelt retry option', retry({ maxDelai: 10 }), '(did you mean "maxDelay"?)', '"maxDelay"'],
     ['a misspelt bulkhead option', bulkhead({ maxQeue: 5 }), 'Bulkhead has no option "maxQeue" (did you mean "maxQueue"?)', '"maxConcurrent", "maxQueue", "queueTimeout", "clock", "name"'],
     ["p-limit's concurrency", () => new Bulkhead(loose<BulkheadOptions>({ concurrency: 2 })), `Bulkhead has no option "concurrency" (another library's name: bulwark's is "maxConcurrent")`, '"maxConcurrent"'],
-    ['a misspelt fallback option', fallbackWith({ handle: () => true }), 'withFallback has no option "handle" (did you mean "handles"?)', '"handles", "name"'],
+    ['a misspelt fallback option', fallbackWith({ handle: () => true }), 'withFallback has no option "handle" (did you mean "handles"?)', '"handles", "handlesResult", "name"'],
     ['a misspelt timeout option', timeout(10, { nam: 'x' }), 'withTimeout has no option "nam" (did you mean "name"?)', '"name", "clock"'],
     ['a misspelt MemoryCache option', () => new MemoryCache(loose<MemoryCacheOptions>({ maxEntry: 5 })), 'MemoryCache has no option "maxEntry" (did you mean "maxEntries"?)', '"maxEntries", "ttl", "clock"'],
     ['a misspelt withCacheFallback option', cacheFallback({ handle: () => true }), 'withCacheFallback has no option "handle" (did you mean "handles"?)', '"cache", "key", "default", "handles"'],
