@@ -1134,6 +1134,259 @@ describe('MemoryCache', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Results as failures: the `…Result` predicates and retryWithBackoff's `delay` hook
+// ---------------------------------------------------------------------------------------------
+
+describe('results as failures', () => {
+  /** A failing value, as an HTTP client returns a 503: a new object each time. */
+  const failingReply = () => ({ status: 503 });
+  const isFailingReply = (value: unknown): boolean => (value as { status?: unknown } | null)?.status === 503;
+
+  const PREDICATES: { owner: string; option: string; make: (value: unknown) => unknown }[] = [
+    { owner: 'CircuitBreaker', option: 'isFailureResult', make: (v) => breakerWith({ isFailureResult: v }) },
+    { owner: 'CircuitBreakerGroup', option: 'isFailureResult', make: (v) => new CircuitBreakerGroup(loose<CircuitBreakerOptions>({ isFailureResult: v })) },
+    { owner: 'retryWithBackoff', option: 'retryOnResult', make: (v) => retryWithBackoff(loose<RetryOptions>({ retryOnResult: v })) },
+    { owner: 'retryWithBackoff', option: 'delay', make: (v) => retryWithBackoff(loose<RetryOptions>({ delay: v })) },
+    { owner: 'withFallback', option: 'handlesResult', make: (v) => withFallback(0, loose({ handlesResult: v })) },
+    { owner: 'hedge', option: 'hedgeOnResult', make: (v) => hedge(loose<HedgeOptions>({ hedgeOnResult: v })) },
+  ];
+  /** Values that are not functions, with how bulwark's messages name them. */
+  const NOT_FUNCTIONS: { label: string; value: unknown; named: string }[] = [
+    { label: 'true', value: true, named: 'true' },
+    { label: '0', value: 0, named: '0' },
+    { label: '-1', value: -1, named: '-1' },
+    { label: 'NaN', value: NaN, named: 'NaN' },
+    { label: '"isFailure"', value: 'isFailure', named: '"isFailure"' },
+    { label: 'null', value: null, named: 'null' },
+    { label: 'an object', value: { test: () => true }, named: 'an object' },
+    { label: 'an array', value: [() => true], named: 'an array' },
+    { label: 'a RegExp', value: /503/, named: 'an object' },
+    { label: 'a promise of a function', value: Promise.resolve(() => true), named: 'an object' },
+    { label: '5n', value: 5n, named: '5n' },
+  ];
+  const NOT_FUNCTION_ROWS = PREDICATES.flatMap((entry) => NOT_FUNCTIONS.map((junk) => ({ ...entry, ...junk })));
+
+  it.each(NOT_FUNCTION_ROWS)('$owner $option = $label is refused with a TypeError naming the option and the value', ({ owner, option, value, named, make }) => {
+    let thrown: unknown;
+    try {
+      make(value);
+    } catch (error) {
+      thrown = error;
+    }
+    if (thrown === undefined) expect.fail(`${owner} ${option} = ${named} was accepted`);
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect((thrown as TypeError).message).toBe(`${owner} ${option} must be a function, got ${named}`);
+  });
+
+  it.each(PREDICATES)('$owner $option = undefined is the default: a failing value is the answer, the same object', async ({ make }) => {
+    const made = make(undefined);
+    const policy = (made instanceof CircuitBreakerGroup ? made.get('key') : made) as { execute: (fn: () => unknown) => Promise<unknown> };
+    const reply = failingReply();
+    let runs = 0;
+    const outcome = await settleWithTimers(
+      policy.execute(() => {
+        runs++;
+        return reply;
+      }),
+    );
+    expectValue(outcome, reply);
+    expect(runs).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  const thrown = new Error('predicate broke');
+  const ANSWERS: { label: string; predicate: () => unknown; expected: (error: unknown) => void; reported: boolean }[] = [
+    {
+      label: 'throws',
+      predicate: () => {
+        throw thrown;
+      },
+      expected: (error) => expect(error).toBe(thrown),
+      reported: false,
+    },
+    {
+      label: 'returns a promise of true',
+      predicate: () => Promise.resolve(true),
+      expected: (error) => expect((error as TypeError).message).toMatch(/ must return its answer synchronously, got a promise/),
+      reported: false,
+    },
+    {
+      label: 'returns a rejected promise',
+      predicate: () => Promise.reject(new Error('async predicate broke')),
+      expected: (error) => expect(error).toBeInstanceOf(TypeError),
+      reported: true,
+    },
+  ];
+  const RESULT_PREDICATES: { option: string; make: (predicate: () => unknown) => { execute: (fn: () => unknown) => Promise<unknown> } }[] = [
+    { option: 'CircuitBreaker isFailureResult', make: (p) => breakerWith({ isFailureResult: p }) },
+    { option: 'retryWithBackoff retryOnResult', make: (p) => retryWithBackoff({ retryOnResult: loose(p), baseDelay: 0 }) },
+    { option: 'withFallback handlesResult', make: (p) => withFallback('fallback', { handlesResult: loose(p) }) },
+    { option: 'hedge hedgeOnResult', make: (p) => hedge({ hedgeOnResult: loose(p), delay: 10 }) },
+  ];
+  const BROKEN_ROWS = RESULT_PREDICATES.flatMap((entry) => ANSWERS.map((answer) => ({ ...entry, ...answer })));
+
+  it.each(BROKEN_ROWS)('$option that $label: the call rejects with that (a promise: a TypeError naming the option), the function runs once', async ({ option, make, predicate, expected, reported: reports }) => {
+    const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      let runs = 0;
+      const outcome = await settleWithTimers(
+        make(predicate).execute(() => {
+          runs++;
+          return failingReply();
+        }),
+      );
+      if (outcome.ok) expect.fail(`the call answered ${JSON.stringify(outcome.value)}`);
+      expected(outcome.error);
+      if (outcome.error instanceof TypeError) expect(outcome.error.message).toContain(option);
+      expect(runs).toBe(1);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(reported).toHaveBeenCalledTimes(reports ? 1 : 0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      reported.mockRestore();
+    }
+  });
+
+  describe('retryWithBackoff delay hook answers', () => {
+    /** A retry of one retry (jitter 'none', baseDelay = maxDelay = 1 000) whose `delay` hook answers `answer`. */
+    function retryAnswering(answer: unknown, budget?: RetryBudget) {
+      const asked: unknown[][] = [];
+      const retries: number[] = [];
+      const policy = retryWithBackoff({
+        maxRetries: 1,
+        baseDelay: 1_000,
+        maxDelay: 1_000,
+        jitter: 'none',
+        retryOnResult: isFailingReply,
+        budget,
+        delay: (...args) => {
+          asked.push(args);
+          return answer as number | undefined;
+        },
+      });
+      policy.on('retry', ({ delay }) => retries.push(delay));
+      return { policy, asked, retries };
+    }
+
+    /** A function that fails its first run (a failing value, or its own error), then answers 'ok'. */
+    function failingOnce(kind: 'a failing value' | 'an error') {
+      const error = new Error('first run failed');
+      const first = failingReply();
+      let runs = 0;
+      const fn = (): unknown => {
+        runs++;
+        if (runs > 1) return 'ok';
+        if (kind === 'an error') throw error;
+        return first;
+      };
+      const outcome = kind === 'an error' ? { ok: false, error } : { ok: true, value: first };
+      return { fn, outcome, runs: () => runs };
+    }
+
+    const KINDS = ['a failing value', 'an error'] as const;
+    const WAITED: (number | undefined)[] = [0, -0, 1e-9, 0.5, 1, 2, MAX_TIMER, 2 ** 31, 2 ** 32, 2 ** 32 + 5, undefined];
+    const WAITED_ROWS = KINDS.flatMap((kind) => WAITED.map((answer) => ({ kind, answer, label: answer === undefined ? 'undefined' : answer === 2 ** 32 + 5 ? '2**32+5' : label(answer) })));
+
+    it.each(WAITED_ROWS)('$label after $kind: the retry runs exactly that long after (undefined: the backoff, 1 000), uncapped by maxDelay, one timer at a time', async ({ kind, answer }) => {
+      const { policy, asked, retries } = retryAnswering(answer);
+      const { fn, outcome, runs } = failingOnce(kind);
+      const call = track(policy.execute(fn));
+      const wait = answer === undefined ? 1_000 : answer + 0;
+      if (wait === 0) {
+        await vi.advanceTimersByTimeAsync(0);
+        expect(vi.getTimerCount(), 'a delay of 0 arms no timer').toBe(0);
+      } else {
+        await vi.advanceTimersByTimeAsync(0);
+        expect(asked).toEqual([[1, outcome, 1_000]]);
+        expect(plain(retries), 'the retry event carries the wait').toEqual([wait]);
+        if (wait >= 2) {
+          await vi.advanceTimersByTimeAsync(wait - 1);
+          expect([runs(), call.settled], 'no retry before the wait is over').toEqual([1, false]);
+          expect(vi.getTimerCount(), 'one timer at a time').toBe(1);
+          await vi.advanceTimersByTimeAsync(1);
+        } else {
+          await vi.advanceTimersByTimeAsync(past(wait));
+        }
+      }
+      expect(asked).toEqual([[1, outcome, 1_000]]);
+      expect(plain(retries)).toEqual([wait]);
+      expect(runs()).toBe(2);
+      expect(call.value).toBe('ok');
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    const HUGE = [2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER, Number.MAX_VALUE];
+    const HUGE_ROWS = KINDS.flatMap((kind) => HUGE.map((answer) => ({ kind, answer, label: answer === 2 ** 32 + 5 ? '2**32+5' : label(answer) })));
+
+    it.each(HUGE_ROWS)('$label after $kind: waited in timers a timer can hold, until the caller aborts, which answers at once with its reason', async ({ kind, answer }) => {
+      const { policy, retries } = retryAnswering(answer);
+      const { fn, runs } = failingOnce(kind);
+      const controller = new AbortController();
+      const call = track(policy.execute(fn, { signal: controller.signal }));
+      // Past the first timer (2**31 - 1 ms), within the wait.
+      await vi.advanceTimersByTimeAsync(Math.min(answer - 1, 2 ** 32));
+      expect(retries).toEqual([answer]);
+      expect([runs(), call.settled], 'still waiting').toEqual([1, false]);
+      expect(vi.getTimerCount(), 'one timer at a time').toBe(1);
+      const reason = new Error('caller gave up');
+      controller.abort(reason);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(call.error).toBe(reason);
+      expect(runs()).toBe(1);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    const thenable = { then: (onFulfilled?: (value: number) => void) => onFulfilled?.(5) };
+    /** `reported`: a rejection of the answer is reported (never unhandled). */
+    const BAD: { label: string; answer: () => unknown; named: string; reported?: boolean }[] = [
+      { label: 'NaN', answer: () => NaN, named: 'NaN' },
+      { label: '-1', answer: () => -1, named: '-1' },
+      { label: '-1e-300', answer: () => -1e-300, named: '-1e-300' },
+      { label: '-Infinity', answer: () => -Infinity, named: '-Infinity' },
+      { label: 'Infinity', answer: () => Infinity, named: 'Infinity' },
+      { label: '"5"', answer: () => '5', named: '"5"' },
+      { label: 'null', answer: () => null, named: 'null' },
+      { label: 'true', answer: () => true, named: 'true' },
+      { label: '5n', answer: () => 5n, named: '5n' },
+      { label: 'new Number(5)', answer: () => Object(5) as unknown, named: 'an object' },
+      { label: 'a promise of 5', answer: () => Promise.resolve(5), named: 'a promise' },
+      { label: 'a rejected promise', answer: () => Promise.reject(new Error('async hook broke')), named: 'a promise', reported: true },
+      { label: 'a thenable', answer: () => thenable, named: 'a promise' },
+    ];
+    const BAD_ROWS = KINDS.flatMap((kind) => BAD.map((bad) => ({ kind, ...bad })));
+
+    it.each(BAD_ROWS)('$label after $kind: the call fails with a TypeError, no retry runs, the budget gets its retry back', async ({ kind, answer, named, reported: reports }) => {
+      const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+      try {
+        const budget = new RetryBudget({ ratio: 1, minPerSecond: 0 });
+        const { policy, asked, retries } = retryAnswering(undefined, budget);
+        const hooked = retryWithBackoff({ maxRetries: 1, baseDelay: 0, retryOnResult: isFailingReply, budget, delay: loose<RetryOptions['delay']>(answer) });
+        const { fn, runs } = failingOnce(kind);
+        const outcome = await settleWithTimers(hooked.execute(fn));
+        if (outcome.ok) expect.fail(`the call answered ${JSON.stringify(outcome.value)}`);
+        expect(outcome.error).toBeInstanceOf(TypeError);
+        const message = (outcome.error as TypeError).message;
+        if (named === 'a promise') expect(message).toBe('retryWithBackoff delay must return its answer synchronously, got a promise (an async function?)');
+        else expect(message).toBe(`retryWithBackoff delay must return a finite duration ≥ 0 or undefined, got ${named}`);
+        expect(runs(), 'no retry ran').toBe(1);
+        expect(budget.available, 'the one call deposited one retry, given back').toBe(1);
+        await vi.advanceTimersByTimeAsync(0);
+        // A rejected promise is reported, never unhandled; nothing else is reported.
+        expect(reported).toHaveBeenCalledTimes(reports === true ? 1 : 0);
+        expect(vi.getTimerCount()).toBe(0);
+        // The budget still serves the next call's retry.
+        const { fn: next } = failingOnce(kind);
+        expectValue(await settleWithTimers(policy.execute(next)), 'ok');
+        expect(asked).toHaveLength(1);
+        expect(retries).toEqual([1_000]);
+      } finally {
+        reported.mockRestore();
+      }
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Function options: what they throw is the call's answer, documented
 // ---------------------------------------------------------------------------------------------
 

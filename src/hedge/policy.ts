@@ -16,7 +16,7 @@ const OPTION_KEYS: readonly (keyof HedgeOptions)[] = ['delay', 'maxHedgedAttempt
 const PEER_NAMES: validate.PeerNames = {
   delayGenerator: '"delay" (a function)',
   hedgingDelay: '"delay"',
-  shouldHandle: '"hedgeOn"',
+  shouldHandle: '"hedgeOn" or "hedgeOnResult"',
   handleWhenResult: '"hedgeOnResult"',
   maxAttempts: '"maxHedgedAttempts" (attempts beyond the first)',
   hedges: '"maxHedgedAttempts"',

@@ -18,6 +18,19 @@
 //   so they are checked that way), no abort listener, no queued or delayed call, no place held;
 // - the function runs at most Π(maxRetries + 1) × Π(maxHedgedAttempts + 1) times per call.
 //
+// Results as failures: a function that returns may return a failing value (`{ failing: true }`,
+// as an HTTP client returns a 503), on every run or on its first run only, and a breaker, a
+// retry, a fallback and a hedge may carry their `…Result` predicate, which calls it a failure
+// (a retry also, sometimes, a `delay` hook answering a few ms or undefined). Then:
+// - a failing value reaches the caller as the very object the function returned for that
+//   call, never as an error, and never through a stack holding a fallback with handlesResult
+//   (which replaces it); the bound on attempts above holds, retries of values included;
+// - a predicate is asked about values only (never an error), with an attempt within its
+//   policy's bound, and never about a value of a call whose caller aborted while it was
+//   pending; a fallback function is told of a value as `(undefined, ctx, { ok: true, value })`;
+//   a `delay` hook is asked only before a retry that runs (attempt ≤ maxRetries), with the
+//   outcome of that attempt and a backoff within [0, maxDelay].
+//
 // A failure prints fast-check's seed and path. To replay it:
 //   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/engine/contract.property.test.ts
 // BULWARK_PROPERTY_RUNS=<n> runs more (or fewer) stacks than the default.
@@ -45,6 +58,7 @@ import {
   type ExecuteOptions,
   type ExecutionContext,
   type JitterMode,
+  type Outcome,
   type Policy,
   type RateLimitAlgorithm,
 } from '../../src/index.js';
@@ -61,9 +75,20 @@ import { SteppingClock } from '../fixtures/stepping-clock.js';
 type LayerSpec =
   | { readonly kind: 'bulkhead'; readonly maxConcurrent: number; readonly maxQueue: number; readonly queueTimeout: number | undefined }
   | { readonly kind: 'timeout'; readonly ms: number }
-  | { readonly kind: 'retry'; readonly maxRetries: number; readonly baseDelay: number; readonly jitter: JitterMode; readonly seed: number; readonly budget: BudgetSpec | undefined }
-  | { readonly kind: 'breaker'; readonly failureThreshold: number; readonly recoveryTimeout: number; readonly halfOpenMaxCalls: number }
-  | { readonly kind: 'fallback'; readonly delay: number | undefined }
+  | {
+      readonly kind: 'retry';
+      readonly maxRetries: number;
+      readonly baseDelay: number;
+      readonly jitter: JitterMode;
+      readonly seed: number;
+      readonly budget: BudgetSpec | undefined;
+      /** With `retryOnResult`: a failing value is retried. */
+      readonly results: boolean;
+      readonly delayHook: DelayHookSpec | undefined;
+    }
+  | { readonly kind: 'breaker'; readonly failureThreshold: number; readonly recoveryTimeout: number; readonly halfOpenMaxCalls: number; readonly results: boolean }
+  /** `results`: with `handlesResult`, a failing value is replaced too. */
+  | { readonly kind: 'fallback'; readonly delay: number | undefined; readonly results: boolean }
   | { readonly kind: 'foreign' }
   | { readonly kind: 'in-flight-limit'; readonly maxPerKey: number }
   | {
@@ -77,7 +102,7 @@ type LayerSpec =
       /** `undefined`: the default (Infinity); given with maxWait 0 only as 0. */
       readonly maxQueue: number | undefined;
     }
-  | { readonly kind: 'hedge'; readonly delay: number; readonly maxHedgedAttempts: number; readonly budget: BudgetSpec | undefined }
+  | { readonly kind: 'hedge'; readonly delay: number; readonly maxHedgedAttempts: number; readonly budget: BudgetSpec | undefined; readonly results: boolean }
   | { readonly kind: 'chaos-fault'; readonly chaos: ChaosSpec; readonly fault: 'one error' | 'fresh errors' }
   /** `latency` Infinity only below a timeout (see `scenarioOf`): the call hangs until something aborts it. */
   | { readonly kind: 'chaos-latency'; readonly chaos: ChaosSpec; readonly latency: number }
@@ -92,6 +117,15 @@ interface BudgetSpec {
   readonly shared: boolean;
 }
 
+/**
+ * A retry's `delay` hook: it answers `ms` (`undefined`: keep the backoff), or, `onlyValues`,
+ * `ms` after a failing value and `undefined` after an error (a server's Retry-After).
+ */
+interface DelayHookSpec {
+  readonly ms: number | undefined;
+  readonly onlyValues: boolean;
+}
+
 /** What every chaos layer draws: its rate, its seeded random source, and whether it is enabled. */
 interface ChaosSpec {
   readonly rate: number;
@@ -102,11 +136,25 @@ interface ChaosSpec {
 /** What the called function does: return or throw at once, settle after `duration`, or resolve after `duration` unless `ctx.signal` aborts first. */
 type FnKind = 'value' | 'throw' | 'resolve' | 'reject' | 'resolve-unless-aborted';
 
+/** What a function that returns answers: its good value, a failing value on every run, or a failing value on its first run only. */
+type Returns = 'good' | 'failing' | 'failing first';
+
+/** A value a `…Result` predicate of the stack calls a failure (an HTTP 503, say): a new object per run of the function. */
+interface FailingValue {
+  readonly failing: true;
+  readonly call: number;
+  readonly run: number;
+}
+
+const isFailing = (value: unknown): value is FailingValue => typeof value === 'object' && value !== null && (value as Partial<FailingValue>).failing === true;
+
 interface CallSpec {
   /** When the call starts (ms after the scenario starts). */
   readonly start: number;
   readonly fn: FnKind;
   readonly duration: number;
+  /** What the function answers when it returns (`value`, `resolve`, `resolve-unless-aborted`). */
+  readonly returns: Returns;
   /** Absent: no caller signal. `abortAfter` is counted from `start`; negative aborts the signal before the call. */
   readonly caller: { readonly abortAfter: number | undefined } | undefined;
   /** The key of the call at every in-flight limit of the stack. */
@@ -166,7 +214,13 @@ const hedgeArb: fc.Arbitrary<LayerSpec> = fc.record({
   delay: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 }), fc.constant(Infinity)),
   maxHedgedAttempts: fc.integer({ min: 0, max: 3 }),
   budget: fc.option(budgetArb, { nil: undefined }),
+  results: fc.boolean(),
 });
+
+const delayHookArb: fc.Arbitrary<DelayHookSpec | undefined> = fc.option(
+  fc.record({ ms: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 30 })), { nil: undefined }), onlyValues: fc.boolean() }),
+  { nil: undefined, freq: 2 },
+);
 
 const chaosArb: fc.Arbitrary<ChaosSpec> = fc.record({
   rate: fc.constantFrom(0, 0.3, 0.5, 0.8, 1),
@@ -191,14 +245,17 @@ const builtinOtherLayerArbs: readonly fc.Arbitrary<LayerSpec>[] = [
     jitter: fc.constantFrom<JitterMode>('proportional', 'full', 'equal', 'decorrelated', 'none'),
     seed: fc.integer(),
     budget: fc.option(budgetArb, { nil: undefined }),
+    results: fc.boolean(),
+    delayHook: delayHookArb,
   }),
   fc.record({
     kind: fc.constant('breaker' as const),
     failureThreshold: fc.integer({ min: 1, max: 3 }),
     recoveryTimeout: fc.integer({ min: 0, max: 50 }),
     halfOpenMaxCalls: fc.integer({ min: 1, max: 2 }),
+    results: fc.boolean(),
   }),
-  fc.record({ kind: fc.constant('fallback' as const), delay: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }) }),
+  fc.record({ kind: fc.constant('fallback' as const), delay: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }), results: fc.boolean() }),
   fc.constant({ kind: 'foreign' as const }),
   rateLimiterArb,
   hedgeArb,
@@ -214,6 +271,7 @@ const callArb: fc.Arbitrary<CallSpec> = fc.record({
   start: fc.integer({ min: 0, max: 60 }),
   fn: fc.constantFrom<FnKind>('value', 'throw', 'resolve', 'reject', 'resolve-unless-aborted'),
   duration: fc.integer({ min: 0, max: 100 }),
+  returns: fc.constantFrom<Returns>('good', 'failing', 'failing first', 'good'),
   caller: fc.option(fc.record({ abortAfter: fc.option(fc.integer({ min: -10, max: 120 }), { nil: undefined }) }), { nil: undefined }),
   key: fc.constantFrom(...CALL_KEYS),
 });
@@ -242,11 +300,11 @@ function describeLayer(layer: LayerSpec): string {
     case 'timeout':
       return `withTimeout(${layer.ms})`;
     case 'retry':
-      return `retry(maxRetries ${layer.maxRetries}, base ${layer.baseDelay}, ${layer.jitter}, seed ${layer.seed}${describeBudget(layer.budget)})`;
+      return `retry(maxRetries ${layer.maxRetries}, base ${layer.baseDelay}, ${layer.jitter}, seed ${layer.seed}${describeBudget(layer.budget)}${describeResults(layer.results, 'retryOnResult')}${describeDelayHook(layer.delayHook)})`;
     case 'breaker':
-      return `CircuitBreaker(threshold ${layer.failureThreshold}, recovery ${layer.recoveryTimeout}, trials ${layer.halfOpenMaxCalls})`;
+      return `CircuitBreaker(threshold ${layer.failureThreshold}, recovery ${layer.recoveryTimeout}, trials ${layer.halfOpenMaxCalls}${describeResults(layer.results, 'isFailureResult')})`;
     case 'fallback':
-      return layer.delay === undefined ? 'withFallback(at once)' : `withFallback(after ${layer.delay})`;
+      return `withFallback(${layer.delay === undefined ? 'at once' : `after ${layer.delay}`}${describeResults(layer.results, 'handlesResult')})`;
     case 'foreign':
       return 'foreign pass-through';
     case 'in-flight-limit':
@@ -257,7 +315,7 @@ function describeLayer(layer: LayerSpec): string {
       return `RateLimiter(${layer.algorithm} ${layer.rate} per ${layer.interval}${burst}, maxWait ${layer.maxWait}${maxQueue})`;
     }
     case 'hedge':
-      return `hedge(delay ${layer.delay}, maxHedgedAttempts ${layer.maxHedgedAttempts}${describeBudget(layer.budget)})`;
+      return `hedge(delay ${layer.delay}, maxHedgedAttempts ${layer.maxHedgedAttempts}${describeBudget(layer.budget)}${describeResults(layer.results, 'hedgeOnResult')})`;
     case 'chaos-fault':
       return `chaosFault(${describeChaos(layer.chaos)}, ${layer.fault})`;
     case 'chaos-latency':
@@ -272,12 +330,22 @@ function describeBudget(budget: BudgetSpec | undefined): string {
   return `, ${budget.shared ? 'shared ' : ''}budget(ratio ${budget.ratio}, minPerSecond ${budget.minPerSecond}, window ${budget.window})`;
 }
 
+function describeResults(results: boolean, option: string): string {
+  return results ? `, ${option}` : '';
+}
+
+function describeDelayHook(hook: DelayHookSpec | undefined): string {
+  if (hook === undefined) return '';
+  return `, delay hook ${hook.ms === undefined ? 'undefined' : `${hook.ms} ms`}${hook.onlyValues ? ' after values (else undefined)' : ''}`;
+}
+
 function describeChaos({ rate, seed, enabled }: ChaosSpec): string {
   return `rate ${rate}, seed ${seed}${enabled === 'on' ? '' : `, enabled ${enabled}`}`;
 }
 
 function describeCall(call: CallSpec, i: number): string {
-  const fn = call.fn === 'value' || call.fn === 'throw' ? call.fn : `${call.fn} after ${call.duration}`;
+  const returns = call.fn === 'throw' || call.fn === 'reject' || call.returns === 'good' ? '' : ` (${call.returns === 'failing' ? 'a failing value' : 'a failing value on its first run'})`;
+  const fn = `${call.fn === 'value' || call.fn === 'throw' ? call.fn : `${call.fn} after ${call.duration}`}${returns}`;
   const caller = call.caller === undefined ? '' : call.caller.abortAfter === undefined ? ', signal never aborted' : `, caller aborts at ${Math.max(0, call.start + call.caller.abortAfter)}`;
   return `#${i} at ${call.start} key ${call.key}: ${fn}${caller}`;
 }
@@ -320,8 +388,9 @@ const onUnhandledRejection = (reason: unknown): void => {
 };
 
 /**
- * Scenarios per property (about 0.35 ms each with the rate limiter, hedging, budgets and chaos
- * among the kinds): measured at about 1.7 s and 0.6 s on 2 cores, so the file passes in about 4 s.
+ * Scenarios per property (about 0.3 ms each with the rate limiter, hedging, budgets, chaos and
+ * results as failures among the kinds): measured at about 1.5 s and 0.5 s on 2 cores, so the
+ * file passes in about 3.5 s (the results as failures cost no measurable time).
  */
 const CONTRACT_RUNS = 5_000;
 const LIMIT_RUNS = 2_000;
@@ -341,6 +410,8 @@ interface CallState {
   /** The instant the call must reject with `reason` (its caller aborted while it was pending). */
   mustAbortAt: number | undefined;
   fnCalls: number;
+  /** The failing values the function returned, one per run that returned one. */
+  readonly failingValues: FailingValue[];
 }
 
 /**
@@ -395,6 +466,25 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
     enabled: enabled === 'on' ? true : enabled === 'off' ? false : (ctx: ExecutionContext) => ctx.attempt % 2 === 1,
   });
   let attemptsPerCall = 1;
+  /**
+   * The `…Result` predicate of layer `at`: a failing value is a failure. It checks what it is
+   * asked: a value (never an error), at an attempt from 1 to `maxAttempt`, of a call whose
+   * caller has not aborted it.
+   */
+  const resultPredicate =
+    (at: number, option: string, maxAttempt = Infinity) =>
+    (value: unknown, attempt?: number): boolean => {
+      if (value instanceof Error) violations.push(`[results] ${option} of layer ${at} was asked about the error ${show(value)} as a value`);
+      if (attempt !== undefined && !(attempt >= 1 && attempt <= maxAttempt)) violations.push(`[results] ${option} of layer ${at} was asked about attempt ${attempt} (at most ${maxAttempt})`);
+      if (!isFailing(value)) return false;
+      const owner = calls[value.call];
+      if (owner?.mustAbortAt !== undefined && clock.elapsed >= owner.mustAbortAt) {
+        violations.push(`[results] ${option} of layer ${at} was asked at ${clock.elapsed} ms about a value of call ${value.call}, whose caller aborted it at ${owner.mustAbortAt} ms`);
+      }
+      return true;
+    };
+  /** Whether a fallback of the stack replaces failing values: then none reaches a caller. */
+  const resultsReplaced = scenario.layers.some((layer) => layer.kind === 'fallback' && layer.results);
   const policies = scenario.layers.map((layer, at): Policy<unknown> | InFlightLimit => {
     switch (layer.kind) {
       case 'bulkhead': {
@@ -405,24 +495,42 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
       }
       case 'timeout':
         return withTimeout(layer.ms, { clock: policyClock });
-      case 'retry':
-        attemptsPerCall *= layer.maxRetries + 1;
+      case 'retry': {
+        const { maxRetries, results, delayHook } = layer;
+        attemptsPerCall *= maxRetries + 1;
+        // Asked only before a retry that runs, with the outcome of the attempt that failed.
+        const delay = (attempt: number, outcome: Outcome, backoff: number): number | undefined => {
+          if (!(attempt >= 1 && attempt <= maxRetries)) violations.push(`[results] the delay hook of retry ${at} (maxRetries ${maxRetries}) was asked after attempt ${attempt}`);
+          if (!(backoff >= 0 && backoff <= MAX_DELAY)) violations.push(`[results] the delay hook of retry ${at} was given the backoff ${backoff}`);
+          if (outcome.ok && !(results && isFailing(outcome.value))) violations.push(`[results] the delay hook of retry ${at} was asked after the value ${show(outcome.value)}`);
+          return delayHook?.onlyValues === true && !outcome.ok ? undefined : delayHook?.ms;
+        };
         return retryWithBackoff({
-          maxRetries: layer.maxRetries,
+          maxRetries,
           baseDelay: layer.baseDelay,
           maxDelay: MAX_DELAY,
           jitter: layer.jitter,
           random: seededRandom(layer.seed),
           clock: policyClock,
           budget: budgetOf(layer.budget),
+          retryOnResult: results ? resultPredicate(at, 'retryOnResult', maxRetries + 1) : undefined,
+          delay: delayHook === undefined ? undefined : delay,
         });
+      }
       case 'breaker': {
-        const { failureThreshold, recoveryTimeout, halfOpenMaxCalls } = layer;
-        return new CircuitBreaker({ failureThreshold, recoveryTimeout, halfOpenMaxCalls, clock: policyClock });
+        const { failureThreshold, recoveryTimeout, halfOpenMaxCalls, results } = layer;
+        const isFailureResult = results ? resultPredicate(at, 'isFailureResult') : undefined;
+        return new CircuitBreaker({ failureThreshold, recoveryTimeout, halfOpenMaxCalls, isFailureResult, clock: policyClock });
       }
       case 'fallback': {
-        const { delay } = layer;
-        return withFallback(() => (delay === undefined ? 'fallback' : new Promise<string>((resolve) => clock.setTimeout(() => resolve('fallback'), delay))));
+        const { delay, results } = layer;
+        const answer = (error: unknown, _ctx: ExecutionContext, outcome: Outcome): string | Promise<string> => {
+          // An error as `{ ok: false, error }`; a value (handlesResult only) as `(undefined, ctx, { ok: true, value })`.
+          const told = outcome.ok ? error === undefined && results && isFailing(outcome.value) : outcome.error === error;
+          if (!told) violations.push(`[results] fallback ${at} was called with ${show(error)} and the outcome ${outcome.ok ? `{ ok: true, value: ${show(outcome.value)} }` : `{ ok: false, error: ${show(outcome.error)} }`}`);
+          return delay === undefined ? 'fallback' : new Promise<string>((resolve) => clock.setTimeout(() => resolve('fallback'), delay));
+        };
+        return withFallback(answer, { handlesResult: results ? resultPredicate(at, 'handlesResult') : undefined });
       }
       case 'foreign':
         return foreignPassThrough;
@@ -438,9 +546,10 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
         return limiter;
       }
       case 'hedge': {
-        const { maxHedgedAttempts } = layer;
+        const { maxHedgedAttempts, results } = layer;
         attemptsPerCall *= maxHedgedAttempts + 1;
-        const hedging = hedge({ delay: layer.delay, maxHedgedAttempts, budget: budgetOf(layer.budget), clock: sharedClock });
+        const hedgeOnResult = results ? resultPredicate(at, 'hedgeOnResult', maxHedgedAttempts + 1) : undefined;
+        const hedging = hedge({ delay: layer.delay, maxHedgedAttempts, budget: budgetOf(layer.budget), hedgeOnResult, clock: sharedClock });
         // 5: within one call through it, a hedge starts attempts 2 to maxHedgedAttempts + 1 at most.
         hedging.on('hedge', ({ attempt }) => {
           if (attempt < 2 || attempt > maxHedgedAttempts + 1) violations.push(`[5 bounded attempts] hedge ${at} (maxHedgedAttempts ${maxHedgedAttempts}) started attempt ${attempt}`);
@@ -491,6 +600,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
     outcome: undefined,
     mustAbortAt: undefined,
     fnCalls: 0,
+    failingValues: [],
   }));
 
   const fnStarts = (key: CallKey): void => {
@@ -510,13 +620,20 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
       running--;
       runningByKey.set(spec.key, (runningByKey.get(spec.key) ?? 0) - 1);
     };
+    /** What run `run` of the function answers when it returns: a good value, or a new failing one. */
+    const answer = (run: number): unknown => {
+      if (spec.returns === 'good' || (spec.returns === 'failing first' && run > 1)) return `value ${i}`;
+      const failing: FailingValue = { failing: true, call: i, run };
+      state.failingValues.push(failing);
+      return failing;
+    };
     return (ctx) => {
-      state.fnCalls++;
+      const run = ++state.fnCalls;
       fnStarts(spec.key);
       switch (spec.fn) {
         case 'value':
           fnEnds();
-          return `value ${i}`;
+          return answer(run);
         case 'throw':
           fnEnds();
           throw state.failure;
@@ -524,7 +641,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
           return new Promise((resolve) =>
             clock.setTimeout(() => {
               fnEnds();
-              resolve(`value ${i}`);
+              resolve(answer(run));
             }, spec.duration),
           );
         case 'reject':
@@ -553,7 +670,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
             const timer = clock.setTimeout(() => {
               signal.removeEventListener('abort', onAbort);
               fnEnds();
-              resolve(`value ${i}`);
+              resolve(answer(run));
             }, spec.duration);
             signal.addEventListener('abort', onAbort, { once: true });
           });
@@ -651,7 +768,13 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
     }
     if (outcome !== undefined && outcome.fulfilled) {
       const value = outcome.value;
-      if (value !== `value ${i}` && value !== 'fallback' && value !== CHAOS_OUTCOME) violations.push(`[values pass through] call ${i} (${spec.fn}) fulfilled with ${show(value)}`);
+      if (isFailing(value)) {
+        // A failing value is the function's own object for this call, unless a fallback had to replace it.
+        if (!state.failingValues.includes(value)) violations.push(`[values pass through] call ${i} (${spec.fn}) fulfilled with a failing value it did not return (${show(value)})`);
+        else if (resultsReplaced) violations.push(`[results] call ${i} (${spec.fn}) fulfilled with its failing value ${show(value)} through a fallback with handlesResult`);
+      } else if (value !== `value ${i}` && value !== 'fallback' && value !== CHAOS_OUTCOME) {
+        violations.push(`[values pass through] call ${i} (${spec.fn}) fulfilled with ${show(value)}`);
+      }
     }
   });
   // A function's signal aborts with the caller's reason, a timeout's, or a lost hedge's; a lost hedge is a refusal.
@@ -697,6 +820,7 @@ async function run(scenario: Scenario, checks: 'contract' | 'bulkhead limit' | '
 
 function show(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (isFailing(value)) return `{ failing: true, call: ${value.call}, run: ${value.run} }`;
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
