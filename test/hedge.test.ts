@@ -147,7 +147,7 @@ describe('hedge: options', () => {
   it('refuses options that are not an object, an unknown key with a suggestion, and names Polly’s options as its own', () => {
     expect(() => hedge(5 as never)).toThrow(new TypeError('hedge options must be an object, got 5'));
     expect(() => hedge({ dlay: 5 } as never)).toThrow('hedge has no option "dlay" (did you mean "delay"?)');
-    expect(() => hedge({ shouldHandle: () => true } as never)).toThrow('hedge has no option "shouldHandle" (another library\'s name: bulwark\'s is "hedgeOn")');
+    expect(() => hedge({ shouldHandle: () => true } as never)).toThrow('hedge has no option "shouldHandle" (another library\'s name: bulwark\'s is "hedgeOn" or "hedgeOnResult")');
     expect(() => hedge({ delayGenerator: () => 5 } as never)).toThrow('(another library\'s name: bulwark\'s is "delay" (a function))');
     expect(() => hedge({ maxAttempts: 2 } as never)).toThrow('"maxHedgedAttempts" (attempts beyond the first)');
     expect(() => hedge({ onHedging: () => {} } as never)).toThrow("on('hedge', listener)");
