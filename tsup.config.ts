@@ -9,8 +9,10 @@ export default defineConfig({
     prometheus: 'src/prometheus/index.ts',
     otel: 'src/otel/index.ts',
     chaos: 'src/chaos/index.ts',
+    fetch: 'src/fetch/index.ts',
   },
-  // bulwark/chaos extends LayerPolicy, a class of the core: it imports it by the package's own
+  // bulwark/chaos extends LayerPolicy, a class of the core (bulwark/fetch too, and composes the
+  // core's policies): it imports it by the package's own
   // name, left as is, so dist/chaos.js imports 'bulwark' and dist/chaos.cjs requires it (a
   // package may name itself), and a process holds one engine whichever entry loaded first.
   // A copy would be another PolicyBase, which compose() would take for a foreign policy.

@@ -16,18 +16,18 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 export const BUDGETS = [
   { name: 'compose alone (the engine)', code: "export { compose } from 'bulwark'", budget: 6_050 },
-  { name: 'CircuitBreaker alone', code: "export { CircuitBreaker } from 'bulwark'", budget: 12_900, goal: 4 * 1024 },
-  { name: 'retryWithBackoff alone', code: "export { retryWithBackoff } from 'bulwark'", budget: 8_650, goal: 4 * 1024 },
+  { name: 'CircuitBreaker alone', code: "export { CircuitBreaker } from 'bulwark'", budget: 13_500, goal: 4 * 1024 },
+  { name: 'retryWithBackoff alone', code: "export { retryWithBackoff } from 'bulwark'", budget: 9_200, goal: 4 * 1024 },
   { name: 'Bulkhead alone', code: "export { Bulkhead } from 'bulwark'", budget: 7_900, goal: 4 * 1024 },
   { name: 'withTimeout alone', code: "export { withTimeout } from 'bulwark'", budget: 7_700, goal: 4 * 1024 },
   { name: 'RateLimiter alone', code: "export { RateLimiter } from 'bulwark'", budget: 9_900, goal: 4 * 1024 },
   { name: 'hedge alone', code: "export { hedge } from 'bulwark'", budget: 9_200, goal: 4 * 1024 },
   { name: 'RetryBudget alone (no engine)', code: "export { RetryBudget } from 'bulwark'", budget: 3_050 },
-  { name: 'withFallback alone', code: "export { withFallback } from 'bulwark'", budget: 7_050, goal: 4 * 1024 },
+  { name: 'withFallback alone', code: "export { withFallback } from 'bulwark'", budget: 7_500, goal: 4 * 1024 },
   {
     name: 'the five primitives and compose',
     code: "export { compose, CircuitBreaker, retryWithBackoff, Bulkhead, withTimeout, withFallback } from 'bulwark'",
-    budget: 16_200,
+    budget: 17_650,
     goal: 9 * 1024,
   },
   { name: 'the whole core', code: "export * from 'bulwark'", budget: 28_100, goal: 13 * 1024 },
@@ -35,6 +35,7 @@ export const BUDGETS = [
   { name: 'bulwark/prometheus', code: "export * from 'bulwark/prometheus'", budget: 3_850 },
   { name: 'bulwark/otel', code: "export * from 'bulwark/otel'", budget: 2_900 },
   { name: 'bulwark/chaos (with the engine it extends)', code: "export * from 'bulwark/chaos'", budget: 9_050 },
+  { name: 'bulwark/fetch (with the policies it composes)', code: "export * from 'bulwark/fetch'", budget: 26_700 },
 ];
 
 /**
@@ -44,7 +45,7 @@ export const BUDGETS = [
 const builtEntries = {
   name: 'built-bulwark',
   setup(plugin) {
-    plugin.onResolve({ filter: /^bulwark(\/(health|prometheus|otel|chaos))?$/ }, ({ path }) => ({
+    plugin.onResolve({ filter: /^bulwark(\/(health|prometheus|otel|chaos|fetch))?$/ }, ({ path }) => ({
       path: `${root}dist/${path === 'bulwark' ? 'index' : path.slice('bulwark/'.length)}.js`,
       sideEffects: false,
     }));

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entries = ['index', 'health', 'prometheus', 'otel', 'chaos'];
+const entries = ['index', 'health', 'prometheus', 'otel', 'chaos', 'fetch'];
 const built = entries.flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.cjs`, `dist/${entry}.d.ts`, `dist/${entry}.d.cts`]);
 /** The subpath entries and one export each must have. */
 const subpaths = [
@@ -15,9 +15,13 @@ const subpaths = [
   ['bulwark/prometheus', 'renderPrometheus'],
   ['bulwark/otel', 'registerOpenTelemetryMetrics'],
   ['bulwark/chaos', 'chaosFault'],
+  ['bulwark/fetch', 'resilientFetch'],
 ] as const;
-/** The subpaths that use the core through types only; bulwark/chaos extends LayerPolicy, so it imports 'bulwark' itself (test/chaos/package.test.ts). */
-const typeOnlySubpaths = subpaths.filter(([subpath]) => subpath !== 'bulwark/chaos');
+/**
+ * The subpaths that use the core through types only; bulwark/chaos and bulwark/fetch extend
+ * LayerPolicy, so they import 'bulwark' itself (test/chaos/package.test.ts, test/fetch/package.test.ts).
+ */
+const typeOnlySubpaths = subpaths.filter(([subpath]) => subpath !== 'bulwark/chaos' && subpath !== 'bulwark/fetch');
 
 /** Plain node in the project root (no vite, no loader), so `bulwark` resolves through the package's own exports map. */
 async function node(args: string[]): Promise<string> {
@@ -102,14 +106,14 @@ describe('the built package', () => {
 
   it('keeps the core free of the subpaths', () => {
     const core = readFileSync(new URL('../dist/index.js', import.meta.url), 'utf8');
-    expect(core).not.toMatch(/HealthMonitor|renderPrometheus|registerOpenTelemetryMetrics|chaosFault|seededRandom/);
+    expect(core).not.toMatch(/HealthMonitor|renderPrometheus|registerOpenTelemetryMetrics|chaosFault|seededRandom|resilientFetch/);
   });
 
   it('has types for both formats, listed first in each exports condition', () => {
     const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, Record<string, Record<string, string>>>;
     };
-    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel'], ['./chaos', 'chaos']] as const) {
+    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel'], ['./chaos', 'chaos'], ['./fetch', 'fetch']] as const) {
       const conditions = manifest.exports[key];
       expect(Object.keys(conditions?.['import'] ?? {})[0]).toBe('types');
       expect(Object.keys(conditions?.['require'] ?? {})[0]).toBe('types');

@@ -1,0 +1,157 @@
+/**
+ * What a resilient fetch shows: per-origin policies named `<name>:<origin>` in a registry (a
+ * bounded set of them), Prometheus families, log lines naming method, origin and status and
+ * never the path, query string or headers; and a breaker per origin.
+ */
+import { MetricsRegistry, isCircuitOpenError, logPolicyEvents, type PolicyLogger } from 'bulwark';
+import { resilientFetch } from 'bulwark/fetch';
+import { renderPrometheus } from 'bulwark/prometheus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clock, useServer } from './fixtures.js';
+import { startServer, type TestServer } from './server.js';
+
+const handle = useServer();
+const quick = { baseDelay: 10, jitter: 'none', maxRetries: 1 } as const;
+
+/** A logger that keeps its lines. */
+function capture(): PolicyLogger & { lines: { level: string; fields: Record<string, unknown>; message: string }[] } {
+  const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+  const at = (level: string) => (fields: Record<string, unknown>, message: string) => void lines.push({ level, fields, message });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+describe('metrics', () => {
+  it('tracks each origin\'s policies as <name>:<origin>, counting retries, failures and calls per origin', async () => {
+    handle.server.script({ status: 503 }, { status: 200 });
+    const registry = new MetricsRegistry();
+    const api = resilientFetch({ name: 'billing', clock, retry: quick, metrics: registry });
+    await (await api(`${handle.server.origin}/invoices?id=1`)).text();
+    const key = `billing:${handle.server.origin}`;
+    const byName = Object.fromEntries(registry.snapshot().policies.map((policy) => [`${policy.kind} ${policy.name}`, policy]));
+    expect(Object.keys(byName).sort()).toEqual([`circuit-breaker ${key}`, `fetch ${key}`, `retry ${key}`, `timeout ${key}:attempt`, `timeout ${key}:total`].sort());
+    expect(byName[`fetch ${key}`]).toMatchObject({ calls: 1, successes: 1, requestsFailed: 0 });
+    expect(byName[`retry ${key}`]).toMatchObject({ retries: 1 });
+    expect(byName[`timeout ${key}:attempt`]).toMatchObject({ calls: 2 });
+    expect(byName[`circuit-breaker ${key}`]).toMatchObject({ calls: 2, state: 'closed' });
+  });
+
+  it('renders the client\'s families in Prometheus, one series per origin', async () => {
+    handle.server.otherwise({ status: 503 });
+    const registry = new MetricsRegistry();
+    const api = resilientFetch({ name: 'search', clock, retry: quick, metrics: registry });
+    await (await api(`${handle.server.origin}/q?term=secret`)).text();
+    const text = renderPrometheus(registry.snapshot());
+    expect(text).toContain(`bulwark_requests_failed_total{policy="search:${handle.server.origin}",kind="fetch"} 1`);
+    expect(text).not.toContain('secret');
+  });
+
+  it('keeps at most maxOrigins origins (the least recently used closed one goes), and untracks what it forgets', async () => {
+    const registry = new MetricsRegistry();
+    const ok: typeof fetch = async () => new Response('ok');
+    const api = resilientFetch({ fetch: ok, name: 'many', clock, maxOrigins: 2, metrics: registry });
+    for (const origin of ['https://a.test', 'https://b.test', 'https://a.test', 'https://c.test']) await api(`${origin}/`);
+    expect(api.origins().sort()).toEqual(['https://a.test', 'https://c.test']);
+    expect(api.breakers?.size).toBe(2);
+    const tracked = new Set(registry.snapshot().policies.map((policy) => policy.name));
+    expect(tracked).toEqual(new Set(['many:https://a.test', 'many:https://a.test:total', 'many:https://a.test:attempt', 'many:https://c.test', 'many:https://c.test:total', 'many:https://c.test:attempt']));
+  });
+
+  it('keeps at most maxOrigins origins without breakers too', async () => {
+    const ok: typeof fetch = async () => new Response('ok');
+    const api = resilientFetch({ fetch: ok, clock, maxOrigins: 1, breaker: false });
+    await api('https://a.test/');
+    await api('https://b.test/');
+    expect(api.origins()).toEqual(['https://b.test']);
+    expect(api.breakers).toBeUndefined();
+  });
+
+  it('reports, and does not throw, when another client of the same name is tracked in the registry', async () => {
+    const registry = new MetricsRegistry();
+    const reported: unknown[] = [];
+    const original = globalThis.reportError;
+    globalThis.reportError = (error: unknown) => void reported.push(error);
+    try {
+      const ok: typeof fetch = async () => new Response('ok');
+      await resilientFetch({ fetch: ok, metrics: registry, clock })('https://a.test/');
+      const second = await resilientFetch({ fetch: ok, metrics: registry, clock })('https://a.test/');
+      expect(second.status).toBe(200);
+      expect(reported).toHaveLength(1);
+    } finally {
+      globalThis.reportError = original;
+    }
+  });
+});
+
+describe('logs', () => {
+  it('write the method, origin and status of a failed request, never its path, query string or headers', async () => {
+    handle.server.otherwise({ status: 503, body: 'no' });
+    const registry = new MetricsRegistry();
+    const logger = capture();
+    const stop = logPolicyEvents(registry, logger, { summaryInterval: 0, levels: { response: 'info', retry: 'info' } });
+    const api = resilientFetch({ name: 'accounts', clock, retry: quick, metrics: registry });
+    const response = await api(`${handle.server.origin}/users/ada@example.com?token=secret-token`, { method: 'DELETE', headers: { authorization: 'Bearer secret-header' } });
+    expect(response.status).toBe(503);
+    stop();
+    const failed = logger.lines.find((line) => line.fields['event'] === 'requestFailed');
+    expect(failed).toMatchObject({
+      level: 'warn',
+      fields: { policy: `accounts:${handle.server.origin}`, kind: 'fetch', method: 'DELETE', origin: handle.server.origin, status: 503, attempts: 2 },
+      message: `fetch "accounts:${handle.server.origin}": DELETE ${handle.server.origin} answered 503 after 2 attempts`,
+    });
+    expect(logger.lines.find((line) => line.fields['event'] === 'response')?.fields).toMatchObject({ method: 'DELETE', status: 503 });
+    const everything = JSON.stringify(logger.lines);
+    expect(everything).not.toMatch(/secret|ada@example|users/);
+  });
+
+  it('write a network failure with the error\'s name and message', async () => {
+    handle.server.otherwise({ reset: true });
+    const registry = new MetricsRegistry();
+    const logger = capture();
+    const stop = logPolicyEvents(registry, logger, { summaryInterval: 0 });
+    await resilientFetch({ name: 'flaky', clock, retry: quick, metrics: registry })(`${handle.server.origin}/x?key=secret`).catch(() => undefined);
+    stop();
+    const failed = logger.lines.find((line) => line.fields['event'] === 'requestFailed');
+    expect(failed?.fields).toMatchObject({ method: 'GET', origin: handle.server.origin, attempts: 2, error: { name: 'TypeError' } });
+    expect(JSON.stringify(logger.lines)).not.toContain('secret');
+  });
+
+  it('are not written for a caller\'s abort', async () => {
+    handle.server.otherwise({ hang: true });
+    const api = resilientFetch({ clock });
+    const events: unknown[] = [];
+    api.on('requestFailed', (payload) => void events.push(payload));
+    await expect(api(handle.server.origin, { signal: AbortSignal.timeout(5) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(events).toEqual([]);
+  });
+});
+
+describe('one breaker per origin', () => {
+  let other: TestServer;
+  beforeAll(async () => {
+    other = await startServer(clock.now);
+  });
+  afterAll(() => other.close());
+
+  it('opens for the origin that fails, and only for it', async () => {
+    handle.server.otherwise({ status: 503 });
+    const api = resilientFetch({ clock, retry: false, breaker: { failureRate: undefined, failureThreshold: 2, recoveryTimeout: 600_000 } });
+    expect((await api(handle.server.origin)).status).toBe(503);
+    expect((await api(handle.server.origin)).status).toBe(503);
+    const refused = await api(handle.server.origin).catch((error: unknown) => error);
+    expect(isCircuitOpenError(refused)).toBe(true);
+    expect(handle.server.requests).toHaveLength(2);
+    expect((await api(other.origin)).status).toBe(200);
+    expect(api.breakers?.peek(handle.server.origin)?.state).toBe('open');
+    expect(api.breakers?.peek(other.origin)?.state).toBe('closed');
+  });
+
+  it('opens by default at 10 % failures once 100 calls were seen, as the standard handler does', async () => {
+    handle.server.otherwise((request) => (Number(request.path.slice(1)) % 10 === 0 ? { status: 500 } : { status: 200 }));
+    // The real clock: 100 calls fit in the 30 s window however slow the machine is.
+    const api = resilientFetch({ retry: false });
+    for (let i = 1; i <= 99; i++) await (await api(`${handle.server.origin}/${i}`)).text();
+    expect(api.breakers?.peek(handle.server.origin)?.state).toBe('closed');
+    await (await api(`${handle.server.origin}/100`)).text();
+    expect(api.breakers?.peek(handle.server.origin)?.state).toBe('open');
+  });
+});
