@@ -1,5 +1,5 @@
 /**
- * `npm run demo` as a user runs it: a real process, a real HTTP server, real time. Short runs
+ * `npm run demo` as a user runs it: a real process, real HTTP servers, real time. Short runs
  * (the scenario scales with `--duration`), so the whole story (healthy, errors, slow, outage,
  * recovery, and the rush of geocoding calls beyond its vendor's rate limit) still happens.
  * The pure parts (percentiles from histograms, the layout, the terminal bookkeeping, the
@@ -8,14 +8,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { LatencySnapshot } from 'bulwark';
+import { MetricsRegistry, type LatencySnapshot } from 'bulwark';
 import { parseArguments } from './demo/cli.js';
 import { renderFrame, renderSummary, type DependencyView, type View } from './demo/dashboard.js';
 import { recentQuantile } from './demo/readings.js';
 import { runDemo } from './demo/run.js';
 import { phases, vendorLimits } from './demo/scenario.js';
-import { dependencyNames, type DependencyName } from './demo/stacks.js';
+import { buildDependencies, dependencyNames, type DependencyName } from './demo/stacks.js';
 import { FullScreen, fit, palette, screen, stripAnsi, visibleWidth } from './demo/terminal.js';
+import { startUpstream } from './demo/upstream.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Calls per second the demo makes to each dependency (see demo/stacks.ts), unless a phase asks for more. */
@@ -263,6 +264,53 @@ describe('the demo in-process', () => {
   }, 30_000);
 });
 
+describe('the dependencies call the upstream through resilientFetch', () => {
+  it('one origin and one client per dependency, its policies in the registry as <name>:<origin>', async () => {
+    const upstream = await startUpstream(dependencyNames);
+    try {
+      const registry = new MetricsRegistry();
+      const dependencies = buildDependencies(upstream.origins, registry, 1);
+      expect(new Set(dependencies.map((dependency) => dependency.origin)).size).toBe(dependencyNames.length);
+      const tracked = registry.snapshot().policies.map((policy) => `${policy.kind} ${policy.name}`);
+      const payments = dependencies.find((dependency) => dependency.name === 'payments')!;
+      const origin = upstream.origins.get('payments');
+      expect(payments.policyName).toBe(`payments:${origin}`);
+      for (const kind of ['fetch', 'bulkhead', 'retry', 'circuit-breaker']) expect(tracked).toContain(`${kind} payments:${origin}`);
+      expect(tracked).toContain(`timeout payments:${origin}:total`);
+      expect(tracked).toContain(`timeout payments:${origin}:attempt`);
+      expect(tracked).toContain(`rate-limiter geocoding:${upstream.origins.get('geocoding')}`);
+      expect(tracked).toContain(`hedge pricing:${upstream.origins.get('pricing')}`);
+      expect(tracked).toContain('fallback payments.fallback');
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('retries the payments POST (it carries an Idempotency-Key), returns a 503 asking for more time than is left, and the fallback answers both', async () => {
+    const upstream = await startUpstream(dependencyNames);
+    try {
+      const payments = buildDependencies(upstream.origins, new MetricsRegistry(), 1).find((dependency) => dependency.name === 'payments')!;
+      const signal = new AbortController().signal;
+
+      upstream.set('payments', { latency: [1, 2], errors: 1 });
+      expect(await payments.call(1, signal)).toEqual({ status: 'queued for a later charge' });
+      // A POST is retried only with an Idempotency-Key: the first request and its 2 retries.
+      expect(upstream.counters.get('payments')).toMatchObject({ requests: 3, errors: 3 });
+
+      upstream.resetCounters();
+      upstream.set('payments', { latency: [1, 2], outage: 'unavailable' });
+      expect(await payments.call(2, signal)).toEqual({ status: 'queued for a later charge' });
+      // Its Retry-After (1 s) would outlast the call's total timeout: returned at once, never retried sooner.
+      expect(upstream.counters.get('payments')).toMatchObject({ requests: 1, unavailable: 1 });
+
+      upstream.set('payments', { latency: [1, 2] });
+      expect(await payments.call(3, signal)).toMatchObject({ dependency: 'payments', path: '/payments/3' });
+    } finally {
+      await upstream.close();
+    }
+  });
+});
+
 describe('recentQuantile', () => {
   const histogram = (counts: readonly number[], bounds: readonly number[] = [10, 20, 40]): LatencySnapshot => ({
     count: counts.at(-1) ?? 0,
@@ -338,7 +386,7 @@ describe('the layout', () => {
     durationMs: 20_000,
     tickMs: 500,
     windowMs: 2_000,
-    upstreamUrl: 'http://127.0.0.1:65535',
+    upstreamAt: '127.0.0.1 :65531 :65532 :65533 :65534 :65535',
     phase: phases[3] ?? phases[0]!,
     stage: 'running',
     dependencies: [

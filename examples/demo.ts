@@ -1,22 +1,26 @@
 /**
  * `npm run demo`: a live dashboard of five dependencies that misbehave on a script, each
- * behind its own bulwark stack, watched through a `MetricsRegistry`.
+ * called through its own `resilientFetch` (bulwark/fetch) with a fallback around it, watched
+ * through a `MetricsRegistry`.
  *
- * A real HTTP server on 127.0.0.1 (random port) plays `payments`, `inventory`,
- * `recommendations`, `geocoding` and `pricing`. It follows a script whose phases scale with
+ * Real HTTP servers on 127.0.0.1 (a random port each: one origin per dependency) play
+ * `payments`, `inventory`, `recommendations`, `geocoding` and `pricing`. It follows a script whose phases scale with
  * the run: healthy, an error burst (500s, dropped connections), a latency spike, a full
  * outage, and the recovery. Geocoding's vendor allows 20 requests a second and answers 429
  * beyond; through the error burst and the latency spike the shop asks it for 36. One pricing
  * answer in 20 takes 20 times as long as the others, always. An open-loop load of concurrent
- * callers (about 190 calls per second, 215 in the rush) goes through
+ * callers (about 190 calls per second, 215 in the rush) goes through a fallback (answering
+ * errors and responses that are not 2xx) around each dependency's resilientFetch, whose
+ * policies for the origin are, outermost first:
  *
- *   payments:         withFallback → CircuitBreaker → retryWithBackoff → withTimeout → Bulkhead
- *   inventory:        withFallback → CircuitBreaker → retryWithBackoff → withTimeout → Bulkhead
- *   recommendations:  withFallback → CircuitBreaker → withTimeout → Bulkhead (no retry)
- *   geocoding:        withFallback → CircuitBreaker → RateLimiter → withTimeout
- *   pricing:          withFallback → withTimeout → hedge → CircuitBreaker
+ *   payments (POST):  total timeout → bulkhead → retry → breaker → attempt timeout
+ *   inventory:        total timeout → bulkhead → retry → breaker → attempt timeout
+ *   recommendations:  total timeout → bulkhead → breaker → attempt timeout (no retry)
+ *   geocoding:        total timeout → rate limit → breaker → attempt timeout
+ *   pricing:          total timeout → hedge → breaker (no attempt timeout, no retry)
  *
- * each with its own settings (see `demo/stacks.ts`). Twice a second the dashboard redraws, per
+ * each with its own settings (see `demo/stacks.ts`). The payments POST carries an
+ * `Idempotency-Key` per order, which is what lets resilientFetch retry it. Twice a second the dashboard redraws, per
  * dependency: the breaker's state, calls per second, ok / fallback / rejected / timed out,
  * p50 and p99 latency, the upstream's own request rate, and a timeline of breaker states;
  * for geocoding, what the rate limiter let through, made wait and refused, its permits and

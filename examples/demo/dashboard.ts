@@ -66,7 +66,8 @@ export interface View {
   readonly tickMs: number;
   /** The window of `recent` rates and percentiles, in ms. */
   readonly windowMs: number;
-  readonly upstreamUrl: string;
+  /** Where the upstream listens (`127.0.0.1 :<port> …`, a port per dependency). */
+  readonly upstreamAt: string;
   readonly phase: Phase;
   /** `running` while calls arrive; `draining` once they stop and the last ones finish. */
   readonly stage: 'running' | 'draining' | 'finished' | 'interrupted';
@@ -384,7 +385,7 @@ export function renderFrame(view: View, width: number, p: Palette, height = Infi
   ];
 
   const elapsed = `${seconds(Math.min(view.elapsedMs, view.durationMs))} of ${seconds(view.durationMs)}`;
-  const title = `${p.bold(p.cyan('bulwark'))} ${p.bold('live demo')}  ${p.dim(`upstream ${view.upstreamUrl}`)}`;
+  const title = `${p.bold(p.cyan('bulwark'))} ${p.bold('live demo')}  ${p.dim(`upstream ${view.upstreamAt}`)}`;
   const stage = stageText(view, p);
   const barWidth = Math.max(10, Math.min(40, width - visibleWidth(elapsed) - visibleWidth(stage) - 4));
   const policies = [...rateLimitTable(view, width, p), ...hedgeTable(view, width, p)];

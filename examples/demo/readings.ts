@@ -1,7 +1,9 @@
 /**
  * What the dashboard shows, read from two sources only: the metrics registry's snapshots and
  * the upstream's own counters. Rates and recent percentiles are differences between two
- * samples; nothing is counted on the side.
+ * samples; nothing is counted on the side. A dependency's client (a resilientFetch) names
+ * each of its policies `<dependency>:<origin>` (its timeouts `…:total` and `…:attempt`), so a
+ * policy is found by its name and its kind; the fallback around it is `<dependency>.fallback`.
  */
 import type { CircuitState, LatencySnapshot, MetricsSnapshot, PolicyMetricsSnapshot } from 'bulwark';
 import type { Dependency } from './stacks.js';
@@ -42,17 +44,17 @@ function latencySnapshot(histogram: Readonly<UpstreamLatency>): LatencySnapshot 
 export interface Counts {
   /** Calls that entered the stack. */
   readonly calls: number;
-  /** Calls the upstream answered (successes of the breaker, the layer under the fallback). */
+  /** Calls the upstream answered with a 2xx (the fallback's successes that are not its own answers). */
   readonly ok: number;
-  /** Calls the fallback answered instead. */
+  /** Calls the fallback answered instead (an error, or a response that is not 2xx). */
   readonly fallbacks: number;
   /** Calls the breaker refused (open, or half-open with its trial running). */
   readonly breakerRejections: number;
   /** Calls the bulkhead refused (full, or too long in its queue). */
   readonly bulkheadRejections: number;
-  /** Calls the rate limiter refused (their permit further away than its `maxWait`). */
+  /** Requests the rate limiter refused (their permit further away than its `maxWait`). */
   readonly limiterRejections: number;
-  /** Calls the rate limiter made wait for their permit. */
+  /** Requests the rate limiter made wait for their permit. */
   readonly limiterDelays: number;
   /** Hedged requests started (second attempts of a call). */
   readonly hedges: number;
@@ -60,7 +62,7 @@ export interface Counts {
   readonly hedgeWins: number;
   /** Hedged requests the budget kept from starting. */
   readonly hedgesDenied: number;
-  /** Attempts the timeout cut. */
+  /** Attempts a timeout cut: the attempt timeout, or the total timeout of the call. */
   readonly timeouts: number;
   /** Retries made. */
   readonly retries: number;
@@ -90,9 +92,19 @@ const COUNT_KEYS = [
   'upstreamLimited',
 ] as const satisfies readonly (keyof Counts)[];
 
-/** The snapshot of the policy called `name`; none for an unnamed policy, which the registry does not track. */
-function policy(snapshot: MetricsSnapshot, name: string | undefined): PolicyMetricsSnapshot | undefined {
-  return name === undefined ? undefined : snapshot.policies.find((candidate) => candidate.name === name);
+/** The snapshot of the policy called `name` of `kind` (`circuit-breaker`, `retry`, …); none when the registry tracks no such policy. */
+function policy(snapshot: MetricsSnapshot, name: string, kind: string): PolicyMetricsSnapshot | undefined {
+  return snapshot.policies.find((candidate) => candidate.name === name && candidate.kind === kind);
+}
+
+/** The snapshot of `dependency`'s client's policy of `kind`; `suffix` for its timeouts (`:total`, `:attempt`). */
+function clientPolicy(sample: Sample, dependency: Dependency, kind: string, suffix = ''): PolicyMetricsSnapshot | undefined {
+  return policy(sample.snapshot, `${dependency.policyName}${suffix}`, kind);
+}
+
+/** The snapshot of the fallback around `dependency`'s client. */
+function fallbackOf(sample: Sample, dependency: Dependency): PolicyMetricsSnapshot | undefined {
+  return dependency.fallback.name === undefined ? undefined : policy(sample.snapshot, dependency.fallback.name, 'fallback');
 }
 
 /**
@@ -107,22 +119,22 @@ function field(entry: PolicyMetricsSnapshot | undefined, name: string): number {
 
 /** The counts of `dependency` in `sample`. */
 export function counts(sample: Sample, dependency: Dependency): Counts {
-  const read = (member: { readonly name: string | undefined } | undefined): PolicyMetricsSnapshot | undefined => policy(sample.snapshot, member?.name);
-  const fallback = read(dependency.fallback);
-  const limiter = read(dependency.limiter);
-  const hedging = read(dependency.hedge);
+  const fallback = fallbackOf(sample, dependency);
+  const limiter = clientPolicy(sample, dependency, 'rate-limiter');
+  const hedging = clientPolicy(sample, dependency, 'hedge');
   const upstream = sample.upstream.get(dependency.name);
   return {
     calls: fallback?.calls ?? 0,
     // What left the stack under the fallback with a value: the fallback's successes that are not its own answers.
     ok: (fallback?.successes ?? 0) - (fallback?.fallbacks ?? 0),
     fallbacks: fallback?.fallbacks ?? 0,
-    breakerRejections: read(dependency.breaker)?.rejections ?? 0,
-    bulkheadRejections: read(dependency.bulkhead)?.rejections ?? 0,
+    breakerRejections: clientPolicy(sample, dependency, 'circuit-breaker')?.rejections ?? 0,
+    bulkheadRejections: clientPolicy(sample, dependency, 'bulkhead')?.rejections ?? 0,
     limiterRejections: limiter?.rejections ?? 0,
     limiterDelays: field(limiter, 'rateLimitDelays'),
-    timeouts: read(dependency.timeout)?.timeouts ?? 0,
-    retries: read(dependency.retry)?.retries ?? 0,
+    // An attempt cut by the total timeout is not cut by its own: the two never count the same attempt.
+    timeouts: (clientPolicy(sample, dependency, 'timeout', ':attempt')?.timeouts ?? 0) + (clientPolicy(sample, dependency, 'timeout', ':total')?.timeouts ?? 0),
+    retries: clientPolicy(sample, dependency, 'retry')?.retries ?? 0,
     hedges: field(hedging, 'hedges'),
     hedgeWins: field(hedging, 'hedgeWins'),
     hedgesDenied: field(hedging, 'hedgesDenied'),
@@ -142,26 +154,26 @@ export function rates(now: Sample, then: Sample, dependency: Dependency): Counts
 
 /** The breaker's state in `sample` (from the registry's gauge). */
 export function breakerState(sample: Sample, dependency: Dependency): CircuitState | undefined {
-  return policy(sample.snapshot, dependency.breaker.name)?.state;
+  return clientPolicy(sample, dependency, 'circuit-breaker')?.state;
 }
 
 /** The bulkhead's gauges in `sample`; none for a stack without a bulkhead. */
 export function bulkheadLoad(sample: Sample, dependency: Dependency): { readonly active: number; readonly queued: number } | undefined {
   if (dependency.bulkhead === undefined) return undefined;
-  const bulkhead = policy(sample.snapshot, dependency.bulkhead.name);
+  const bulkhead = clientPolicy(sample, dependency, 'bulkhead');
   return { active: bulkhead?.active ?? 0, queued: bulkhead?.queued ?? 0 };
 }
 
 /** The rate limiter's gauges in `sample` (its `permits` and `queued`, as its description names them); none without a limiter. */
 export function limiterLoad(sample: Sample, dependency: Dependency): { readonly permits: number; readonly queued: number } | undefined {
-  if (dependency.limiter === undefined) return undefined;
-  const limiter = policy(sample.snapshot, dependency.limiter.name);
+  if (dependency.rateLimit === undefined) return undefined;
+  const limiter = clientPolicy(sample, dependency, 'rate-limiter');
   return { permits: field(limiter, 'permits'), queued: field(limiter, 'queued') };
 }
 
 /** The latency histogram of whole calls (what a caller waits, fallback included). */
 export function callLatency(sample: Sample, dependency: Dependency): LatencySnapshot | undefined {
-  return policy(sample.snapshot, dependency.fallback.name)?.latency;
+  return fallbackOf(sample, dependency)?.latency;
 }
 
 /** The histogram of how long the upstream takes to answer `dependency`, by its own clock (the latencies it drew). */

@@ -1,6 +1,6 @@
 /**
- * One run of the demo: starts the upstream, builds the stacks, tracks them in a metrics
- * registry, plays the scenario under a steady load, shows what happens (a full-screen
+ * One run of the demo: starts the upstream (a server per dependency), builds a resilientFetch
+ * client per dependency whose policies a metrics registry tracks, plays the scenario under a steady load, shows what happens (a full-screen
  * dashboard, or plain lines), then drains, prints the summary and closes everything it
  * opened, so the process can exit by itself.
  */
@@ -99,16 +99,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     for (let round = 0; round < WARM_UP_ROUNDS; round++) {
       await Promise.all(
         dependencyNames.flatMap((name) =>
-          Array.from({ length: WARM_UP_CONCURRENCY }, () => fetch(`${upstream.url}/${name}/${WARM_UP_ID}`).then((response) => response.body?.cancel())),
+          Array.from({ length: WARM_UP_CONCURRENCY }, () => fetch(`${upstream.origins.get(name) ?? ''}/${name}/${WARM_UP_ID}`).then((response) => response.body?.cancel())),
         ),
       );
     }
     upstream.resetCounters();
     started = performance.now();
-    const dependencies = buildDependencies(upstream.url, durationMs / REFERENCE_DURATION_MS);
+    // Each client tracks its policies in the registry itself (its `metrics` option), and the
+    // fallback around it is tracked next to them: the registry is the run's own, dropped with it.
     const registry = new MetricsRegistry({ buckets: LATENCY_BUCKETS });
-    for (const dependency of dependencies) cleanups.push(registry.track(dependency.stack));
+    const dependencies = buildDependencies(upstream.origins, registry, durationMs / REFERENCE_DURATION_MS);
 
+    /** Where the upstream listens, as the title says it: `127.0.0.1 :<port> :<port> …`, one port per dependency, in the dashboard's order. */
+    const upstreamAt = `127.0.0.1 ${dependencies.map((dependency) => `:${new URL(dependency.origin).port}`).join(' ')}`;
     const watches = new Map<Dependency, BreakerWatch>();
     for (const dependency of dependencies) {
       const initial = dependency.breaker.state;
@@ -158,18 +161,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             bulkhead === undefined || dependency.bulkhead === undefined
               ? undefined
               : { ...bulkhead, maxConcurrent: dependency.bulkhead.maxConcurrent, maxQueue: dependency.bulkhead.maxQueue },
-          limiter:
-            limiter === undefined || dependency.limiter === undefined
-              ? undefined
-              : {
-                  ...limiter,
-                  rate: dependency.limiter.rate,
-                  interval: dependency.limiter.interval,
-                  burst: dependency.limiter.burst,
-                  maxWait: dependency.limiter.maxWait,
-                  vendor: vendorLimits[dependency.name],
-                },
-          hedge: dependency.hedge === undefined || typeof dependency.hedge.delay !== 'number' ? undefined : { delay: dependency.hedge.delay },
+          limiter: limiter === undefined || dependency.rateLimit === undefined ? undefined : { ...limiter, ...dependency.rateLimit, vendor: vendorLimits[dependency.name] },
+          hedge: dependency.hedge === undefined ? undefined : { delay: dependency.hedge.delay },
           upstream: now.upstream.get(dependency.name) ?? zeroCounters(),
           upstreamLatency: served,
           recentUpstreamP99: recentQuantile(served, upstreamLatency(then, dependency), 0.99),
@@ -183,7 +176,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         durationMs,
         tickMs: TICK_MS,
         windowMs: now.at > then.at ? now.at - then.at : windowMs,
-        upstreamUrl: upstream.url,
+        upstreamAt,
         phase,
         stage,
         dependencies: rows,
@@ -244,7 +237,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       output.on('resize', redraw);
       cleanups.push(() => output.off('resize', redraw));
     } else {
-      print(`bulwark demo: ${dependencies.length} dependencies behind their own stacks, an upstream on ${upstream.url}, ${(durationMs / 1_000).toFixed(1)} s`);
+      print(`bulwark demo: ${dependencies.length} dependencies, each called through its own resilientFetch, upstream ${upstreamAt}, ${(durationMs / 1_000).toFixed(1)} s`);
     }
 
     const stopScenario = playScenario(

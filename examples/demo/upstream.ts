@@ -1,12 +1,13 @@
 /**
- * The demo's upstream: one real HTTP server on 127.0.0.1 (a random free port) that plays
- * several dependencies at once, one path each (`GET /payments/…`, `GET /inventory/…`), and
- * misbehaves the way a script tells it to. A dependency may enforce a vendor's rate limit of
+ * The demo's upstream: real HTTP servers on 127.0.0.1 that play several dependencies, one
+ * server on a port of its own (a random free one) per dependency, so that each is an origin
+ * of its own to the clients (`http://127.0.0.1:<port>/payments/…`), and misbehave the way a
+ * script tells them to. A dependency may enforce a vendor's rate limit of
  * its own (`429 Too Many Requests` beyond it). The server keeps its own counters and a
  * histogram of how long its answers take, so the dashboard can show what the server really
  * saw next to what the callers saw through their policies.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How one dependency behaves for a while. Shares are of requests, between 0 and 1. */
@@ -84,8 +85,8 @@ export interface UpstreamOptions {
 
 /** A running upstream. */
 export interface Upstream {
-  /** `http://127.0.0.1:<port>` */
-  readonly url: string;
+  /** The origin of each dependency's server, by dependency name: `http://127.0.0.1:<port>`. */
+  readonly origins: ReadonlyMap<string, string>;
   /** Live counters per dependency name. */
   readonly counters: ReadonlyMap<string, Readonly<UpstreamCounters>>;
   /** Live latency histograms per dependency name. */
@@ -116,7 +117,7 @@ export function emptyLatency(bounds: readonly number[]): UpstreamLatency {
 /** The path the demo's warm-up requests take: answered at once, counted nowhere, limited by nothing. */
 export const WARM_UP_ID = 'warm-up';
 
-/** Starts the upstream; `dependencies` are the paths it answers, each healthy to begin with. */
+/** Starts the upstream: a server per dependency, answering `/<dependency>/<id>`, each healthy to begin with. */
 export async function startUpstream(dependencies: readonly string[], options: UpstreamOptions = {}): Promise<Upstream> {
   const { limits = {}, buckets = [], random = Math.random } = options;
   const conditions = new Map<string, Condition>(dependencies.map((name) => [name, HEALTHY]));
@@ -146,11 +147,14 @@ export async function startUpstream(dependencies: readonly string[], options: Up
     for (const bucket of histogram.buckets) if (ms <= bucket.le) bucket.count++;
   };
 
-  const handle = (request: IncomingMessage, response: ServerResponse): void => {
+  /** The handler of `dependency`'s server. */
+  const handle = (dependency: string) => (request: IncomingMessage, response: ServerResponse): void => {
+    // A request body (a payment's order) is not read, but drained, so the connection stays usable.
+    request.resume();
     const [, name = '', id] = (request.url ?? '/').split('/');
     const condition = conditions.get(name);
     const count = counters.get(name);
-    if (condition === undefined || count === undefined) {
+    if (name !== dependency || condition === undefined || count === undefined) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end(`no dependency at ${request.url ?? '/'}\n`);
       return;
     }
@@ -209,18 +213,28 @@ export async function startUpstream(dependencies: readonly string[], options: Up
     }
   };
 
-  const server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.removeListener('error', reject);
-      resolve();
+  const listen = async (dependency: string): Promise<Server> => {
+    const server = createServer(handle(dependency));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
     });
-  });
-  const { port } = server.address() as AddressInfo;
+    return server;
+  };
+  const servers = new Map<string, Server>();
+  try {
+    for (const name of dependencies) servers.set(name, await listen(name));
+  } catch (error) {
+    await closeAll([...servers.values()]);
+    throw error;
+  }
+  const origins = new Map([...servers].map(([name, server]) => [name, `http://127.0.0.1:${(server.address() as AddressInfo).port}`]));
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    origins,
     counters,
     latency,
     set(dependency, condition) {
@@ -237,10 +251,15 @@ export async function startUpstream(dependencies: readonly string[], options: Up
       for (const times of admitted.values()) times.length = 0;
     },
     close() {
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error === undefined ? resolve() : reject(error))));
-      // Idle keep-alive sockets and hanging requests would otherwise hold the server open.
-      server.closeAllConnections();
-      return closed;
+      return closeAll([...servers.values()]);
     },
   };
+}
+
+/** Closes `servers`, ending every open request and connection; resolves once all are closed. */
+async function closeAll(servers: readonly Server[]): Promise<void> {
+  const closed = servers.map((server) => new Promise<void>((resolve, reject) => server.close((error) => (error === undefined ? resolve() : reject(error)))));
+  // Idle keep-alive sockets and hanging requests would otherwise hold the servers open.
+  for (const server of servers) server.closeAllConnections();
+  await Promise.all(closed);
 }
