@@ -10,6 +10,7 @@ export default defineConfig({
     otel: 'src/otel/index.ts',
     chaos: 'src/chaos/index.ts',
     fetch: 'src/fetch/index.ts',
+    redis: 'src/redis/index.ts',
   },
   // bulwark/chaos extends LayerPolicy, a class of the core (bulwark/fetch too, and composes the
   // core's policies): it imports it by the package's own

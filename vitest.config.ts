@@ -6,7 +6,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^bulwark$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^bulwark\/(health|prometheus|otel|chaos|fetch)$/, replacement: fileURLToPath(new URL('./src/$1/index.ts', import.meta.url)) },
+      { find: /^bulwark\/(health|prometheus|otel|chaos|fetch|redis)$/, replacement: fileURLToPath(new URL('./src/$1/index.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const src = fileURLToPath(new URL('../src', import.meta.url));
-const SUBPATHS = ['health', 'prometheus', 'otel', 'chaos', 'fetch'];
+const SUBPATHS = ['health', 'prometheus', 'otel', 'chaos', 'fetch', 'redis'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

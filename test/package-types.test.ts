@@ -71,8 +71,8 @@ const consumers: readonly Consumer[] = [
 const cases = compilers.flatMap((compiler) => consumers.map((consumer) => [`TypeScript ${compiler.version}, ${consumer.name}`, compiler, consumer] as const));
 
 /** The declaration files of the entry points (not of the chunks they share), as tsc --listFiles prints them. */
-const entryDeclaration = /[\\/]node_modules[\\/]bulwark[\\/]dist[\\/]((?:index|health|prometheus|otel|chaos|fetch)\.d\.c?ts)$/;
-const entries = ['index', 'health', 'prometheus', 'otel', 'chaos', 'fetch'];
+const entryDeclaration = /[\\/]node_modules[\\/]bulwark[\\/]dist[\\/]((?:index|health|prometheus|otel|chaos|fetch|redis)\.d\.c?ts)$/;
+const entries = ['index', 'health', 'prometheus', 'otel', 'chaos', 'fetch', 'redis'];
 
 /** Runs `task` when a core is free: a tsc is one thread, and more of them than cores only slow each other down. */
 const limit = ((slots: number) => {

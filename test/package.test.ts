@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entries = ['index', 'health', 'prometheus', 'otel', 'chaos', 'fetch'];
+const entries = ['index', 'health', 'prometheus', 'otel', 'chaos', 'fetch', 'redis'];
 const built = entries.flatMap((entry) => [`dist/${entry}.js`, `dist/${entry}.cjs`, `dist/${entry}.d.ts`, `dist/${entry}.d.cts`]);
 /** The subpath entries and one export each must have. */
 const subpaths = [
@@ -16,12 +16,13 @@ const subpaths = [
   ['bulwark/otel', 'registerOpenTelemetryMetrics'],
   ['bulwark/chaos', 'chaosFault'],
   ['bulwark/fetch', 'resilientFetch'],
+  ['bulwark/redis', 'RedisRateLimiter'],
 ] as const;
 /**
  * The subpaths that use the core through types only; bulwark/chaos and bulwark/fetch extend
  * LayerPolicy, so they import 'bulwark' itself (test/chaos/package.test.ts, test/fetch/package.test.ts).
  */
-const typeOnlySubpaths = subpaths.filter(([subpath]) => subpath !== 'bulwark/chaos' && subpath !== 'bulwark/fetch');
+const typeOnlySubpaths = subpaths.filter(([subpath]) => subpath !== 'bulwark/chaos' && subpath !== 'bulwark/fetch' && subpath !== 'bulwark/redis');
 
 /** Plain node in the project root (no vite, no loader), so `bulwark` resolves through the package's own exports map. */
 async function node(args: string[]): Promise<string> {
@@ -113,7 +114,7 @@ describe('the built package', () => {
     const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       exports: Record<string, Record<string, Record<string, string>>>;
     };
-    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel'], ['./chaos', 'chaos'], ['./fetch', 'fetch']] as const) {
+    for (const [key, entry] of [['.', 'index'], ['./health', 'health'], ['./prometheus', 'prometheus'], ['./otel', 'otel'], ['./chaos', 'chaos'], ['./fetch', 'fetch'], ['./redis', 'redis']] as const) {
       const conditions = manifest.exports[key];
       expect(Object.keys(conditions?.['import'] ?? {})[0]).toBe('types');
       expect(Object.keys(conditions?.['require'] ?? {})[0]).toBe('types');

@@ -1,0 +1,41 @@
+/** What observability reads of a shared rate limiter: its counters, its gauge and its log lines. */
+import type { CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
+import type { RedisRateLimiterEvents } from './limiter.js';
+
+export const REDIS_RATE_LIMITER_COUNTERS: readonly CounterDescription[] = [
+  { field: 'redisStoreFailures', event: 'storeError', unit: '{failure}', description: 'Calls to Redis of a shared policy that failed or timed out.' },
+  { field: 'sharedRateLimitDelays', event: 'delayed', unit: '{delay}', description: 'Calls the shared rate limiter made wait for a reserved permit.' },
+];
+
+export const REDIS_RATE_LIMITER_GAUGES: readonly GaugeDescription[] = [
+  {
+    field: 'redisStoreUp',
+    prometheus: 'redis_store_up',
+    otel: 'bulwark.redis_store.up',
+    description: 'Whether Redis answers the shared policy (1) or local state stands in (0).',
+    unit: '1',
+    type: 'ratio',
+  },
+];
+
+type Rejected = RedisRateLimiterEvents['rejected'];
+type Down = RedisRateLimiterEvents['storeDown'];
+
+export const REDIS_RATE_LIMITER_LOGS: readonly LogDescription[] = [
+  {
+    event: 'rejected',
+    level: 'warn',
+    perCall: true,
+    plural: 'rejections',
+    message: ({ error }: Rejected, label: string) => `${label} rejected a call: ${error.message}`,
+    fields: ({ error, retryAfter }: Rejected) => ({ retryAfter, error: { name: error.name, message: error.message } }),
+  },
+  {
+    event: 'storeDown',
+    level: 'error',
+    perCall: false,
+    message: ({ error }: Down, label: string) => `${label}: Redis is down, deciding locally: ${error.message}`,
+    fields: ({ error }: Down) => ({ error: { name: error.name, message: error.message } }),
+  },
+  { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the limit is shared again`, fields: () => ({}) },
+];

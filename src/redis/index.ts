@@ -1,0 +1,4 @@
+export { RedisRateLimiter } from './limiter.js';
+export type { RedisRateLimiterEvents, RedisRateLimiterOptions } from './limiter.js';
+export { RedisStoreError } from './store.js';
+export type { RedisClientLike } from './store.js';

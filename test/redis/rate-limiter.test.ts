@@ -1,0 +1,260 @@
+/**
+ * RedisRateLimiter against a real redis-server, with ioredis and with node-redis (and once with
+ * iovalkey): the shared bucket, reservations within maxWait, and the store's failure modes
+ * (stopped, paused with SIGSTOP, restarted with its script cache flushed).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MetricsRegistry, RateLimitedError, compose, isRateLimitedError, isRefusal, logPolicyEvents, retryWithBackoff, withTimeout, CircuitBreaker, type PolicyLogger } from '../../src/index.js';
+import { renderPrometheus } from '../../src/prometheus/index.js';
+import { RedisRateLimiter, RedisStoreError, type RedisRateLimiterOptions } from '../../src/redis/index.js';
+import { connectClient, type Family, type TestClient } from './clients.js';
+import { RedisServer } from './server.js';
+
+let server: RedisServer;
+const open: TestClient[] = [];
+let unique = 0;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterAll(async () => {
+  await server?.close();
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.quit()));
+});
+
+async function client(family: Family): Promise<TestClient> {
+  const c = await connectClient(family, server.port);
+  open.push(c);
+  return c;
+}
+
+function limiter(c: TestClient, options: Partial<RedisRateLimiterOptions> & { name: string }): RedisRateLimiter {
+  return new RedisRateLimiter(c.client, { rate: 3, interval: 60_000, ...options });
+}
+
+const ok = () => 'ran';
+const settle = <T,>(promise: Promise<T>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (family) => {
+  it('grants burst permits across every replica sharing the name, then refuses with the server\'s exact retryAfter', async () => {
+    const name = `shared-${family}-${unique++}`;
+    const a = limiter(await client(family), { name });
+    const b = limiter(await client(family), { name });
+    const answers = await Promise.all([a, b, a, b, a].map((l) => settle(l.execute(ok))));
+    const granted = answers.filter((answer) => 'value' in answer);
+    const refused = answers.map((answer) => ('error' in answer ? answer.error : undefined)).filter((error) => error !== undefined);
+    expect(granted).toHaveLength(3);
+    expect(refused).toHaveLength(2);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(RateLimitedError);
+      expect(isRateLimitedError(error) && isRefusal(error)).toBe(true);
+      const { retryAfter, reason } = error as RateLimitedError;
+      expect(reason).toBe('limit');
+      // One permit per 20 000 ms: the next is at most that far, and nearly that (a few ms passed).
+      expect(retryAfter).toBeGreaterThan(19_000);
+      expect(retryAfter).toBeLessThanOrEqual(20_000);
+    }
+  });
+
+  it('a call whose permit is within maxWait reserves it in the same round trip and waits for it', async () => {
+    const name = `wait-${family}-${unique++}`;
+    const l = limiter(await client(family), { name, rate: 1_000, interval: 1_000, burst: 1, maxWait: 50 });
+    const delays: number[] = [];
+    l.on('delayed', ({ wait }) => delays.push(wait));
+    expect(await l.execute(ok)).toBe('ran');
+    expect(await l.execute(ok)).toBe('ran');
+    expect(delays).toHaveLength(1);
+    expect(delays[0]).toBeGreaterThan(0);
+    expect(delays[0]).toBeLessThanOrEqual(1);
+  });
+
+  it('an aborted call answers at once with the reason and arms nothing more', async () => {
+    const name = `abort-${family}-${unique++}`;
+    const l = limiter(await client(family), { name });
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    const call = settle(l.execute(ok, { signal: controller.signal }));
+    controller.abort(reason);
+    expect(await call).toEqual({ error: reason });
+  });
+
+  it('Redis stopped: calls go on under a local limiter of the same options, storeDown then storeUp, and sharing resumes', async () => {
+    const own = await RedisServer.start();
+    try {
+      const c = await connectClient(family, own.port);
+      open.push(c);
+      const l = new RedisRateLimiter(c.client, { name: `down-${family}`, rate: 2, interval: 60_000, timeout: 100, probeInterval: 50 });
+      const seen: string[] = [];
+      l.on('storeDown', () => seen.push('down'));
+      l.on('storeUp', () => seen.push('up'));
+      expect(await l.execute(ok)).toBe('ran'); // shared: 1 of 2 taken in Redis
+      await own.stop();
+      expect(await l.execute(ok)).toBe('ran'); // local bucket, full: 2 permits
+      expect(l.storeUp).toBe(false);
+      expect(await l.execute(ok)).toBe('ran');
+      expect(await settle(l.execute(ok))).toMatchObject({ error: expect.any(RateLimitedError) });
+      expect(seen).toEqual(['down']);
+      await own.start(); // empty: a fresh bucket of 2
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      let back = false;
+      for (let i = 0; i < 100 && !back; i++) {
+        await settle(l.execute(ok));
+        back = l.storeUp;
+        if (!back) await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+      expect(back).toBe(true);
+      expect(seen).toEqual(['down', 'up']);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('failClosed: while Redis is down calls are refused with RedisStoreError (a refusal)', async () => {
+    const own = await RedisServer.start();
+    try {
+      const c = await connectClient(family, own.port);
+      open.push(c);
+      const l = new RedisRateLimiter(c.client, { name: `closed-${family}`, rate: 2, timeout: 100, failClosed: true });
+      await own.stop();
+      const first = await settle(l.execute(ok));
+      const second = await settle(l.execute(ok));
+      for (const answer of [first, second]) {
+        expect(answer).toMatchObject({ error: expect.any(RedisStoreError) });
+        expect(isRefusal((answer as { error: unknown }).error)).toBe(true);
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('Redis paused (SIGSTOP): no call waits on it longer than the store timeout', async () => {
+    const own = await RedisServer.start();
+    try {
+      const c = await connectClient(family, own.port);
+      open.push(c);
+      const l = new RedisRateLimiter(c.client, { name: `paused-${family}`, rate: 100, timeout: 100, probeInterval: 10_000 });
+      const downs: unknown[] = [];
+      l.on('storeDown', (event) => downs.push(event));
+      await l.execute(ok);
+      own.pause();
+      // The server stays stopped until every call below has settled: a call that waited on it
+      // would never settle. The store's timeout ends each wait and the local limiter decides.
+      const answers = await Promise.all(Array.from({ length: 20 }, () => settle(l.execute(ok))));
+      expect(answers.every((answer) => 'value' in answer)).toBe(true); // fail-open
+      expect(downs).toHaveLength(1);
+      // Later calls decide locally, without asking the paused server.
+      expect(await l.execute(ok)).toBe('ran');
+      own.resume();
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('Redis restarted (script cache lost) and SCRIPT FLUSH: nothing fails', async () => {
+    const own = await RedisServer.start();
+    try {
+      const c = await connectClient(family, own.port);
+      open.push(c);
+      const l = new RedisRateLimiter(c.client, { name: `restart-${family}`, rate: 1_000, timeout: 2_000 });
+      const failures: unknown[] = [];
+      l.on('storeError', ({ error }) => failures.push(error));
+      expect(await l.execute(ok)).toBe('ran');
+      await c.command('SCRIPT', 'FLUSH');
+      expect(await l.execute(ok)).toBe('ran');
+      await own.restart();
+      // The client reconnects by itself; the first call after it finds no script and loads it.
+      expect(await l.execute(ok)).toBe('ran');
+      expect(await l.execute(ok)).toBe('ran');
+      expect(failures).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('100 callers racing on two replicas: exactly burst granted, the rest refused', async () => {
+    const name = `race-${family}-${unique++}`;
+    const a = limiter(await client(family), { name, rate: 37 });
+    const b = limiter(await client(family), { name, rate: 37 });
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => settle((i % 2 === 0 ? a : b).execute(ok))));
+    expect(answers.filter((answer) => 'value' in answer)).toHaveLength(37);
+  });
+
+  it('composed with the core policies: a refusal is not counted by a breaker nor retried', async () => {
+    const name = `composed-${family}-${unique++}`;
+    const l = limiter(await client(family), { name, rate: 1 });
+    const breaker = new CircuitBreaker({ failureThreshold: 1 });
+    const stack = compose(breaker, retryWithBackoff({ maxRetries: 2, baseDelay: 1 }), withTimeout(5_000), l);
+    expect(await stack.execute(ok)).toBe('ran');
+    expect(await settle(stack.execute(ok))).toMatchObject({ error: expect.any(RateLimitedError) });
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('RedisRateLimiter with iovalkey', () => {
+  it('shares the bucket and survives SCRIPT FLUSH', async () => {
+    const c = await client('iovalkey');
+    const l = limiter(c, { name: `valkey-${unique++}`, rate: 2 });
+    expect(await l.execute(ok)).toBe('ran');
+    await c.command('SCRIPT', 'FLUSH');
+    expect(await l.execute(ok)).toBe('ran');
+    expect(await settle(l.execute(ok))).toMatchObject({ error: expect.any(RateLimitedError) });
+  });
+});
+
+describe('RedisRateLimiter observed', () => {
+  it('MetricsRegistry, renderPrometheus and logPolicyEvents read its description', async () => {
+    const own = await RedisServer.start();
+    try {
+      const c = await connectClient('ioredis', own.port);
+      open.push(c);
+      const l = new RedisRateLimiter(c.client, { name: 'observed', rate: 1, timeout: 100 });
+      const registry = new MetricsRegistry();
+      registry.track(l);
+      const lines: unknown[][] = [];
+      const logger: PolicyLogger = { info: (...args) => void lines.push(['info', ...args]), warn: (...args) => void lines.push(['warn', ...args]), error: (...args) => void lines.push(['error', ...args]) };
+      const stop = logPolicyEvents(l, logger, { summaryInterval: 0 });
+      await l.execute(ok);
+      await settle(l.execute(ok));
+      await own.stop();
+      await l.execute(ok);
+      const mine = registry.snapshot().policies.find((policy) => policy.kind === 'shared-rate-limiter') as Record<string, unknown>;
+      expect(mine).toMatchObject({ name: 'observed', rejections: 1, redisStoreUp: 0, redisStoreFailures: 1 });
+      const text = renderPrometheus(registry);
+      expect(text).toMatch(/bulwark_redis_store_up\{[^}]*policy="observed"[^}]*\} 0/);
+      expect(text).toMatch(/bulwark_redis_store_failures_total\{[^}]*\} 1/);
+      expect(lines.map((line) => line[0])).toEqual(['warn', 'error']);
+      stop();
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('RedisRateLimiter options', () => {
+  const fake = { evalsha: async () => [1, 0, 0], eval: async () => [1, 0, 0] };
+  it('refuses a value that is not a client', () => {
+    expect(() => new RedisRateLimiter({} as never, { name: 'x', rate: 1 })).toThrow(TypeError);
+    expect(() => new RedisRateLimiter(undefined as never, { name: 'x', rate: 1 })).toThrow(/ioredis, iovalkey or node-redis/);
+  });
+  it('requires name and rate and checks every value', () => {
+    expect(() => new RedisRateLimiter(fake, { rate: 1 } as never)).toThrow(/name is required/);
+    expect(() => new RedisRateLimiter(fake, { name: 'x' } as never)).toThrow(/rate is required/);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 0 })).toThrow(/rate must be a whole number ≥ 1, got 0/);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, interval: 0 })).toThrow(RangeError);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, burst: 1.5 })).toThrow(RangeError);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, maxWait: -1 })).toThrow(RangeError);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, timeout: 0 })).toThrow(RangeError);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, failClosed: 'yes' as never })).toThrow(TypeError);
+    expect(() => new RedisRateLimiter(fake, { name: '', rate: 1 })).toThrow();
+  });
+  it('names ours for the peers\' option names', () => {
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, points: 5 } as never)).toThrow(/points.*"rate"/s);
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, reservoir: 5 } as never)).toThrow(/reservoir/);
+  });
+  it('accepts the extremes', () => {
+    expect(new RedisRateLimiter(fake, { name: 'x', rate: 1, interval: 1e-3, burst: 1, maxWait: 0 }).key).toBe('{bulwark:x}:rate');
+    expect(new RedisRateLimiter(fake, { name: 'x', rate: 1e9, burst: 1e9, maxWait: 2_147_483_647, timeout: 1 }).rate).toBe(1e9);
+  });
+});
