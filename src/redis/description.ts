@@ -1,5 +1,6 @@
 /** What observability reads of a shared rate limiter: its counters, its gauge and its log lines. */
 import type { CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
+import type { RedisBulkheadEvents } from './bulkhead.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 
 export const REDIS_RATE_LIMITER_COUNTERS: readonly CounterDescription[] = [
@@ -38,4 +39,34 @@ export const REDIS_RATE_LIMITER_LOGS: readonly LogDescription[] = [
     fields: ({ error }: Down) => ({ error: { name: error.name, message: error.message } }),
   },
   { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the limit is shared again`, fields: () => ({}) },
+];
+
+/** What observability reads of a fleet-wide bulkhead: this replica's slots and queue, the store's state. */
+export const REDIS_BULKHEAD_COUNTERS: readonly CounterDescription[] = [REDIS_RATE_LIMITER_COUNTERS[0] as CounterDescription];
+
+export const REDIS_BULKHEAD_GAUGES: readonly GaugeDescription[] = [
+  { field: 'active', prometheus: 'bulkhead_active_calls', otel: 'bulwark.bulkhead.call.active', description: 'Calls running in the bulkhead now.', unit: '{call}', type: 'count' },
+  { field: 'queued', prometheus: 'bulkhead_queued_calls', otel: 'bulwark.bulkhead.call.queued', description: 'Calls waiting in the bulkhead queue now.', unit: '{call}', type: 'count' },
+  ...REDIS_RATE_LIMITER_GAUGES,
+];
+
+type BulkheadRejected = RedisBulkheadEvents['rejected'];
+
+export const REDIS_BULKHEAD_LOGS: readonly LogDescription[] = [
+  {
+    event: 'rejected',
+    level: 'warn',
+    perCall: true,
+    plural: 'rejections',
+    message: ({ error }: BulkheadRejected, label: string) => `${label} rejected a call: ${error.message}`,
+    fields: ({ error, reason }: BulkheadRejected) => ({ reason, error: { name: error.name, message: error.message } }),
+  },
+  {
+    event: 'storeDown',
+    level: 'error',
+    perCall: false,
+    message: ({ error }: Down, label: string) => `${label}: Redis is down, slots are local: ${error.message}`,
+    fields: ({ error }: Down) => ({ error: { name: error.name, message: error.message } }),
+  },
+  { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the cap is shared again`, fields: () => ({}) },
 ];

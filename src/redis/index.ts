@@ -2,3 +2,5 @@ export { RedisRateLimiter } from './limiter.js';
 export type { RedisRateLimiterEvents, RedisRateLimiterOptions } from './limiter.js';
 export { RedisStoreError } from './store.js';
 export type { RedisClientLike } from './store.js';
+export { RedisBulkhead } from './bulkhead.js';
+export type { RedisBulkheadEvents, RedisBulkheadOptions } from './bulkhead.js';

@@ -18,6 +18,7 @@ import { REDIS_RATE_LIMITER_COUNTERS, REDIS_RATE_LIMITER_GAUGES, REDIS_RATE_LIMI
 import { Events } from './events.js';
 import { RATE_LIMIT_SCRIPT, rateKey } from './script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
+import { positive, withoutStack } from './util.js';
 
 /** Options of {@link RedisRateLimiter}. */
 export interface RedisRateLimiterOptions {
@@ -297,22 +298,4 @@ function leave(_reason: unknown, pending: Pending): void {
   pending.timer = undefined;
   pending.local?.abort();
   pending.local = undefined;
-}
-
-function positive(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${validate.show(value)}`);
-  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a finite duration in ms > 0, got ${validate.show(value)}`);
-  return value;
-}
-
-function withoutStack<E>(make: () => E): E {
-  const errorType = Error as { stackTraceLimit?: number };
-  const limit = errorType.stackTraceLimit;
-  if (typeof limit !== 'number') return make();
-  errorType.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    errorType.stackTraceLimit = limit;
-  }
 }

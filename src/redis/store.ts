@@ -68,9 +68,18 @@ function isNoScript(error: unknown): boolean {
 /**
  * Runs `script` on `keys` (one hash slot) and `args`: EVALSHA, and on NOSCRIPT once more by
  * EVAL. Rejects with {@link RedisStoreError} when no answer came within `timeout` ms (the
- * client's own command goes on; its late answer is dropped) or the client failed.
+ * client's own command goes on; its late answer goes to `onLate`, if given, else is dropped) or
+ * the client failed.
  */
-export async function runScript(run: Runner, script: Script, keys: string[], args: string[], timeout: number, owner: string): Promise<unknown> {
+export async function runScript(
+  run: Runner,
+  script: Script,
+  keys: string[],
+  args: string[],
+  timeout: number,
+  owner: string,
+  onLate?: (answer: unknown) => void,
+): Promise<unknown> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const work = (async () => {
     const sha = (script.sha ??= await sha1(script.source));
@@ -87,7 +96,8 @@ export async function runScript(run: Runner, script: Script, keys: string[], arg
   try {
     return await Promise.race([work, late]);
   } catch (error) {
-    work.catch(() => {}); // a late failure of an abandoned command is no one's to handle
+    // A late failure of an abandoned command is no one's to handle; a late answer goes to `onLate`.
+    work.then(onLate, () => {}).catch(() => {});
     if (error instanceof RedisStoreError) throw error;
     throw new RedisStoreError(`${owner}: Redis failed: ${error instanceof Error ? error.message : show(error)}`, { cause: error });
   } finally {
