@@ -14,7 +14,7 @@ import {
 import { synchronousAnswer } from '../shared/report.js';
 import { describeError } from '../shared/show.js';
 import * as validate from '../shared/validate.js';
-import { InjectedEvent } from './events.js';
+import { Emitter } from '../shared/emitter.js';
 import { CHAOS_OPTION_KEYS, CHAOS_PEER_NAMES, Trigger, type ChaosOptions } from './trigger.js';
 import { passThrough } from './pass-through.js';
 
@@ -47,7 +47,7 @@ export class ChaosFaultPolicy extends LayerPolicy<void> {
   readonly name: string | undefined;
   private readonly trigger: Trigger;
   private readonly fault: Error | FaultFunction;
-  private readonly events = new InjectedEvent<ChaosFaultEvents['injected']>();
+  private readonly events = new Emitter<ChaosFaultEvents>(['injected']);
 
   constructor(options: ChaosFaultOptions) {
     super();
@@ -79,7 +79,7 @@ export class ChaosFaultPolicy extends LayerPolicy<void> {
     if (!this.trigger.fires(call)) return call.inner().run();
     const fault = this.fault;
     const error = typeof fault === 'function' ? generated(fault(call.context)) : fault;
-    if (this.events.heard) this.events.emit({ error });
+    if (this.events.has('injected')) this.events.emit('injected', { error });
     return Promise.reject(error);
   }
 

@@ -17,7 +17,7 @@ import {
 import { MAX_TIMER_DELAY, systemClock } from '../shared/clock.js';
 import { synchronousAnswer } from '../shared/report.js';
 import * as validate from '../shared/validate.js';
-import { InjectedEvent } from './events.js';
+import { Emitter } from '../shared/emitter.js';
 import { passThrough } from './pass-through.js';
 import { CHAOS_OPTION_KEYS, CHAOS_PEER_NAMES, Trigger, type ChaosOptions } from './trigger.js';
 
@@ -66,7 +66,7 @@ export class ChaosLatencyPolicy extends LayerPolicy<void> {
   private readonly trigger: Trigger;
   private readonly latency: number | LatencyFunction;
   private readonly clock: Clock;
-  private readonly events = new InjectedEvent<ChaosLatencyEvents['injected']>();
+  private readonly events = new Emitter<ChaosLatencyEvents>(['injected']);
   private waiting = 0;
 
   constructor(options: ChaosLatencyOptions) {
@@ -103,7 +103,7 @@ export class ChaosLatencyPolicy extends LayerPolicy<void> {
   protected override enter(call: LayerCall): Admission | undefined {
     if (!this.trigger.fires(call)) return undefined;
     const latency = typeof this.latency === 'function' ? checkLatency(synchronousAnswer('chaosLatency latency', this.latency(call.context)), ' returned') : this.latency;
-    if (this.events.heard) this.events.emit({ latency });
+    if (this.events.has('injected')) this.events.emit('injected', { latency });
     if (latency === 0) return undefined;
     const delay = new Delay();
     const admission = call.wait(this.abandon, delay);

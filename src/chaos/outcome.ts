@@ -12,7 +12,7 @@ import {
   type Unsubscribe,
 } from 'bulwark';
 import * as validate from '../shared/validate.js';
-import { InjectedEvent } from './events.js';
+import { Emitter } from '../shared/emitter.js';
 import { passThrough } from './pass-through.js';
 import { CHAOS_OPTION_KEYS, CHAOS_PEER_NAMES, Trigger, type ChaosOptions } from './trigger.js';
 
@@ -46,7 +46,7 @@ export class ChaosOutcomePolicy<V> extends LayerPolicy<void, V> {
   readonly name: string | undefined;
   private readonly trigger: Trigger;
   private readonly outcome: V | OutcomeFunction<V>;
-  private readonly events = new InjectedEvent<ChaosOutcomeEvents<V>['injected']>();
+  private readonly events = new Emitter<ChaosOutcomeEvents<V>>(['injected']);
 
   constructor(options: ChaosOutcomeOptions<V>) {
     super();
@@ -82,7 +82,7 @@ export class ChaosOutcomePolicy<V> extends LayerPolicy<void, V> {
 
   /** The outcome is known: the event says so, and the call answers with it. */
   private readonly injected = (outcome: V): V => {
-    if (this.events.heard) this.events.emit({ outcome });
+    if (this.events.has('injected')) this.events.emit('injected', { outcome });
     return outcome;
   };
 }

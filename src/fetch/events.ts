@@ -1,12 +1,5 @@
-/**
- * The events of a resilient fetch. The core's emitter is not exported, and this subpath takes
- * only the public API and src/shared/ from the core, so it has its own: listener lists replaced
- * (never mutated) on subscribe and unsubscribe, a throwing or rejecting listener reported and
- * never given to the call.
- */
-import type { Listener, Unsubscribe } from 'bulwark';
-import { reportCallbackError, watchReturned } from '../shared/report.js';
-import { show } from '../shared/show.js';
+/** The events of a resilient fetch, on the emitter every policy uses (src/shared/emitter.ts). */
+import { Emitter } from '../shared/emitter.js';
 
 /** Events of one client, or of one origin's part of it. */
 export interface ResilientFetchEvents {
@@ -31,36 +24,9 @@ export interface ResilientFetchEvents {
 
 export const EVENT_NAMES: readonly (keyof ResilientFetchEvents)[] = ['response', 'requestFailed'];
 
-/** A small typed event source; `has(event)` is tested before a payload is built. */
-export class FetchEmitter {
-  private readonly listeners: { [K in keyof ResilientFetchEvents]?: readonly Listener<ResilientFetchEvents[K]>[] | undefined } = {};
-
-  has(event: keyof ResilientFetchEvents): boolean {
-    return this.listeners[event] !== undefined;
-  }
-
-  on<K extends keyof ResilientFetchEvents>(event: K, listener: Listener<ResilientFetchEvents[K]>): Unsubscribe {
-    if (!EVENT_NAMES.includes(event)) {
-      throw new TypeError(`Unknown event ${show(event)}: expected one of ${EVENT_NAMES.map((name) => JSON.stringify(name)).join(', ')}`);
-    }
-    if (typeof listener !== 'function') throw new TypeError(`The listener for ${JSON.stringify(event)} must be a function, got ${show(listener)}`);
-    const entry: Listener<ResilientFetchEvents[K]> = (payload) => listener(payload); // its own identity: one function may subscribe twice
-    (this.listeners[event] as readonly Listener<ResilientFetchEvents[K]>[] | undefined) = [...((this.listeners[event] as readonly Listener<ResilientFetchEvents[K]>[] | undefined) ?? []), entry];
-    return () => {
-      const remaining = ((this.listeners[event] as readonly Listener<ResilientFetchEvents[K]>[] | undefined) ?? []).filter((candidate) => candidate !== entry);
-      (this.listeners[event] as readonly Listener<ResilientFetchEvents[K]>[] | undefined) = remaining.length === 0 ? undefined : remaining;
-    };
-  }
-
-  emit<K extends keyof ResilientFetchEvents>(event: K, payload: ResilientFetchEvents[K]): void {
-    const current = this.listeners[event] as readonly Listener<ResilientFetchEvents[K]>[] | undefined;
-    if (current === undefined) return;
-    for (const listener of current) {
-      try {
-        watchReturned(`a "${event}" listener`, listener(payload));
-      } catch (error) {
-        reportCallbackError(`a "${event}" listener`, error);
-      }
-    }
+/** The events of a client, or of one origin's part of it. */
+export class FetchEmitter extends Emitter<ResilientFetchEvents> {
+  constructor() {
+    super(EVENT_NAMES);
   }
 }

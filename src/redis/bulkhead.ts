@@ -18,7 +18,7 @@ import {
 } from 'bulwark';
 import * as validate from '../shared/validate.js';
 import { REDIS_BULKHEAD_COUNTERS, REDIS_BULKHEAD_GAUGES, REDIS_BULKHEAD_LOGS } from './description.js';
-import { Events } from './events.js';
+import { Emitter } from '../shared/emitter.js';
 import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, slotsKey } from './lease-script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { positive, withoutStack } from './util.js';
@@ -144,7 +144,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   readonly key: string;
   private readonly runner: ReturnType<typeof runnerOf>;
   private readonly local: Bulkhead;
-  private readonly events = new Events<RedisBulkheadEvents>(EVENT_NAMES);
+  private readonly events = new Emitter<RedisBulkheadEvents>(EVENT_NAMES);
   private readonly replica = globalThis.crypto.randomUUID();
   private leases = 0;
   /** The ids of the leases this replica holds in Redis. */

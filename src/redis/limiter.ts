@@ -15,7 +15,7 @@ import {
 } from 'bulwark';
 import * as validate from '../shared/validate.js';
 import { REDIS_RATE_LIMITER_COUNTERS, REDIS_RATE_LIMITER_GAUGES, REDIS_RATE_LIMITER_LOGS } from './description.js';
-import { Events } from './events.js';
+import { Emitter } from '../shared/emitter.js';
 import { RATE_LIMIT_SCRIPT, rateKey } from './script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { positive, withoutStack } from './util.js';
@@ -141,7 +141,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   private readonly runner: ReturnType<typeof runnerOf>;
   private readonly args: string[];
   private readonly local: RateLimiter;
-  private readonly events = new Events<RedisRateLimiterEvents>(EVENT_NAMES);
+  private readonly events = new Emitter<RedisRateLimiterEvents>(EVENT_NAMES);
   private up = true;
   private lastProbe = 0;
   private probing = false;
