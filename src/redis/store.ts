@@ -46,6 +46,13 @@ export function runnerOf(owner: string, client: unknown): Runner {
     const io = c as unknown as { evalsha: (...a: unknown[]) => Promise<unknown>; eval: (...a: unknown[]) => Promise<unknown> };
     return (script, bySha, keys, args) => (bySha ? io.evalsha(script, keys.length, ...keys, ...args) : io.eval(script, keys.length, ...keys, ...args));
   }
+  if (typeof c === 'object' && c !== null && typeof c['evalSha'] === 'function' && typeof c['getSlotMaster'] === 'function' && typeof c['sendCommand'] === 'function') {
+    // node-redis's cluster (v4) routes evalSha/eval by their first argument, the script, not by
+    // the keys (`MOVED` from a node that does not own the slot, about one call in three): the
+    // command is sent with its first key named, so it goes to the key's master.
+    const cluster = c as unknown as { sendCommand: (firstKey: string, isReadonly: boolean, args: string[]) => Promise<unknown> };
+    return (script, bySha, keys, args) => cluster.sendCommand(keys[0] as string, false, [bySha ? 'EVALSHA' : 'EVAL', script, String(keys.length), ...keys, ...args]);
+  }
   if (typeof c === 'object' && c !== null && typeof c['evalSha'] === 'function' && typeof c['eval'] === 'function') {
     const nr = c as unknown as { evalSha: (...a: unknown[]) => Promise<unknown>; eval: (...a: unknown[]) => Promise<unknown> };
     return (script, bySha, keys, args) => (bySha ? nr.evalSha(script, { keys, arguments: args }) : nr.eval(script, { keys, arguments: args }));
