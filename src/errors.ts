@@ -6,7 +6,8 @@
  */
 const errorKind = Symbol.for('bulwark.errorKind');
 
-type ErrorKind = 'ResilienceError' | 'CircuitOpenError' | 'BulkheadRejectedError' | 'TimeoutError';
+/** The kinds of bulwark's own errors; a policy of the core with an error of its own adds its name here. */
+export type ErrorKind = 'ResilienceError' | 'CircuitOpenError' | 'BulkheadRejectedError' | 'TimeoutError' | 'RateLimitedError';
 
 /** The base of every error a bulwark policy creates itself. */
 export class ResilienceError extends Error {
@@ -87,15 +88,19 @@ export class TimeoutError extends ResilienceError {
   }
 }
 
-// On the prototypes, not the instances: the brand stays out of `console.log` and JSON.
-for (const [type, kind] of [
-  [ResilienceError, 'ResilienceError'],
-  [CircuitOpenError, 'CircuitOpenError'],
-  [BulkheadRejectedError, 'BulkheadRejectedError'],
-  [TimeoutError, 'TimeoutError'],
-] as const) {
-  Object.defineProperty(type.prototype, errorKind, { value: kind satisfies ErrorKind });
+/**
+ * Gives every error of `type` its kind, recognised across copies of bulwark by the `is…Error`
+ * guards (see {@link hasKind}). On the prototype, not the instances: the brand stays out of
+ * `console.log` and JSON.
+ */
+export function brandKind(type: abstract new (...args: never[]) => Error, kind: ErrorKind): void {
+  Object.defineProperty(type.prototype, errorKind, { value: kind });
 }
+
+brandKind(ResilienceError, 'ResilienceError');
+brandKind(CircuitOpenError, 'CircuitOpenError');
+brandKind(BulkheadRejectedError, 'BulkheadRejectedError');
+brandKind(TimeoutError, 'TimeoutError');
 
 /**
  * The brand of a refusal: an error a policy answered with instead of running the call (an open
@@ -146,7 +151,8 @@ export function isRefusal(error: unknown): boolean {
   return (error as { [refusalBrand]?: unknown })[refusalBrand] === true || refusedObjects.has(error);
 }
 
-function hasKind(error: unknown, kind: ErrorKind): boolean {
+/** True for an error of `kind`, from this copy of bulwark or another. */
+export function hasKind(error: unknown, kind: ErrorKind): boolean {
   return typeof error === 'object' && error !== null && (error as { [errorKind]?: unknown })[errorKind] === kind;
 }
 
@@ -170,28 +176,4 @@ export function isTimeoutError(error: unknown): error is TimeoutError {
   return error instanceof TimeoutError || hasKind(error, 'TimeoutError');
 }
 
-/**
- * Builds an error (an open circuit's, a full bulkhead's refusal) without capturing a stack trace:
- * `stack` holds the name and message only. A refusal is the expected answer of a policy doing
- * its job, often thousands of times a second while a dependency is down, and a stack costs
- * more than the rest of the refusal several times over (V8 walks up to ten frames, all of them
- * bulwark's own or the caller's synchronous ones). The error's fields say what a log needs.
- */
-export function withoutStack<E extends ResilienceError>(build: () => E): E {
-  const errorType = Error as { stackTraceLimit?: number };
-  const limit = errorType.stackTraceLimit;
-  if (typeof limit !== 'number') return build();
-  errorType.stackTraceLimit = 0;
-  let error: E;
-  try {
-    error = build();
-  } finally {
-    errorType.stackTraceLimit = limit;
-  }
-  // V8 then writes `stack` as "Name: message"; JavaScriptCore (Bun, Safari) writes none at all,
-  // and a logger's `error.stack.split('\n')` would throw.
-  if (typeof error.stack !== 'string') {
-    Object.defineProperty(error, 'stack', { value: `${error.name}: ${error.message}`, writable: true, configurable: true });
-  }
-  return error;
-}
+export { withoutStack } from './shared/stack.js';

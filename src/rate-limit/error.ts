@@ -1,4 +1,4 @@
-import { ResilienceError, refusal } from '../errors.js';
+import { ResilienceError, brandKind, hasKind, refusal } from '../errors.js';
 
 /**
  * Why a rate limiter refused a call: `'limit'` when its permit would come later than `maxWait`
@@ -45,12 +45,11 @@ export class RateLimitedError extends ResilienceError {
 }
 
 // On the prototype, once: every RateLimitedError is a refusal, and `isRateLimitedError` knows one
-// from another copy of bulwark by the kind every bulwark error carries (`Symbol.for`, shared).
+// from another copy of bulwark by its kind.
 refusal(RateLimitedError.prototype);
-const errorKind = Symbol.for('bulwark.errorKind');
-Object.defineProperty(RateLimitedError.prototype, errorKind, { value: 'RateLimitedError' });
+brandKind(RateLimitedError, 'RateLimitedError');
 
 /** True for a {@link RateLimitedError}, from this copy of bulwark or another. */
 export function isRateLimitedError(error: unknown): error is RateLimitedError {
-  return error instanceof RateLimitedError || (typeof error === 'object' && error !== null && (error as { [errorKind]?: unknown })[errorKind] === 'RateLimitedError');
+  return error instanceof RateLimitedError || hasKind(error, 'RateLimitedError');
 }

@@ -21,7 +21,8 @@ import { REDIS_BULKHEAD_COUNTERS, REDIS_BULKHEAD_GAUGES, REDIS_BULKHEAD_LOGS } f
 import { Emitter } from '../shared/emitter.js';
 import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, slotsKey } from './lease-script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
-import { positive, withoutStack } from './util.js';
+import { withoutStack } from '../shared/stack.js';
+import { positive } from './util.js';
 
 /** Options of {@link RedisBulkhead}. */
 export interface RedisBulkheadOptions {

@@ -18,7 +18,8 @@ import { REDIS_RATE_LIMITER_COUNTERS, REDIS_RATE_LIMITER_GAUGES, REDIS_RATE_LIMI
 import { Emitter } from '../shared/emitter.js';
 import { RATE_LIMIT_SCRIPT, rateKey } from './script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
-import { positive, withoutStack } from './util.js';
+import { withoutStack } from '../shared/stack.js';
+import { positive } from './util.js';
 
 /** Options of {@link RedisRateLimiter}. */
 export interface RedisRateLimiterOptions {

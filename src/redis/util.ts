@@ -7,16 +7,3 @@ export function positive(name: string, value: unknown): number {
   if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a finite duration in ms > 0, got ${validate.show(value)}`);
   return value;
 }
-
-/** Builds an error without a stack trace: a refusal is an answer, not a bug, and is cheap. */
-export function withoutStack<E>(make: () => E): E {
-  const errorType = Error as { stackTraceLimit?: number };
-  const limit = errorType.stackTraceLimit;
-  if (typeof limit !== 'number') return make();
-  errorType.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    errorType.stackTraceLimit = limit;
-  }
-}

@@ -5,15 +5,9 @@
  * another PolicyBase, which compose() takes for a foreign policy. Needs `dist/` built
  * (`npx tsup`; `npm test` builds before vitest runs).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installPacked, root } from '../fixtures/packed.js';
+import { describe, expect, it } from 'vitest';
+import { expectCoreTakenByName, installedConsumer } from '../fixtures/subpath-package.js';
 
-const run = promisify(execFile);
-const built = ['chaos.js', 'chaos.cjs', 'chaos.d.ts', 'chaos.d.cts'].map((file) => join(root, 'dist', file));
 
 // One call through a breaker around chaos: the fault is counted, the circuit opens, and the
 // policies are the core's own (the stack is not run as a foreign policy).
@@ -36,39 +30,11 @@ const expected = {
   outcome: 'injected',
 };
 
-let installed: { dir: string; remove: () => void };
-
-beforeAll(async () => {
-  const missing = built.filter((file) => !existsSync(file));
-  if (missing.length > 0) throw new Error(`The built package is missing ${missing.join(', ')}: run \`npx tsup\` first`);
-  installed = await installPacked();
-  writeFileSync(join(installed.dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-}, 60_000);
-
-afterAll(() => installed?.remove());
-
-async function node(args: string[]): Promise<unknown> {
-  const { stdout, stderr } = await run(process.execPath, args, { cwd: installed.dir, timeout: 15_000, env: { ...process.env, NODE_OPTIONS: '' } });
-  expect(stderr).toBe('');
-  return JSON.parse(stdout);
-}
+const { node } = installedConsumer('chaos', { quiet: true });
 
 describe('bulwark/chaos, built and installed', () => {
   it('dist/chaos.js imports the core from "bulwark" and shared chunks only: no copy of the engine', () => {
-    for (const file of ['chaos.js', 'chaos.cjs']) {
-      const code = readFileSync(join(root, 'dist', file), 'utf8');
-      expect(code).not.toMatch(/class (PolicyBase|LayerPolicy|CircuitBreaker)\b|\bfunction compose\b|class Call\b/);
-      expect(code).not.toMatch(/['"]node:/);
-    }
-    const esm = readFileSync(join(root, 'dist', 'chaos.js'), 'utf8');
-    const imported = [...esm.matchAll(/^\s*import\s[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1] as string);
-    expect(imported.filter((specifier) => !/^\.\/chunk-[\w-]+\.js$/.test(specifier))).toEqual(['bulwark']);
-    const cjs = readFileSync(join(root, 'dist', 'chaos.cjs'), 'utf8');
-    expect([...cjs.matchAll(/\brequire\(['"]([^'"]+)['"]\)/g)].map((match) => match[1])).toEqual(['bulwark']);
-    for (const file of ['chaos.d.ts', 'chaos.d.cts']) {
-      const types = readFileSync(join(root, 'dist', file), 'utf8');
-      expect([...types.matchAll(/from\s+['"]([^'"]+)['"]/g)].map((match) => match[1])).toEqual(['bulwark']);
-    }
+    expectCoreTakenByName('chaos');
   });
 
   it('works with import (ESM), on the one engine of bulwark', async () => {

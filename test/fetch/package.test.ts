@@ -4,15 +4,9 @@
  * never carries a copy of the engine. Needs `dist/` built (`npx tsup`; `npm test` builds
  * before vitest runs).
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installPacked, root } from '../fixtures/packed.js';
+import { describe, expect, it } from 'vitest';
+import { expectCoreTakenByName, installedConsumer } from '../fixtures/subpath-package.js';
 
-const run = promisify(execFile);
-const built = ['fetch.js', 'fetch.cjs', 'fetch.d.ts', 'fetch.d.cts'].map((file) => join(root, 'dist', file));
 
 // A server answering 503 then 200: the call is retried, and its policies are the core's own.
 const scenario = `
@@ -43,39 +37,11 @@ const expected = {
   tracked: ['circuit-breaker', 'fetch', 'retry', 'timeout', 'timeout'],
 };
 
-let installed: { dir: string; remove: () => void };
-
-beforeAll(async () => {
-  const missing = built.filter((file) => !existsSync(file));
-  if (missing.length > 0) throw new Error(`The built package is missing ${missing.join(', ')}: run \`npx tsup\` first`);
-  installed = await installPacked();
-  writeFileSync(join(installed.dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-}, 60_000);
-
-afterAll(() => installed?.remove());
-
-async function node(args: string[]): Promise<unknown> {
-  const { stdout, stderr } = await run(process.execPath, args, { cwd: installed.dir, timeout: 15_000, env: { ...process.env, NODE_OPTIONS: '' } });
-  expect(stderr).toBe('');
-  return JSON.parse(stdout);
-}
+const { node } = installedConsumer('fetch', { quiet: true });
 
 describe('bulwark/fetch, built and installed', () => {
   it('dist/fetch.js imports the core from "bulwark" and shared chunks only: no copy of the engine, no node: module', () => {
-    for (const file of ['fetch.js', 'fetch.cjs']) {
-      const code = readFileSync(join(root, 'dist', file), 'utf8');
-      expect(code).not.toMatch(/class (PolicyBase|LayerPolicy|CircuitBreaker|RetryPolicy)\b|\bfunction compose\b|class Call\b/);
-      expect(code).not.toMatch(/['"]node:/);
-    }
-    const esm = readFileSync(join(root, 'dist', 'fetch.js'), 'utf8');
-    const imported = [...esm.matchAll(/^\s*import\s[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((match) => match[1] as string);
-    expect(imported.filter((specifier) => !/^\.\/chunk-[\w-]+\.js$/.test(specifier))).toEqual(['bulwark']);
-    const cjs = readFileSync(join(root, 'dist', 'fetch.cjs'), 'utf8');
-    expect([...cjs.matchAll(/\brequire\(['"]([^'"]+)['"]\)/g)].map((match) => match[1])).toEqual(['bulwark']);
-    for (const file of ['fetch.d.ts', 'fetch.d.cts']) {
-      const types = readFileSync(join(root, 'dist', file), 'utf8');
-      expect([...types.matchAll(/from\s+['"]([^'"]+)['"]/g)].map((match) => match[1])).toEqual(['bulwark']);
-    }
+    expectCoreTakenByName('fetch');
   });
 
   it('works with import (ESM), on the one engine of bulwark', async () => {

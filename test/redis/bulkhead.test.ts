@@ -2,34 +2,16 @@
  * RedisBulkhead against a real redis-server, with ioredis and with node-redis: a cap shared by
  * two clients, refusals, queueing, aborts, and the store's failure modes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BulkheadRejectedError, MetricsRegistry, isRefusal } from '../../src/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
 import { RedisBulkhead, RedisStoreError, type RedisBulkheadOptions } from '../../src/redis/index.js';
-import { connectClient, type Family, type TestClient } from './clients.js';
+import { settle, useRedisServer, type Family, type TestClient } from './clients.js';
 import { RedisServer } from './server.js';
 
-let server: RedisServer;
-const open: TestClient[] = [];
+const { client } = useRedisServer();
 let unique = 0;
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.quit()));
-});
-
-async function client(family: Family, port = server.port): Promise<TestClient> {
-  const c = await connectClient(family, port);
-  open.push(c);
-  return c;
-}
-
-const settle = <T,>(promise: Promise<T>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A function whose work lasts until `end()`. */

@@ -2,6 +2,8 @@
 import { Redis as IORedis } from 'ioredis';
 import { Valkey } from 'iovalkey';
 import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { RedisServer } from './server.js';
 
 export interface TestClient {
   readonly client: never;
@@ -37,3 +39,32 @@ export async function connectClient(family: Family, port: number): Promise<TestC
     },
   };
 }
+
+/**
+ * One redis-server for the test file (started before its tests, stopped after) and the clients
+ * its tests open, each quit after its test. `client(family, port?)` connects to that server,
+ * or to `port` (a server of the test's own).
+ */
+export function useRedisServer(): { client(family: Family, port?: number): Promise<TestClient> } {
+  let server: RedisServer | undefined;
+  const open: TestClient[] = [];
+  beforeAll(async () => {
+    server = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.quit()));
+  });
+  return {
+    async client(family, port = (server as RedisServer).port) {
+      const c = await connectClient(family, port);
+      open.push(c);
+      return c;
+    },
+  };
+}
+
+/** A promise's outcome as a value: `{ value }` or `{ error }`. */
+export const settle = <T,>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> => promise.then((value) => ({ value }), (error: unknown) => ({ error }));

@@ -3,39 +3,21 @@
  * iovalkey): the shared bucket, reservations within maxWait, and the store's failure modes
  * (stopped, paused with SIGSTOP, restarted with its script cache flushed).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MetricsRegistry, RateLimitedError, compose, isRateLimitedError, isRefusal, logPolicyEvents, retryWithBackoff, withTimeout, CircuitBreaker, type PolicyLogger } from '../../src/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
 import { RedisRateLimiter, RedisStoreError, type RedisRateLimiterOptions } from '../../src/redis/index.js';
-import { connectClient, type Family, type TestClient } from './clients.js';
+import { settle, useRedisServer, type Family, type TestClient } from './clients.js';
 import { RedisServer } from './server.js';
 
-let server: RedisServer;
-const open: TestClient[] = [];
+const { client } = useRedisServer();
 let unique = 0;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-});
-afterAll(async () => {
-  await server?.close();
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.quit()));
-});
-
-async function client(family: Family): Promise<TestClient> {
-  const c = await connectClient(family, server.port);
-  open.push(c);
-  return c;
-}
 
 function limiter(c: TestClient, options: Partial<RedisRateLimiterOptions> & { name: string }): RedisRateLimiter {
   return new RedisRateLimiter(c.client, { rate: 3, interval: 60_000, ...options });
 }
 
 const ok = () => 'ran';
-const settle = <T,>(promise: Promise<T>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
 
 describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (family) => {
   it('grants burst permits across every replica sharing the name, then refuses with the server\'s exact retryAfter', async () => {
@@ -84,8 +66,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (fa
   it('Redis stopped: calls go on under a local limiter of the same options, storeDown then storeUp, and sharing resumes', async () => {
     const own = await RedisServer.start();
     try {
-      const c = await connectClient(family, own.port);
-      open.push(c);
+      const c = await client(family, own.port);
       const l = new RedisRateLimiter(c.client, { name: `down-${family}`, rate: 2, interval: 60_000, timeout: 100, probeInterval: 50 });
       const seen: string[] = [];
       l.on('storeDown', () => seen.push('down'));
@@ -115,8 +96,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (fa
   it('failClosed: while Redis is down calls are refused with RedisStoreError (a refusal)', async () => {
     const own = await RedisServer.start();
     try {
-      const c = await connectClient(family, own.port);
-      open.push(c);
+      const c = await client(family, own.port);
       const l = new RedisRateLimiter(c.client, { name: `closed-${family}`, rate: 2, timeout: 100, failClosed: true });
       await own.stop();
       const first = await settle(l.execute(ok));
@@ -133,8 +113,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (fa
   it('Redis paused (SIGSTOP): no call waits on it longer than the store timeout', async () => {
     const own = await RedisServer.start();
     try {
-      const c = await connectClient(family, own.port);
-      open.push(c);
+      const c = await client(family, own.port);
       const l = new RedisRateLimiter(c.client, { name: `paused-${family}`, rate: 100, timeout: 100, probeInterval: 10_000 });
       const downs: unknown[] = [];
       l.on('storeDown', (event) => downs.push(event));
@@ -156,8 +135,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisRateLimiter with %s', (fa
   it('Redis restarted (script cache lost) and SCRIPT FLUSH: nothing fails', async () => {
     const own = await RedisServer.start();
     try {
-      const c = await connectClient(family, own.port);
-      open.push(c);
+      const c = await client(family, own.port);
       const l = new RedisRateLimiter(c.client, { name: `restart-${family}`, rate: 1_000, timeout: 2_000 });
       const failures: unknown[] = [];
       l.on('storeError', ({ error }) => failures.push(error));
@@ -208,8 +186,7 @@ describe('RedisRateLimiter observed', () => {
   it('MetricsRegistry, renderPrometheus and logPolicyEvents read its description', async () => {
     const own = await RedisServer.start();
     try {
-      const c = await connectClient('ioredis', own.port);
-      open.push(c);
+      const c = await client('ioredis', own.port);
       const l = new RedisRateLimiter(c.client, { name: 'observed', rate: 1, timeout: 100 });
       const registry = new MetricsRegistry();
       registry.track(l);
