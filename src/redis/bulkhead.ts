@@ -173,10 +173,10 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     this.maxConcurrent = validate.count('RedisBulkhead maxConcurrent', opts.maxConcurrent, 1);
     this.maxQueue = opts.maxQueue === undefined ? 0 : validate.count('RedisBulkhead maxQueue', opts.maxQueue, 0, true);
     this.queueTimeout = opts.queueTimeout === undefined ? Infinity : validate.duration('RedisBulkhead queueTimeout', opts.queueTimeout, true);
-    this.retryInterval = opts.retryInterval === undefined ? 20 : positive('RedisBulkhead retryInterval', opts.retryInterval);
-    this.leaseTime = opts.leaseTime === undefined ? 10_000 : positive('RedisBulkhead leaseTime', opts.leaseTime);
+    this.retryInterval = opts.retryInterval === undefined ? 20 : positive('RedisBulkhead retryInterval', validate.duration('RedisBulkhead retryInterval', opts.retryInterval));
+    this.leaseTime = opts.leaseTime === undefined ? 10_000 : positive('RedisBulkhead leaseTime', validate.duration('RedisBulkhead leaseTime', opts.leaseTime));
     if (this.leaseTime < 3) throw new RangeError(`RedisBulkhead leaseTime must be at least 3 ms (it is renewed every leaseTime / 3), got ${this.leaseTime}`);
-    this.timeout = opts.timeout === undefined ? 100 : positive('RedisBulkhead timeout', opts.timeout);
+    this.timeout = opts.timeout === undefined ? 100 : positive('RedisBulkhead timeout', validate.duration('RedisBulkhead timeout', opts.timeout));
     this.probeInterval = opts.probeInterval === undefined ? 1_000 : validate.duration('RedisBulkhead probeInterval', opts.probeInterval);
     this.failClosed = opts.failClosed === undefined ? false : validate.boolean('RedisBulkhead failClosed', opts.failClosed);
     this.key = slotsKey(this.name);

@@ -171,6 +171,11 @@ describe('RedisBulkhead observed and configured', () => {
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, maxQueue: -1 })).toThrow(RangeError);
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, leaseTime: 2 })).toThrow(/leaseTime/);
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, timeout: 0 })).toThrow(RangeError);
+    // Each is a timer's delay: beyond 2³¹−1 ms Node would fire it at once.
+    for (const option of ['retryInterval', 'leaseTime', 'timeout'] as const) {
+      expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, [option]: 2 ** 31 })).toThrow(new RangeError(`RedisBulkhead ${option} must be a duration in ms from 0 to 2147483647, got 2147483648`));
+      expect(new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, [option]: 2 ** 31 - 1 })[option]).toBe(2 ** 31 - 1);
+    }
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, failClosed: 1 as never })).toThrow(TypeError);
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, concurrency: 2 } as never)).toThrow(/concurrency.*"maxConcurrent"/s);
     expect(new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1e9, maxQueue: Infinity, queueTimeout: Infinity, leaseTime: 3 }).key).toBe('{bulwark:x}:slots');
