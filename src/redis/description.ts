@@ -1,5 +1,7 @@
-/** What observability reads of a shared rate limiter: its counters, its gauge and its log lines. */
-import type { CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
+/** What observability reads of the shared policies: their counters, gauges and log lines. */
+import type { CircuitState, CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
+import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
+import type { RedisCircuitBreakerEvents } from './breaker.js';
 import type { RedisBulkheadEvents } from './bulkhead.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 
@@ -69,4 +71,49 @@ export const REDIS_BULKHEAD_LOGS: readonly LogDescription[] = [
     fields: ({ error }: Down) => ({ error: { name: error.name, message: error.message } }),
   },
   { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the cap is shared again`, fields: () => ({}) },
+];
+
+/** What observability reads of a shared circuit breaker: the breaker's gauges (as this replica sees the shared state) and the store's. */
+export const REDIS_BREAKER_COUNTERS: readonly CounterDescription[] = REDIS_BULKHEAD_COUNTERS;
+
+export const REDIS_BREAKER_GAUGES: readonly GaugeDescription[] = [...BREAKER_GAUGES, ...REDIS_RATE_LIMITER_GAUGES];
+
+const STATE_VERBS: Readonly<Record<CircuitState, string>> = {
+  open: 'opened',
+  'half-open': 'half-open, letting trial calls through',
+  closed: 'closed',
+  isolated: 'isolated',
+};
+
+type StateChange = RedisCircuitBreakerEvents['stateChange'];
+type BreakerRejected = RedisCircuitBreakerEvents['rejected'];
+
+export const REDIS_BREAKER_LOGS: readonly LogDescription[] = [
+  {
+    event: 'stateChange',
+    level: ({ to }: StateChange) => (to === 'open' || to === 'isolated' ? 'warn' : 'info'),
+    perCall: false,
+    message: ({ from, to, reason }: StateChange, label: string) => `${label} ${STATE_VERBS[to]} (was ${from}, ${reason})`,
+    fields: ({ from, to, reason }: StateChange) => ({ from, to, reason }),
+  },
+  {
+    event: 'rejected',
+    level: 'warn',
+    perCall: true,
+    plural: 'rejections',
+    message: ({ error }: BreakerRejected, label: string) => `${label} rejected a call: ${error.message}`,
+    fields: ({ error }: BreakerRejected) => {
+      const fields: Record<string, unknown> = { reason: error.state, error: { name: error.name, message: error.message } };
+      if (Number.isFinite(error.retryAfter)) fields['retryAfter'] = error.retryAfter;
+      return fields;
+    },
+  },
+  {
+    event: 'storeDown',
+    level: 'error',
+    perCall: false,
+    message: ({ error }: Down, label: string) => `${label}: Redis is down, deciding with local state: ${error.message}`,
+    fields: ({ error }: Down) => ({ error: { name: error.name, message: error.message } }),
+  },
+  { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the breaker is shared again`, fields: () => ({}) },
 ];

@@ -1,0 +1,445 @@
+/**
+ * RedisCircuitBreaker against a real redis-server, with ioredis and with node-redis: local
+ * decisions from a shared view, batched reports, pushes, fleet-wide half-open trials, cold
+ * replicas, and the store's failure modes (stopped, paused with SIGSTOP, restarted).
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { CircuitOpenError, MetricsRegistry, compose, logPolicyEvents, Bulkhead, BulkheadRejectedError, type PolicyLogger } from '../../src/index.js';
+import { HealthMonitor } from '../../src/health/index.js';
+import { renderPrometheus } from '../../src/prometheus/index.js';
+import { RedisCircuitBreaker, type RedisCircuitBreakerOptions } from '../../src/redis/index.js';
+import { settle, useRedisServer, type Family, type TestClient } from './clients.js';
+import { RedisServer } from './server.js';
+
+const { client } = useRedisServer();
+let unique = 0;
+const boom = (): Promise<never> => Promise.reject(new Error('dependency down'));
+const ok = (): string => 'ran';
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The client, with its script calls counted (round trips to Redis). */
+function counted(c: TestClient): { client: never; trips: () => number } {
+  let trips = 0;
+  const target = c.client as unknown as Record<string, unknown>;
+  const proxy = new Proxy(target, {
+    get(object, property) {
+      const value = object[property as string];
+      if (typeof value !== 'function') return value;
+      if (typeof property === 'string' && /^eval/i.test(property)) {
+        return (...args: unknown[]) => {
+          trips++;
+          return (value as (...a: unknown[]) => unknown).apply(object, args);
+        };
+      }
+      return (value as (...a: unknown[]) => unknown).bind(object);
+    },
+  });
+  return { client: proxy as never, trips: () => trips };
+}
+
+type Options = Partial<RedisCircuitBreakerOptions>;
+
+describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', (family) => {
+  async function replica(name: string, options: Options = {}, push = true): Promise<RedisCircuitBreaker> {
+    const subscriber = push ? (await client(family)).client : undefined;
+    const breaker = new RedisCircuitBreaker((await client(family)).client, { name, failureThreshold: 3, recoveryTimeout: 60_000, subscriber, ...options });
+    return breaker;
+  }
+  /** Waits until the breaker's view says `state` (pushed, or read by its own calls). */
+  async function until(breaker: RedisCircuitBreaker, state: string): Promise<void> {
+    await vi.waitFor(() => expect(breaker.state).toBe(state), { timeout: 2_000, interval: 2 });
+  }
+
+  it('a cold replica learns an open circuit with its first call, and refuses it', async () => {
+    const name = `cold-${family}-${unique++}`;
+    const a = await replica(name);
+    for (let i = 0; i < 3; i++) await settle(a.execute(boom));
+    await until(a, 'open');
+    const b = await replica(name);
+    const ran = vi.fn(ok);
+    const answer = await settle(b.execute(ran));
+    expect(ran).not.toHaveBeenCalled();
+    expect('error' in answer && answer.error).toBeInstanceOf(CircuitOpenError);
+    const error = (answer as { error: CircuitOpenError }).error;
+    expect(error.state).toBe('open');
+    expect(error.retryAfter).toBeGreaterThan(55_000);
+    expect(error.retryAfter).toBeLessThanOrEqual(60_000);
+    expect(b.stats()).toMatchObject({ state: 'open', consecutiveOpens: 1 });
+  });
+
+  it('failures spread over replicas open it for all: each reports its own, the fleet counts them together', async () => {
+    const name = `spread-${family}-${unique++}`;
+    const replicas = await Promise.all([0, 1, 2].map(() => replica(name, { syncInterval: 20 })));
+    // Every replica starts closed and admits calls with no round trip once its view is read.
+    await Promise.all(replicas.map((r) => r.execute(ok)));
+    // One failure on each: no replica alone reaches the threshold of 3.
+    await Promise.all(replicas.map((r) => settle(r.execute(boom))));
+    for (const r of replicas) await until(r, 'open');
+    for (const r of replicas) expect((await settle(r.execute(ok))) as { error: unknown }).toMatchObject({ error: expect.any(CircuitOpenError) });
+  });
+
+  it('a change made by one replica reaches the others by push: they refuse without a round trip of their own', async () => {
+    const name = `push-${family}-${unique++}`;
+    const a = await replica(name, { syncInterval: 10_000 });
+    const bClient = counted(await client(family));
+    const b = new RedisCircuitBreaker(bClient.client, { name, failureThreshold: 3, subscriber: (await client(family)).client });
+    await b.execute(ok); // reads the state once
+    await vi.waitFor(() => expect(b.stats().state).toBe('closed'));
+    await a.execute(ok);
+    const tripsBefore = bClient.trips();
+    const changes: string[] = [];
+    b.on('stateChange', ({ from, to, reason }) => changes.push(`${from}→${to} ${reason}`));
+    // Three failures in a row on A: the third could open the circuit, so it is reported at once (syncInterval is 10 s).
+    for (let i = 0; i < 3; i++) await settle(a.execute(boom));
+    await until(b, 'open');
+    expect(changes).toEqual(['closed→open failure-threshold']);
+    expect(bClient.trips()).toBe(tripsBefore);
+    expect(await settle(b.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
+    expect(bClient.trips()).toBe(tripsBefore);
+  });
+
+  it('without a subscriber, a replica learns changes from its reports and refreshes a view older than two sync intervals before deciding', async () => {
+    const name = `poll-${family}-${unique++}`;
+    const a = await replica(name, { syncInterval: 20 }, false);
+    const b = await replica(name, { syncInterval: 20 }, false);
+    await b.execute(ok);
+    for (let i = 0; i < 3; i++) await settle(a.execute(boom));
+    await until(a, 'open');
+    await tick(45);
+    // B's view is stale: its next call reads the state first, and is refused.
+    expect(await settle(b.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
+  });
+
+  it('successes on a closed circuit cost no round trip with pushes; failures are batched, at most one report per sync interval', async () => {
+    const name = `batch-${family}-${unique++}`;
+    const counting = counted(await client(family));
+    const breaker = new RedisCircuitBreaker(counting.client, { name, failureThreshold: 1_000, subscriber: (await client(family)).client, syncInterval: 50 });
+    await breaker.execute(ok);
+    await vi.waitFor(async () => {
+      await breaker.execute(ok);
+      expect(counting.trips()).toBe(1);
+    });
+    for (let i = 0; i < 1_000; i++) await breaker.execute(ok);
+    expect(counting.trips()).toBe(1);
+    const started = Date.now();
+    for (let i = 0; i < 200; i++) {
+      await settle(breaker.execute(boom));
+      await breaker.execute(ok);
+      if (i % 20 === 0) await tick(5);
+    }
+    await tick(60);
+    const elapsed = Date.now() - started;
+    expect(counting.trips() - 1).toBeGreaterThan(0);
+    expect(counting.trips() - 1).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 1);
+    expect(breaker.stats().consecutiveFailures).toBe(0);
+  });
+
+  it('half-open trials are leased fleet-wide: one trial across three replicas, the others refused, and its success closes the circuit for all', async () => {
+    const name = `trial-${family}-${unique++}`;
+    const options = { recoveryTimeout: 30, failureThreshold: 1 };
+    const replicas = await Promise.all([0, 1, 2].map(() => replica(name, options)));
+    await Promise.all(replicas.map((r) => r.execute(ok)));
+    await settle(replicas[0]!.execute(boom));
+    for (const r of replicas) await until(r, 'open');
+    await tick(40);
+    let release!: () => void;
+    const trialDone = new Promise<void>((resolve) => (release = resolve));
+    let running = 0;
+    const trial = async () => {
+      running++;
+      await trialDone;
+      return 'recovered';
+    };
+    const calls = replicas.flatMap((r) => [0, 1, 2, 3, 4].map(() => settle(r.execute(trial))));
+    await vi.waitFor(() => expect(running).toBe(1));
+    await tick(10);
+    expect(running).toBe(1);
+    release();
+    const answers = await Promise.all(calls);
+    expect(answers.filter((answer) => 'value' in answer)).toHaveLength(1);
+    const refused = answers.filter((answer) => 'error' in answer).map((answer) => (answer as { error: CircuitOpenError }).error);
+    expect(refused).toHaveLength(14);
+    for (const error of refused) expect(error).toBeInstanceOf(CircuitOpenError);
+    expect(refused.some((error) => error.state === 'half-open')).toBe(true);
+    for (const r of replicas) await until(r, 'closed');
+    expect(await replicas[2]!.execute(ok)).toBe('ran');
+  });
+
+  it('a failed trial opens the circuit again for all, for the next break of recoveryTimeout(opens)', async () => {
+    const name = `retrial-${family}-${unique++}`;
+    const opens: number[] = [];
+    const recoveryTimeout = (n: number) => {
+      opens.push(n);
+      return n === 1 ? 30 : 50_000;
+    };
+    const a = await replica(name, { recoveryTimeout, failureThreshold: 1 });
+    const b = await replica(name, { recoveryTimeout, failureThreshold: 1 });
+    await b.execute(ok);
+    await settle(a.execute(boom));
+    await until(b, 'open');
+    await tick(40);
+    expect(await settle(a.execute(boom))).toMatchObject({ error: { message: 'dependency down' } });
+    await until(b, 'open');
+    const refused = (await settle(b.execute(ok))) as { error: CircuitOpenError };
+    expect(refused.error.retryAfter).toBeGreaterThan(45_000);
+    expect(b.stats().consecutiveOpens).toBe(2);
+    expect(opens).toContain(2);
+  });
+
+  it('a trial whose caller gave up keeps its lease until its work ends; then another replica may try', async () => {
+    const name = `abandon-${family}-${unique++}`;
+    const a = await replica(name, { recoveryTimeout: 20, failureThreshold: 1 });
+    const b = await replica(name, { recoveryTimeout: 20, failureThreshold: 1 });
+    await b.execute(ok);
+    await settle(a.execute(boom));
+    await until(b, 'open');
+    await tick(30);
+    let finish!: () => void;
+    const work = new Promise<void>((resolve) => (finish = resolve));
+    const controller = new AbortController();
+    const stubborn = a.execute(() => work.then(() => 'late'), { signal: controller.signal });
+    await vi.waitFor(() => expect(a.stats().state).toBe('half-open'));
+    await tick(10);
+    controller.abort(new Error('caller gone'));
+    expect(await settle(stubborn)).toMatchObject({ error: { message: 'caller gone' } });
+    // The abandoned trial still loads the dependency: no other trial yet.
+    await tick(150); // past B's trialsFullUntil (syncInterval 100 ms)
+    expect(await settle(b.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
+    finish();
+    await tick(120);
+    expect(await b.execute(ok)).toBe('ran');
+    await until(a, 'closed');
+  });
+
+  it('a trial that never ends frees the fleet after halfOpenMaxWait: the circuit opens again and a new trial goes', async () => {
+    const name = `stuck-${family}-${unique++}`;
+    const options = { recoveryTimeout: 20, failureThreshold: 1, halfOpenMaxWait: 60 };
+    const a = await replica(name, options);
+    const b = await replica(name, options);
+    await b.execute(ok);
+    await settle(a.execute(boom));
+    await tick(30);
+    void settle(a.execute(() => new Promise(() => {})));
+    await vi.waitFor(() => expect(a.stats().state).toBe('half-open'));
+    const changes: string[] = [];
+    b.on('stateChange', ({ to, reason }) => changes.push(`${to} ${reason}`));
+    await tick(150); // halfOpenMaxWait ends the period; a break of 20 ms follows
+    expect(await b.execute(ok)).toBe('ran');
+    await until(b, 'closed');
+    expect(changes).toContain('closed trial-success');
+  });
+
+  it('a failure rate over a shared count window: successes on one replica and failures on another open it', async () => {
+    const name = `rate-${family}-${unique++}`;
+    const options = { failureThreshold: Infinity, failureRate: { threshold: 0.5, minimumCalls: 10, window: { calls: 10 } }, syncInterval: 20 };
+    const a = await replica(name, options);
+    const b = await replica(name, options);
+    for (let i = 0; i < 5; i++) await a.execute(ok);
+    await tick(40);
+    for (let i = 0; i < 4; i++) await settle(b.execute(boom));
+    await tick(40);
+    expect(a.stats()).toMatchObject({ state: 'closed' });
+    await settle(b.execute(boom));
+    await until(a, 'open');
+    expect(b.stats().failureRate).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('a failure rate over a shared time window, and slow calls counted across replicas', async () => {
+    const name = `slow-${family}-${unique++}`;
+    const options = { failureThreshold: Infinity, failureRate: { threshold: 1, minimumCalls: 4, window: { duration: 10_000, buckets: 5 } }, slowCall: { duration: 5, rateThreshold: 0.5 }, syncInterval: 20 };
+    const a = await replica(name, options);
+    const b = await replica(name, options);
+    await a.execute(ok);
+    await b.execute(ok);
+    await a.execute(() => tick(15));
+    await tick(60);
+    const raw = await client(family);
+    // The shared window, as Redis holds it: both replicas' calls in one bucket.
+    expect(await raw.command('HMGET', a.key, 'state', 'wc', 'wf', 'ws')).toEqual(['closed', '3', '0', '1']);
+    await b.execute(() => tick(15));
+    await until(a, 'open');
+    expect(a.stats().slowCallRate).toBe(0.5);
+  });
+
+  it('sorts outcomes like the core breaker: isFailure, isFailureResult, refusals and aborts not counted, a predicate that throws or returns a promise', async () => {
+    const name = `classify-${family}-${unique++}`;
+    const b = await replica(name, {
+      failureThreshold: 2,
+      isFailure: (error) => (error as Error).message !== 'not found',
+      isFailureResult: (value) => value === 503,
+      syncInterval: 10,
+    });
+    await b.execute(ok);
+    expect(await settle(b.execute(() => Promise.reject(new Error('not found'))))).toMatchObject({ error: { message: 'not found' } });
+    const full = new Bulkhead({ maxConcurrent: 1 });
+    const stack = compose(b, full);
+    const hold = stack.execute(() => tick(20));
+    expect(await settle(stack.execute(ok))).toMatchObject({ error: expect.any(BulkheadRejectedError) });
+    await hold;
+    const controller = new AbortController();
+    const aborted = b.execute(() => tick(20).then(() => Promise.reject(new Error('late'))), { signal: controller.signal });
+    controller.abort(new Error('gone'));
+    await settle(aborted);
+    await tick(30);
+    expect(b.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(await b.execute(() => 503)).toBe(503);
+    const broken = new RedisCircuitBreaker((await client(family)).client, { name: `${name}-async`, isFailure: (async () => true) as never });
+    const answer = (await settle(broken.execute(boom))) as { error: unknown };
+    expect(answer.error).toBeInstanceOf(TypeError);
+    expect(String((answer.error as Error).message)).toMatch(/isFailure must return its answer synchronously/);
+    expect(await b.execute(() => 503)).toBe(503);
+    await until(b, 'open');
+    expect(b.stats().consecutiveOpens).toBe(1);
+  });
+
+  it('isolate() and reset() apply to the whole fleet', async () => {
+    const name = `manual-${family}-${unique++}`;
+    const a = await replica(name);
+    const b = await replica(name);
+    await b.execute(ok);
+    await a.isolate();
+    await until(b, 'isolated');
+    const refused = (await settle(b.execute(ok))) as { error: CircuitOpenError };
+    expect(refused.error.state).toBe('isolated');
+    expect(refused.error.retryAfter).toBe(Infinity);
+    await b.reset();
+    await until(a, 'closed');
+    expect(await a.execute(ok)).toBe('ran');
+  });
+
+  it('100 callers racing on a cold replica share one read of the state', async () => {
+    const name = `race-${family}-${unique++}`;
+    const counting = counted(await client(family));
+    const breaker = new RedisCircuitBreaker(counting.client, { name });
+    const answers = await Promise.all(Array.from({ length: 100 }, () => breaker.execute(ok)));
+    expect(answers.every((answer) => answer === 'ran')).toBe(true);
+    expect(counting.trips()).toBeLessThanOrEqual(2);
+  });
+
+  it('is tracked, exported and logged as a circuit breaker, with the store up or down; a health check reads its state', async () => {
+    const name = `observe-${family}-${unique++}`;
+    const breaker = await replica(name, { failureThreshold: 1 });
+    const registry = new MetricsRegistry();
+    registry.track(breaker, { name: 'payments' });
+    const lines: string[] = [];
+    const log = (level: string) => (fields: object, message: string) => lines.push(`${level} ${message}`);
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } as unknown as PolicyLogger;
+    logPolicyEvents(breaker, logger, { name: 'payments' });
+    await settle(breaker.execute(boom));
+    await until(breaker, 'open');
+    await settle(breaker.execute(ok));
+    const text = renderPrometheus(registry.snapshot());
+    expect(text).toMatch(/circuit_state\{[^}]*state="open"[^}]*\} 1/);
+    expect(text).toMatch(/redis_store_up\{[^}]*\} 1/);
+    expect(lines.some((line) => /warn .*opened \(was closed, failure-threshold\)/.test(line))).toBe(true);
+    expect(lines.some((line) => /rejected a call/.test(line))).toBe(true);
+    const health = new HealthMonitor().addCircuitBreaker('payments', breaker, { critical: true });
+    expect((await health.check()).status).toBe('unhealthy');
+  });
+
+  it('close() reports what is pending, stops listening and arms nothing; later calls decide locally', async () => {
+    const name = `close-${family}-${unique++}`;
+    const a = await replica(name, { syncInterval: 60_000, failureThreshold: 5 });
+    const b = await replica(name);
+    await a.execute(ok);
+    for (let i = 0; i < 2; i++) await settle(a.execute(boom));
+    await a.close();
+    await b.execute(ok);
+    expect(b.stats().consecutiveFailures).toBe(2);
+    expect(a.storeUp).toBe(false);
+    expect(await a.execute(ok)).toBe('ran');
+    await a.close();
+  });
+});
+
+describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis fails, with %s', (family) => {
+  it('Redis stopped: calls go on with a local breaker started from the shared state; storeDown, then storeUp and the shared state wins', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client(family, server.port);
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'down', failureThreshold: 2, recoveryTimeout: 60_000, timeout: 50, probeInterval: 30 });
+      const events: string[] = [];
+      breaker.on('storeDown', () => events.push('down'));
+      breaker.on('storeUp', () => events.push('up'));
+      breaker.on('stateChange', ({ to, reason }) => events.push(`${to} ${reason}`));
+      expect(await breaker.execute(ok)).toBe('ran');
+      await server.stop();
+      expect(await breaker.execute(ok)).toBe('ran');
+      await vi.waitFor(() => expect(breaker.storeUp).toBe(false));
+      expect(await breaker.execute(ok)).toBe('ran');
+      await settle(breaker.execute(boom));
+      await settle(breaker.execute(boom));
+      expect(breaker.state).toBe('open');
+      expect(await settle(breaker.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
+      await server.start();
+      await vi.waitFor(() => expect(breaker.storeUp).toBe(true), { timeout: 5_000 });
+      // The shared state (closed: nobody reported the local failures) wins.
+      expect(breaker.state).toBe('closed');
+      expect(await breaker.execute(ok)).toBe('ran');
+      expect(events).toEqual(['down', 'open failure-threshold', 'up', 'closed restored']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('Redis paused (SIGSTOP): a cold replica waits no longer than the timeout, then decides locally', async () => {
+    const server = await RedisServer.start();
+    try {
+      const breaker = new RedisCircuitBreaker((await client(family, server.port)).client, { name: 'paused', timeout: 40 });
+      server.pause();
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 20 }, () => breaker.execute(ok)));
+      expect(answers.every((answer) => answer === 'ran')).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(breaker.storeUp).toBe(false);
+      server.resume();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('Redis restarted (state and script cache lost): nothing fails; the fleet starts from a closed circuit', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client(family, server.port);
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'restart', failureThreshold: 1, subscriber: (await client(family, server.port)).client });
+      await settle(breaker.execute(boom));
+      await vi.waitFor(() => expect(breaker.state).toBe('open'));
+      await c.command('SCRIPT', 'FLUSH');
+      await server.restart();
+      // The subscriber reconnects; the view is read again; the lost state is closed.
+      await vi.waitFor(async () => {
+        await settle(breaker.execute(ok));
+        expect(breaker.state).toBe('closed');
+      }, { timeout: 5_000, interval: 50 });
+      expect(await breaker.execute(ok)).toBe('ran');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('RedisCircuitBreaker options', () => {
+  const fake = { evalsha: async () => [], eval: async () => [] };
+  it.each<[string, unknown, RegExp, ErrorConstructor]>([
+    ['no options', undefined, /options with a name are required/, TypeError],
+    ['no name', {}, /name is required/, TypeError],
+    ['an empty name', { name: '' }, /name must be a non-empty string/, RangeError],
+    ['initialState', { name: 'x', initialState: {} }, /initialState.*the state lives in Redis/, TypeError],
+    ['clock', { name: 'x', clock: {} }, /clock.*time is the Redis server's/, TypeError],
+    ['a bad failureThreshold', { name: 'x', failureThreshold: 0 }, /^RedisCircuitBreaker failureThreshold must be .* got 0/, RangeError],
+    ['a bad window', { name: 'x', failureRate: { threshold: 2 } }, /^RedisCircuitBreaker failureRate.threshold must be a number in \(0, 1\], got 2/, RangeError],
+    ['syncInterval 0', { name: 'x', syncInterval: 0 }, /RedisCircuitBreaker syncInterval must be a finite duration in ms > 0, got 0/, RangeError],
+    ['timeout beyond a timer', { name: 'x', timeout: 2 ** 31 }, /RedisCircuitBreaker timeout/, RangeError],
+    ['a bad subscriber', { name: 'x', subscriber: 42 }, /subscriber must be a Redis connection/, TypeError],
+    ['an unknown key', { name: 'x', syncInteval: 5 }, /syncInteval.*syncInterval/, TypeError],
+  ])('refuses %s', (_, options, message, type) => {
+    expect(() => new RedisCircuitBreaker(fake as never, options as RedisCircuitBreakerOptions)).toThrow(type);
+    expect(() => new RedisCircuitBreaker(fake as never, options as RedisCircuitBreakerOptions)).toThrow(message);
+  });
+
+  it('refuses a client of no known shape', () => {
+    expect(() => new RedisCircuitBreaker({} as never, { name: 'x' })).toThrow(/client must be an ioredis, iovalkey or node-redis/);
+  });
+});
+
