@@ -1,5 +1,6 @@
 /** The options of the shared circuit breaker, checked once, and what its script is told of them. */
-import { CircuitBreaker, type CircuitBreakerOptions } from 'bulwark';
+import { CircuitBreaker, type CircuitBreakerEvents, type CircuitBreakerOptions } from 'bulwark';
+import type { RedisStoreError } from './store.js';
 import * as validate from '../shared/validate.js';
 import { checkSubscriber, type RedisSubscriberLike } from './subscriber.js';
 import { positive } from './util.js';
@@ -37,6 +38,16 @@ export interface RedisCircuitBreakerOptions extends Omit<CircuitBreakerOptions, 
    * @default 1_000
    */
   probeInterval?: number | undefined;
+}
+
+/** Events of a {@link RedisCircuitBreaker}: the core breaker's, seen by this replica, and the store's. */
+export interface RedisCircuitBreakerEvents extends CircuitBreakerEvents {
+  /** A call to Redis failed or timed out. */
+  storeError: { readonly error: RedisStoreError };
+  /** Redis stopped answering: this replica decides with local state until `storeUp`. */
+  storeDown: { readonly error: RedisStoreError };
+  /** Redis answers again: the breaker is shared again (the shared state wins). */
+  storeUp: Record<string, never>;
 }
 
 const REDIS_KEYS = ['subscriber', 'syncInterval', 'timeout', 'probeInterval'] as const;

@@ -1,7 +1,7 @@
 /** What observability reads of the shared policies: their counters, gauges and log lines. */
 import type { CircuitState, CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
 import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
-import type { RedisCircuitBreakerEvents } from './breaker.js';
+import type { RedisCircuitBreakerEvents } from './breaker-options.js';
 import type { RedisBulkheadEvents } from './bulkhead.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 

@@ -5,6 +5,5 @@ export type { RedisClientLike } from './store.js';
 export { RedisBulkhead } from './bulkhead.js';
 export type { RedisBulkheadEvents, RedisBulkheadOptions } from './bulkhead.js';
 export { RedisCircuitBreaker } from './breaker.js';
-export type { RedisCircuitBreakerEvents } from './breaker.js';
-export type { RedisCircuitBreakerOptions } from './breaker-options.js';
+export type { RedisCircuitBreakerEvents, RedisCircuitBreakerOptions } from './breaker-options.js';
 export type { RedisSubscriberLike } from './subscriber.js';
