@@ -352,6 +352,107 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
   });
 });
 
+describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker edges, with %s', (family) => {
+  it('an abort while waiting for the first read, or for a trial lease, answers at once; a lease granted after it is given back', async () => {
+    const name = `aborts-${family}-${unique++}`;
+    const c = await client(family);
+    const cold = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 20 });
+    const early = new AbortController();
+    const reason = new Error('caller gone');
+    const ran = vi.fn(ok);
+    const first = cold.execute(ran, { signal: early.signal });
+    early.abort(reason);
+    expect(await settle(first)).toEqual({ error: reason });
+    expect(ran).not.toHaveBeenCalled();
+    await settle(cold.execute(boom));
+    await vi.waitFor(() => expect(cold.state).not.toBe('closed'));
+    await tick(30);
+    // Half-open: this call asks for the one trial lease, and leaves before the answer.
+    const late = new AbortController();
+    const trial = cold.execute(ran, { signal: late.signal });
+    late.abort(reason);
+    expect(await settle(trial)).toEqual({ error: reason });
+    expect(ran).not.toHaveBeenCalled();
+    // The lease it may have been granted goes back: the next call gets the trial and closes the circuit.
+    await vi.waitFor(async () => expect(await settle(cold.execute(ok))).toEqual({ value: 'ran' }), { timeout: 2_000, interval: 20 });
+    // The trial's success closes the circuit once Redis has taken it.
+    await vi.waitFor(() => expect(cold.state).toBe('closed'));
+  });
+
+  it('100 callers racing at half-open on two replicas: halfOpenMaxCalls trials reach the dependency, every call settles once', async () => {
+    const name = `herd-${family}-${unique++}`;
+    const options = { failureThreshold: 1, recoveryTimeout: 20, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 2 };
+    const a = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client });
+    const b = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client });
+    await b.execute(ok);
+    await settle(a.execute(boom));
+    await vi.waitFor(() => expect(b.state).not.toBe('closed'));
+    await tick(30);
+    let reached = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const dependency = async () => {
+      reached++;
+      await gate;
+      return 'up';
+    };
+    const calls = Array.from({ length: 100 }, (_, i) => settle((i % 2 === 0 ? a : b).execute(dependency)));
+    await vi.waitFor(() => expect(reached).toBe(2));
+    await tick(20);
+    expect(reached).toBe(2);
+    release();
+    const answers = await Promise.all(calls);
+    expect(answers).toHaveLength(100);
+    expect(answers.filter((answer) => 'value' in answer)).toHaveLength(2);
+    expect(answers.every((answer) => 'value' in answer || (answer as { error: unknown }).error instanceof CircuitOpenError)).toBe(true);
+    await vi.waitFor(() => expect(a.state).toBe('closed'));
+    await vi.waitFor(() => expect(b.state).toBe('closed'));
+  });
+
+  it('listeners that throw or reject are reported and never change a call; extreme valid options work', async () => {
+    const reports: unknown[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...args) => void reports.push(args));
+    const original = (globalThis as { reportError?: unknown }).reportError;
+    (globalThis as { reportError?: unknown }).reportError = undefined;
+    try {
+      const breaker = new RedisCircuitBreaker((await client(family)).client, {
+        name: `extreme-${family}-${unique++}`,
+        failureThreshold: Infinity,
+        halfOpenMaxCalls: 10_000,
+        syncInterval: 1,
+        timeout: 2 ** 31 - 1,
+        probeInterval: 2 ** 31 - 1,
+        halfOpenMaxWait: Infinity,
+        failureRate: { threshold: 1, minimumCalls: 1, window: { duration: 1, buckets: 1 } },
+      });
+      breaker.on('success', () => {
+        throw new Error('listener broke');
+      });
+      breaker.on('failure', async () => {
+        throw new Error('async listener broke');
+      });
+      expect(await breaker.execute(ok)).toBe('ran');
+      expect(await settle(breaker.execute(boom))).toMatchObject({ error: { message: 'dependency down' } });
+      await tick(10);
+      expect(reports.length).toBeGreaterThanOrEqual(2);
+      await breaker.close();
+    } finally {
+      (globalThis as { reportError?: unknown }).reportError = original;
+      spy.mockRestore();
+    }
+  });
+
+  it('a replica of a breaker that never opens on failures alone (failureThreshold: Infinity, no window) keeps every success and failure local', async () => {
+    const counting = counted(await client(family));
+    const breaker = new RedisCircuitBreaker(counting.client, { name: `never-${family}-${unique++}`, failureThreshold: Infinity, subscriber: (await client(family)).client, syncInterval: 5 });
+    await breaker.execute(ok);
+    for (let i = 0; i < 50; i++) await settle(breaker.execute(boom));
+    await tick(30);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.stats().consecutiveFailures).toBe(50);
+  });
+});
+
 describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis fails, with %s', (family) => {
   it('Redis stopped: calls go on with a local breaker started from the shared state; storeDown, then storeUp and the shared state wins', async () => {
     const server = await RedisServer.start();
