@@ -14,8 +14,8 @@ import { show } from '../shared/show.js';
 export type RedisSubscriberLike =
   | { subscribe(channel: string): Promise<unknown>; unsubscribe(channel: string): Promise<unknown>; on(event: string, listener: (...args: any[]) => void): unknown }
   | {
-      subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
-      unsubscribe(channel: string, listener?: (message: string, channel: string) => void): Promise<unknown>;
+      subscribe(channel: string, listener: (...args: any[]) => void): Promise<unknown>;
+      unsubscribe(channel: string, listener?: (...args: any[]) => void): Promise<unknown>;
       on(event: string, listener: (...args: any[]) => void): unknown;
     };
 
