@@ -158,6 +158,10 @@ export class BreakerLink {
   async close(): Promise<void> {
     const first = !this.detached;
     this.detached = true;
+    // From now on the local stand-in decides, from the state last seen; no call takes the shared path.
+    this.view.pushing = false;
+    this.view.pushLiveSince = undefined;
+    if (first && this.up) this.standIn.adopt(this.view.lastSeen(Date.now()));
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     clearInterval(this.probeTimer);
