@@ -135,6 +135,12 @@ export class BreakerLink {
     );
   }
 
+  /** Reports the batch now and waits for Redis to have it (nothing to do while Redis is down or after close). */
+  async report(): Promise<void> {
+    if (!this.up || this.detached || this.batch.calls === 0) return;
+    await this.ask('sync', this.batch.take()).then(noop, noop);
+  }
+
   /** Asks without waiting for the answer (a trial's outcome, an abandoned lease): a failure only marks the store down. */
   tell(op: string, extra: readonly string[]): void {
     this.ask(op, extra).catch(noop);

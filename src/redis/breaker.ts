@@ -142,6 +142,22 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   }
 
   /**
+   * Reports the outcomes not yet reported now, and resolves once Redis has them (a failed report
+   * is dropped, and marks Redis down). For the end of a serverless invocation, whose instance may
+   * be frozen before the next sync interval.
+   *
+   * @example
+   * ```ts
+   * export const handler = async (event) => {
+   *   try { return await payments.execute(() => charge(event)); } finally { await payments.flush(); }
+   * };
+   * ```
+   */
+  flush(): Promise<void> {
+    return this.link.report();
+  }
+
+  /**
    * Reports the outcomes not yet reported, stops listening for changes and arms no timer again.
    * Calls made after it are decided by the local stand-in alone. Resolves when that is done
    * (a failed report is dropped: the fleet goes on without it).

@@ -342,6 +342,19 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect((await health.check()).status).toBe('unhealthy');
   });
 
+  it('flush() reports what is pending at once and resolves once Redis has it', async () => {
+    const name = `flush-${family}-${unique++}`;
+    const a = await replica(name, { syncInterval: 60_000, failureThreshold: 5 });
+    await a.execute(ok);
+    for (let i = 0; i < 3; i++) await settle(a.execute(boom));
+    const raw = await client(family);
+    expect(await raw.command('HGET', a.key, 'cf')).toBe('0');
+    await a.flush();
+    expect(await raw.command('HGET', a.key, 'cf')).toBe('3');
+    await a.flush(); // nothing pending: no round trip, no change
+    expect(a.stats().consecutiveFailures).toBe(3);
+  });
+
   it('close() reports what is pending, stops listening and arms nothing; later calls decide locally', async () => {
     const name = `close-${family}-${unique++}`;
     const a = await replica(name, { syncInterval: 60_000, failureThreshold: 5 });
