@@ -25,7 +25,7 @@ import { withoutStack } from '../shared/stack.js';
 import { breakerKeys } from './breaker-script.js';
 import { sharedSettings, type RedisCircuitBreakerEvents, type RedisCircuitBreakerOptions, type SharedSettings } from './breaker-options.js';
 import { LocalStandIn, type LocalToken } from './breaker-local.js';
-import { REDIS_BREAKER_COUNTERS, REDIS_BREAKER_GAUGES, REDIS_BREAKER_LOGS } from './description.js';
+import { describeSharedBreaker } from './description.js';
 import { runnerOf, type RedisClientLike } from './store.js';
 import { OutcomeBatch } from './breaker-batch.js';
 import { BreakerLink } from './breaker-link.js';
@@ -402,20 +402,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   }
 
   protected describe(): PolicyDescription {
-    return {
-      kind: 'circuit-breaker',
-      label: 'shared circuit breaker',
-      name: this.name,
-      refuses: true,
-      counters: REDIS_BREAKER_COUNTERS,
-      gauges: REDIS_BREAKER_GAUGES,
-      logs: REDIS_BREAKER_LOGS,
-      readGauges: () => {
-        const stats = this.stats();
-        return { state: stats.state, failureRate: stats.failureRate, slowCallRate: stats.slowCallRate, redisStoreUp: this.storeUp ? 1 : 0 };
-      },
-      on: (event, listener) => this.on(event as keyof RedisCircuitBreakerEvents, listener),
-    };
+    return describeSharedBreaker(this.name, () => ({ ...this.stats(), redisStoreUp: this.storeUp ? 1 : 0 }), (event, listener) => this.on(event as keyof RedisCircuitBreakerEvents, listener));
   }
 }
 

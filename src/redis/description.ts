@@ -1,5 +1,5 @@
 /** What observability reads of the shared policies: their counters, gauges and log lines. */
-import type { CircuitState, CounterDescription, GaugeDescription, LogDescription } from 'bulwark';
+import type { CircuitBreakerStats, CircuitState, CounterDescription, GaugeDescription, LogDescription, PolicyDescription } from 'bulwark';
 import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
 import type { RedisCircuitBreakerEvents } from './breaker-options.js';
 import type { RedisBulkheadEvents } from './bulkhead.js';
@@ -117,3 +117,25 @@ export const REDIS_BREAKER_LOGS: readonly LogDescription[] = [
   },
   { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the breaker is shared again`, fields: () => ({}) },
 ];
+
+/** The description of a shared circuit breaker: a circuit breaker to every exporter, plus the store's gauge. */
+export function describeSharedBreaker(
+  name: string,
+  read: () => CircuitBreakerStats & { readonly redisStoreUp: number },
+  on: NonNullable<PolicyDescription['on']>,
+): PolicyDescription {
+  return {
+    kind: 'circuit-breaker',
+    label: 'shared circuit breaker',
+    name,
+    refuses: true,
+    counters: REDIS_BREAKER_COUNTERS,
+    gauges: REDIS_BREAKER_GAUGES,
+    logs: REDIS_BREAKER_LOGS,
+    readGauges: () => {
+      const { state, failureRate, slowCallRate, redisStoreUp } = read();
+      return { state, failureRate, slowCallRate, redisStoreUp };
+    },
+    on,
+  };
+}
