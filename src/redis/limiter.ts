@@ -1,7 +1,8 @@
 /**
  * A rate limit shared by every replica of a service through Redis: one token bucket per name,
- * decided atomically on the server's clock, one round trip per call. When Redis fails, a local
- * {@link RateLimiter} of the same options stands in (or calls are refused, with `failClosed`).
+ * decided atomically on the server's clock, one round trip per call (or per lease of permits,
+ * with `leaseSize`). When Redis fails, a local {@link RateLimiter} of the same options stands in
+ * (or calls are refused, with `failClosed`).
  */
 import {
   LayerPolicy,
@@ -16,7 +17,8 @@ import {
 import * as validate from '../shared/validate.js';
 import { REDIS_RATE_LIMITER_COUNTERS, REDIS_RATE_LIMITER_GAUGES, REDIS_RATE_LIMITER_LOGS } from './description.js';
 import { Emitter } from '../shared/emitter.js';
-import { RATE_LIMIT_SCRIPT, rateKey } from './script.js';
+import { PermitLease, type LeaseHost, type Pending } from './limiter-lease.js';
+import { LEASE_SCRIPT, RATE_LIMIT_SCRIPT, rateKey } from './script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { withoutStack } from '../shared/stack.js';
 import { positive } from './util.js';
@@ -60,6 +62,31 @@ export interface RedisRateLimiterOptions {
    * @default false
    */
   failClosed?: boolean | undefined;
+  /**
+   * How many permits a round trip takes for this replica from the shared bucket: the call that
+   * asks uses one, and the replica holds the other `leaseSize − 1` for its next calls, which then
+   * start at once, with no round trip, until they run out or lapse (`leaseTime`). Calls that
+   * arrive on an empty lease share one round trip, which takes a permit for each of them (or
+   * reserves one within `maxWait`, exactly as without a lease) and `leaseSize − 1` spare ones
+   * from the permits free now. After a round trip finds no permit within `maxWait`, the replica
+   * refuses calls itself until the next one could be: other replicas only ever take permits.
+   *
+   * The cost is accuracy: a spare permit leaves the bucket before its call starts. With N
+   * replicas, the calls of any span of time exceed what the bucket allows by at most
+   * N × (leaseSize − 1) permits (spare ones taken before the span), and fall short of it by at
+   * most the spare permits held at its end (N × (leaseSize − 1)) and those that lapsed unused
+   * (at most leaseSize − 1 per replica per `leaseTime`). A whole number from 1 to `burst`; 1
+   * (the default) leases nothing: every call makes its own round trip.
+   * @default 1
+   */
+  leaseSize?: number | undefined;
+  /**
+   * How long, in ms, spare permits stay usable after the round trip that took them; unused ones
+   * then lapse (the bucket refills them at `rate`), so an idle replica hoards no one's budget.
+   * A finite duration > 0; it has no effect with `leaseSize` 1.
+   * @default 1_000
+   */
+  leaseTime?: number | undefined;
 }
 
 /** Events of a {@link RedisRateLimiter}. */
@@ -77,7 +104,7 @@ export interface RedisRateLimiterEvents {
 }
 
 const EVENT_NAMES: readonly (keyof RedisRateLimiterEvents)[] = ['rejected', 'delayed', 'storeError', 'storeDown', 'storeUp'];
-const OPTION_KEYS: readonly (keyof RedisRateLimiterOptions)[] = ['name', 'rate', 'interval', 'burst', 'maxWait', 'timeout', 'probeInterval', 'failClosed'];
+const OPTION_KEYS: readonly (keyof RedisRateLimiterOptions)[] = ['name', 'rate', 'interval', 'burst', 'maxWait', 'timeout', 'probeInterval', 'failClosed', 'leaseSize', 'leaseTime'];
 const PEER_NAMES: validate.PeerNames = {
   // rate-limiter-flexible
   points: '"rate"',
@@ -101,19 +128,13 @@ const PEER_NAMES: validate.PeerNames = {
   clock: 'none: time is the Redis server\'s',
 };
 
-/** The state of one call waiting for Redis's answer, or for its reserved permit. */
-interface Pending {
-  admission: Admission;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  local: AbortController | undefined;
-  done: boolean;
-}
-
 /**
  * Limits how often calls start across every process that shares `name` on one Redis: `rate`
  * permits per `interval`, a token bucket of `burst` decided atomically by a Lua script on the
  * server's clock (one round trip per call; the call waits for it). A refused call gets
- * {@link RateLimitedError} (the core's), its `retryAfter` computed by the server.
+ * {@link RateLimitedError} (the core's), its `retryAfter` computed by the server. With
+ * `leaseSize` k > 1, a round trip takes up to k permits and the replica's next calls use the
+ * spare ones with no round trip (see `leaseSize` for what that costs in accuracy).
  *
  * The client is the service's own: ioredis, iovalkey or node-redis v4+, or a cluster client of
  * either. When Redis fails or takes longer than `timeout`, the limiter emits `storeDown` and a
@@ -137,11 +158,14 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   readonly timeout: number;
   readonly probeInterval: number;
   readonly failClosed: boolean;
+  readonly leaseSize: number;
+  readonly leaseTime: number;
   /** The Redis key of the limit. */
   readonly key: string;
   private readonly runner: ReturnType<typeof runnerOf>;
   private readonly args: string[];
   private readonly local: RateLimiter;
+  private readonly lease: PermitLease | undefined;
   private readonly events = new Emitter<RedisRateLimiterEvents>(EVENT_NAMES);
   private up = true;
   private lastProbe = 0;
@@ -165,14 +189,25 @@ export class RedisRateLimiter extends LayerPolicy<void> {
     this.timeout = opts.timeout === undefined ? 100 : positive('RedisRateLimiter timeout', validate.duration('RedisRateLimiter timeout', opts.timeout));
     this.probeInterval = opts.probeInterval === undefined ? 1_000 : validate.duration('RedisRateLimiter probeInterval', opts.probeInterval);
     this.failClosed = opts.failClosed === undefined ? false : validate.boolean('RedisRateLimiter failClosed', opts.failClosed);
+    this.leaseSize = opts.leaseSize === undefined ? 1 : validate.count('RedisRateLimiter leaseSize', opts.leaseSize, 1);
+    if (this.leaseSize > this.burst) {
+      throw new RangeError(`RedisRateLimiter leaseSize must be at most burst (${this.burst}): a round trip cannot take more permits than the bucket holds, got ${validate.show(opts.leaseSize)}`);
+    }
+    this.leaseTime = opts.leaseTime === undefined ? 1_000 : positive('RedisRateLimiter leaseTime', opts.leaseTime);
     this.key = rateKey(this.name);
     this.args = [String(this.rate), String(this.interval), String(this.burst), String(this.maxWait)];
     this.local = new RateLimiter({ rate: this.rate, interval: this.interval, burst: this.burst, maxWait: this.maxWait, name: this.name });
+    this.lease = this.leaseSize === 1 ? undefined : new PermitLease(this.leaseSize, this.leaseTime, this.leaseHost());
   }
 
   /** True while Redis answers (the limit is shared); false while a local limiter stands in. */
   get storeUp(): boolean {
     return this.up;
+  }
+
+  /** How many spare permits of its lease this replica holds now (always 0 with `leaseSize` 1). */
+  get leased(): number {
+    return this.lease === undefined ? 0 : this.lease.available(Date.now());
   }
 
   /**
@@ -188,9 +223,9 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   }
 
   /** The call waits for the script's answer (or the local limiter's, while Redis is down). */
-  protected override enter(call: LayerCall): Admission {
-    const pending: Pending = { admission: NOT_YET, timer: undefined, local: undefined, done: false };
-    pending.admission = call.wait(leave, pending);
+  protected override enter(call: LayerCall): Admission | undefined {
+    if (this.lease !== undefined) return this.enterLeased(call, this.lease);
+    const pending = waiting(call);
     const now = Date.now();
     if (this.up || (!this.probing && now - this.lastProbe >= this.probeInterval)) {
       if (!this.up) {
@@ -202,6 +237,46 @@ export class RedisRateLimiter extends LayerPolicy<void> {
       this.decideLocally(pending);
     }
     return pending.admission;
+  }
+
+  /**
+   * A spare permit lets the call in at once; on an empty lease the call waits on the replica's
+   * one round trip (or the local limiter's answer, while Redis is down).
+   */
+  private enterLeased(call: LayerCall, lease: PermitLease): Admission | undefined {
+    const now = Date.now();
+    if (lease.take(now)) return undefined;
+    if (this.up) {
+      const retryAfter = lease.refusal(now);
+      if (retryAfter > 0) throw this.rejection(withoutStack(() => new RateLimitedError('limit', retryAfter, this.rate, this.interval)), retryAfter);
+    }
+    const pending = waiting(call);
+    if (!this.up) {
+      if (this.probing || lease.busy || now - this.lastProbe < this.probeInterval) {
+        this.decideLocally(pending);
+        return pending.admission;
+      }
+      this.probing = true;
+      this.lastProbe = now;
+    }
+    lease.join(pending);
+    return pending.admission;
+  }
+
+  /** What the lease asks of this limiter. */
+  private leaseHost(): LeaseHost {
+    return {
+      maxWait: this.maxWait,
+      request: (calls, spare) => runScript(this.runner, LEASE_SCRIPT, [this.key], [...this.args, String(calls), String(spare)], this.timeout, 'RedisRateLimiter'),
+      storeAnswered: () => this.markUp(),
+      storeFailed: (error) => this.markDown(error),
+      grantAfter: (pending, wait) => this.grantAfter(pending, wait),
+      refuseLimit: (pending, retryAfter) => this.refuse(pending, withoutStack(() => new RateLimitedError('limit', retryAfter, this.rate, this.interval)), retryAfter),
+      fallBack: (pending, error) => {
+        if (this.failClosed) this.refuse(pending, error, this.probeInterval);
+        else this.decideLocally(pending);
+      },
+    };
   }
 
   protected describe(): PolicyDescription {
@@ -221,11 +296,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   private ask(pending: Pending): void {
     runScript(this.runner, RATE_LIMIT_SCRIPT, [this.key], this.args, this.timeout, 'RedisRateLimiter').then(
       (answer) => {
-        this.probing = false;
-        if (!this.up) {
-          this.up = true;
-          this.events.emit('storeUp', {});
-        }
+        this.markUp();
         if (pending.done) return;
         const [granted, micros] = answer as [number, number, number];
         const ms = Number(micros) / 1000;
@@ -233,18 +304,28 @@ export class RedisRateLimiter extends LayerPolicy<void> {
         else this.refuse(pending, withoutStack(() => new RateLimitedError('limit', ms, this.rate, this.interval)), ms);
       },
       (error: RedisStoreError) => {
-        this.probing = false;
-        this.lastProbe = Date.now();
-        if (this.events.has('storeError')) this.events.emit('storeError', { error });
-        if (this.up) {
-          this.up = false;
-          this.events.emit('storeDown', { error });
-        }
+        this.markDown(error);
         if (pending.done) return;
         if (this.failClosed) this.refuse(pending, error, this.probeInterval);
         else this.decideLocally(pending);
       },
     );
+  }
+
+  private markUp(): void {
+    this.probing = false;
+    if (this.up) return;
+    this.up = true;
+    this.events.emit('storeUp', {});
+  }
+
+  private markDown(error: RedisStoreError): void {
+    this.probing = false;
+    this.lastProbe = Date.now();
+    if (this.events.has('storeError')) this.events.emit('storeError', { error });
+    if (!this.up) return;
+    this.up = false;
+    this.events.emit('storeDown', { error });
   }
 
   /** Redis is down and the limit fails open: the local limiter of the same options decides. */
@@ -284,15 +365,31 @@ export class RedisRateLimiter extends LayerPolicy<void> {
 
   private refuse(pending: Pending, error: Error, retryAfter: number): void {
     pending.done = true;
+    pending.admission.refuse(this.rejection(error, retryAfter));
+  }
+
+  /** Emits `rejected` for a refusal (to refuse a waiting call with, or to throw from `enter`). */
+  private rejection(error: Error, retryAfter: number): Error {
     if (this.events.has('rejected')) this.events.emit('rejected', { error: error as RateLimitedError | RedisStoreError, retryAfter });
-    pending.admission.refuse(error);
+    return error;
   }
 }
 
 const NOT_YET: Admission = { grant() {}, refuse() {} };
 const noop = (): void => {};
 
-/** A waiting call was aborted: its timer and its local wait go (a permit reserved in Redis is spent). */
+/** A call made to wait at the limiter (for Redis, its reserved permit, or the local limiter). */
+function waiting(call: LayerCall): Pending {
+  const pending: Pending = { admission: NOT_YET, timer: undefined, local: undefined, done: false, asked: false };
+  pending.admission = call.wait(leave, pending);
+  return pending;
+}
+
+/**
+ * A waiting call was aborted: its timer and its local wait go (a permit reserved in Redis is
+ * spent). One waiting on a lease round trip stays in that queue, marked done, until the answer
+ * (at most `timeout` ms): its permit, if any, goes to the next call or to the lease.
+ */
 function leave(_reason: unknown, pending: Pending): void {
   pending.done = true;
   if (pending.timer !== undefined) clearTimeout(pending.timer);
