@@ -30,10 +30,10 @@ interface Report {
 }
 
 /** Runs the fleet for `seconds`, each process with a lease of `leaseSize`; every report. */
-async function fleet(name: string, seconds: number, leaseSize: number): Promise<Report[]> {
+async function fleet(name: string, seconds: number, leaseSize: number, family: string): Promise<Report[]> {
   const worker = fileURLToPath(new URL('./worker.ts', import.meta.url));
   const children = Array.from({ length: PROCESSES }, () =>
-    fork(worker, [String(server.port), name, String(R), String(seconds * 1_000), String(leaseSize)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(worker, [String(server.port), name, String(R), String(seconds * 1_000), String(leaseSize), family], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
   const reports = children.map(
     (child) =>
@@ -60,9 +60,9 @@ function busiest(times: number[]): number {
   return most;
 }
 
-describe('RedisRateLimiter across 8 processes', () => {
+describe.each(['ioredis', 'node-redis'])('RedisRateLimiter across 8 processes, with %s', (family) => {
   it(`holds a shared ${R}/s within 1 % of R × ${SECONDS} (+ burst), and no 1 s window above R + burst`, async () => {
-    const all = await fleet('proof', SECONDS, 1);
+    const all = await fleet(`proof-${family}`, SECONDS, 1, family);
     const times = all.flatMap((report) => report.granted).sort((a, b) => a - b);
     expect(all.every((report) => report.failed === 0 && report.storeUp)).toBe(true);
     expect(all.every((report) => report.granted.length > 0)).toBe(true); // each process took part
@@ -74,13 +74,13 @@ describe('RedisRateLimiter across 8 processes', () => {
     // No window of one second (sliding, on the server's clock) holds more than R + burst.
     const most = busiest(times);
     expect(most).toBeLessThanOrEqual(2 * R);
-    console.log(`${PROCESSES} processes, ${span.toFixed(2)} s: ${times.length} granted (allowed ${allowed.toFixed(0)}), busiest 1 s window ${most}, refused ${all.reduce((n, r) => n + r.refused, 0)}`);
+    console.log(`${family}: ${PROCESSES} processes, ${span.toFixed(2)} s: ${times.length} granted (allowed ${allowed.toFixed(0)}), busiest 1 s window ${most}, refused ${all.reduce((n, r) => n + r.refused, 0)}`);
   }, 60_000);
 
   it(`with leaseSize 20: within 8 × 19 permits of what the bucket allows, each process making a round trip for a fraction of its calls`, async () => {
     const seconds = 5;
     const spare = PROCESSES * 19;
-    const all = await fleet('proof-lease', seconds, 20);
+    const all = await fleet(`proof-lease-${family}`, seconds, 20, family);
     // The start of each call, on the host's clock (µs): a spare permit's call starts after the round trip that took it.
     const times = all.flatMap((report) => report.granted).sort((a, b) => a - b);
     expect(all.every((report) => report.failed === 0 && report.storeUp)).toBe(true);
@@ -95,6 +95,6 @@ describe('RedisRateLimiter across 8 processes', () => {
     const calls = all.reduce((n, r) => n + r.granted.length + r.refused, 0);
     const trips = all.reduce((n, r) => n + r.trips, 0);
     expect(trips).toBeLessThan(calls / 2);
-    console.log(`${PROCESSES} processes, leaseSize 20, ${span.toFixed(2)} s: ${times.length} granted (allowed ${allowed.toFixed(0)} ± ${spare}), busiest 1 s window ${most}, ${calls} calls, ${trips} round trips`);
+    console.log(`${family}: ${PROCESSES} processes, leaseSize 20, ${span.toFixed(2)} s: ${times.length} granted (allowed ${allowed.toFixed(0)} ± ${spare}), busiest 1 s window ${most}, ${calls} calls, ${trips} round trips`);
   }, 60_000);
 });

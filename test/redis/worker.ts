@@ -3,26 +3,41 @@
  * `duration` ms and reports the server's time of every permit it got. With a lease (argv
  * leaseSize > 1) a spare permit's call starts later than the round trip that took it: each call's
  * start is then reported instead, on this host's clock (the processes share it), in µs.
- * argv: port, name, rate, duration[, leaseSize].
+ * argv: port, name, rate, duration, leaseSize, family (ioredis or node-redis).
  */
 import { Redis as IORedis } from 'ioredis';
+import { createClient } from 'redis';
 import { RedisRateLimiter } from '../../src/redis/index.js';
 
-const [port, name, rate, duration, lease = '1'] = process.argv.slice(2);
+const [port, name, rate, duration, lease = '1', family = 'ioredis'] = process.argv.slice(2);
 const leaseSize = Number(lease);
-const client = new IORedis({ port: Number(port), host: '127.0.0.1' });
-const limiter = new RedisRateLimiter(client, { name: name as string, rate: Number(rate), interval: 1_000, timeout: 2_000, leaseSize });
 const granted: number[] = [];
-const work = leaseSize > 1 ? () => void granted.push(Date.now() * 1_000) : () => undefined;
-// The script's answer carries the server's time of the permit; read it through a wrapped client.
-const original = client.evalsha.bind(client);
 let trips = 0; // round trips by EVALSHA (one EVAL after a NOSCRIPT is not counted)
-(client as unknown as { evalsha: typeof client.evalsha }).evalsha = (async (...args: Parameters<typeof client.evalsha>) => {
+/** The script's answer carries the server's time of the permit: read it on its way back. */
+const seen = (answer: unknown): unknown => {
   trips++;
-  const answer = (await original(...args)) as [number, number, number];
-  if (leaseSize === 1 && Number(answer[0]) === 1) granted.push(Number(answer[2]));
+  const [ok, , at] = answer as [number, number, number];
+  if (leaseSize === 1 && Number(ok) === 1) granted.push(Number(at));
   return answer;
-}) as typeof client.evalsha;
+};
+let client: unknown;
+let disconnect: () => void;
+if (family === 'node-redis') {
+  const nodeRedis = createClient({ url: `redis://127.0.0.1:${port}` });
+  await nodeRedis.connect();
+  const evalSha = nodeRedis.evalSha.bind(nodeRedis);
+  (nodeRedis as unknown as { evalSha: unknown }).evalSha = async (...args: Parameters<typeof evalSha>) => seen(await evalSha(...args));
+  client = nodeRedis;
+  disconnect = () => void nodeRedis.disconnect();
+} else {
+  const ioredis = new IORedis({ port: Number(port), host: '127.0.0.1' });
+  const evalsha = ioredis.evalsha.bind(ioredis);
+  (ioredis as unknown as { evalsha: unknown }).evalsha = async (...args: Parameters<typeof evalsha>) => seen(await evalsha(...args));
+  client = ioredis;
+  disconnect = () => ioredis.disconnect();
+}
+const limiter = new RedisRateLimiter(client as never, { name: name as string, rate: Number(rate), interval: 1_000, timeout: 2_000, leaseSize });
+const work = leaseSize > 1 ? () => void granted.push(Date.now() * 1_000) : () => undefined;
 
 process.once('message', async () => {
   const until = Date.now() + Number(duration);
@@ -42,7 +57,7 @@ process.once('message', async () => {
   });
   await Promise.all(lanes);
   process.send?.({ granted, refused, failed, trips, storeUp: limiter.storeUp }, () => {
-    client.disconnect();
+    disconnect();
     process.exit(0);
   });
 });
