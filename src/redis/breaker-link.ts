@@ -32,6 +32,8 @@ export class BreakerLink {
   private probeTimer: ReturnType<typeof setInterval> | undefined = undefined;
   private breakMemo: [opens: number, duration: number] = [0, 0];
   private unsubscribe: (() => Promise<void>) | undefined = undefined;
+  /** Scripts sent and not yet answered: `close()` waits for them (a trial's outcome among them). */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly settings: SharedSettings,
@@ -113,7 +115,7 @@ export class BreakerLink {
     args[8] = String(this.breakDuration((this.view.shared?.consecutiveOpens ?? 0) + 1));
     args.push(...extra);
     const sentAt = Date.now();
-    return runScript(this.run, BREAKER_SCRIPT, this.keys, args, this.settings.timeout, 'RedisCircuitBreaker').then(
+    const answered = runScript(this.run, BREAKER_SCRIPT, this.keys, args, this.settings.timeout, 'RedisCircuitBreaker').then(
       (answer) => {
         const state = parseAnswer(answer);
         if (!this.up && !this.detached) {
@@ -133,6 +135,10 @@ export class BreakerLink {
         throw error;
       },
     );
+    this.inFlight.add(answered);
+    const done = (): void => void this.inFlight.delete(answered);
+    answered.then(done, done);
+    return answered;
   }
 
   /** Reports the batch now and waits for Redis to have it (nothing to do while Redis is down or after close). */
@@ -172,7 +178,10 @@ export class BreakerLink {
     this.flushTimer = undefined;
     clearInterval(this.probeTimer);
     this.probeTimer = undefined;
-    if (first && this.up && this.batch.calls > 0) await this.ask('sync', this.batch.take()).then(noop, noop);
+    if (first && this.up && this.batch.calls > 0) this.tell('sync', this.batch.take());
+    // Every report already sent, a trial's outcome included, reaches Redis before the caller
+    // may close its connection: a trial lost here would hold the fleet half-open.
+    await Promise.all([...this.inFlight].map((sent) => sent.then(noop, noop)));
     const unsubscribe = this.unsubscribe;
     this.unsubscribe = undefined;
     await unsubscribe?.().catch(noop);

@@ -355,6 +355,23 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(a.stats().consecutiveFailures).toBe(3);
   });
 
+  it('close() waits for reports already sent: a trial\'s success reaches Redis before the connection may close', async () => {
+    const name = `close-trial-${family}-${unique++}`;
+    const c = await client(family);
+    const a = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 50 });
+    const b = await replica(name, { failureThreshold: 1, recoveryTimeout: 50 }, false);
+    await a.execute(ok);
+    await b.execute(ok);
+    await settle(a.execute(boom));
+    await tick(70);
+    expect(await a.execute(ok)).toBe('ran'); // the trial: its success is reported without the caller waiting
+    await a.close();
+    await c.quit();
+    await tick(250);
+    expect(await b.execute(ok)).toBe('ran');
+    expect(b.state).toBe('closed');
+  });
+
   it('close() reports what is pending, stops listening and arms nothing; later calls decide locally', async () => {
     const name = `close-${family}-${unique++}`;
     const a = await replica(name, { syncInterval: 60_000, failureThreshold: 5 });

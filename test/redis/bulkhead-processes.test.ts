@@ -1,7 +1,8 @@
 /**
- * The fleet-wide bulkhead across processes: 4 Node processes share a cap of N through one
- * redis-server and never run more than N calls at once (by the server's clock); a process
- * killed with SIGKILL while holding slots gives them back when its leases expire.
+ * The fleet-wide bulkhead across processes, with ioredis and with node-redis: 4 Node processes
+ * share a cap of N through one redis-server and never run more than N calls at once (by the
+ * server's clock); a process killed with SIGKILL while holding slots gives them back when its
+ * leases expire (one holder of each family, killed together).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +22,11 @@ afterAll(async () => {
   await server?.close();
 });
 
-function start(args: string[]): ChildProcess {
-  return fork(worker, [String(server.port), ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+type Family = 'ioredis' | 'node-redis';
+const FAMILIES: readonly Family[] = ['ioredis', 'node-redis'];
+
+function start(family: Family, args: string[]): ChildProcess {
+  return fork(worker, [String(server.port), family, ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function next(child: ChildProcess, skip = 'ready'): Promise<unknown> {
@@ -39,10 +43,10 @@ function next(child: ChildProcess, skip = 'ready'): Promise<unknown> {
 
 const ready = (child: ChildProcess) => new Promise<void>((resolve) => child.once('message', () => resolve()));
 
-describe('RedisBulkhead across processes', () => {
+describe.each(FAMILIES)('RedisBulkhead across processes with %s', (family) => {
   it('4 processes sharing a cap of 3 never run more than 3 calls at once (server time)', async () => {
     const N = 3;
-    const children = Array.from({ length: 4 }, () => start(['cap', String(N), 'run', '3000']));
+    const children = Array.from({ length: 4 }, () => start(family, [`cap-${family}`, String(N), 'run', '2000']));
     const reports = children.map((child) => next(child) as Promise<{ intervals: [number, number][]; failed: number; storeUp: boolean }>);
     await Promise.all(children.map(ready));
     for (const child of children) child.send('go');
@@ -55,36 +59,46 @@ describe('RedisBulkhead across processes', () => {
     for (const [, step] of edges) most = Math.max(most, (now += step));
     expect(most).toBeLessThanOrEqual(N);
     expect(most).toBe(N); // the cap was reached: the test had contention
-    console.log(`4 processes, cap ${N}: ${edges.length / 2} calls, at most ${most} at once`);
+    console.log(`${family}, 4 processes, cap ${N}: ${edges.length / 2} calls, at most ${most} at once`);
   }, 60_000);
+});
 
-  it('a process killed with SIGKILL while holding slots gives them back when its leases expire (not before)', async () => {
+describe('RedisBulkhead across processes', () => {
+  it('a process killed with SIGKILL while holding slots gives them back when its leases expire (not before): one holder of each family', async () => {
     const client = new IORedis({ port: server.port, host: '127.0.0.1' });
     try {
-      const bulkhead = new RedisBulkhead(client, { name: 'killed', maxConcurrent: 2, leaseTime: 1_500, timeout: 2_000 });
-      const child = start(['killed', '2', 'hold', '2']);
-      const held = next(child);
-      await ready(child);
-      child.send('go');
-      expect(await held).toBe('held');
-      // Renewed while the holder lives: still full after more than one lease time.
+      const bulkheads = FAMILIES.map((family) => new RedisBulkhead(client, { name: `killed-${family}`, maxConcurrent: 2, leaseTime: 1_500, timeout: 2_000 }));
+      const children = FAMILIES.map((family) => start(family, [`killed-${family}`, '2', 'hold', '2']));
+      const held = children.map((child) => next(child));
+      await Promise.all(children.map(ready));
+      for (const child of children) child.send('go');
+      expect(await Promise.all(held)).toEqual(['held', 'held']);
+      // Renewed while the holders live: still full after more than one lease time.
       await new Promise((resolve) => setTimeout(resolve, 2_000));
-      await expect(bulkhead.execute(() => 'ran')).rejects.toBeInstanceOf(BulkheadRejectedError);
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
+      for (const bulkhead of bulkheads) await expect(bulkhead.execute(() => 'ran')).rejects.toBeInstanceOf(BulkheadRejectedError);
+      await Promise.all(
+        children.map((child) => {
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGKILL');
+          return exited;
+        }),
+      );
       const killedAt = Date.now();
-      await expect(bulkhead.execute(() => 'ran')).rejects.toMatchObject({ reason: 'full' });
-      let freed = false;
-      // Given back once the leases expire; the bound only ends a test whose leases never do.
-      while (!freed && Date.now() - killedAt < 15_000) {
-        freed = await bulkhead.execute(() => true).catch(() => false);
-        if (!freed) await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      expect(freed).toBe(true);
-      // Both of the dead process's slots are free (a lease goes back one round trip after its call).
-      for (let i = 0; i < 40 && (await client.zcard(bulkhead.key)) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(await Promise.all([bulkhead.execute(() => 1), bulkhead.execute(() => 2)])).toEqual([1, 2]);
+      for (const bulkhead of bulkheads) await expect(bulkhead.execute(() => 'ran')).rejects.toMatchObject({ reason: 'full' });
+      await Promise.all(
+        bulkheads.map(async (bulkhead) => {
+          let freed = false;
+          // Given back once the leases expire; the bound only ends a test whose leases never do.
+          while (!freed && Date.now() - killedAt < 15_000) {
+            freed = await bulkhead.execute(() => true).catch(() => false);
+            if (!freed) await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+          expect(freed).toBe(true);
+          // Both of the dead process's slots are free (a lease goes back one round trip after its call).
+          for (let i = 0; i < 40 && (await client.zcard(bulkhead.key)) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+          expect(await Promise.all([bulkhead.execute(() => 1), bulkhead.execute(() => 2)])).toEqual([1, 2]);
+        }),
+      );
     } finally {
       client.disconnect();
     }

@@ -2,12 +2,14 @@
  * bulwark/redis on a local Redis Cluster of three masters, with ioredis's `Cluster` and
  * node-redis's `createCluster`: every script touches one slot (no CROSSSLOT), and a NOSCRIPT
  * (a node that never saw the script, or flushed it) is answered on the node owning the key.
+ * The shared breaker's changes reach its replicas by classic pub/sub, which a cluster delivers
+ * on every node: its subscriber may be a cluster client or a plain connection to any one node.
  */
-import { Cluster } from 'ioredis';
-import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitedError } from '../../src/index.js';
-import { RedisRateLimiter } from '../../src/redis/index.js';
+import { Cluster, Redis as IORedis } from 'ioredis';
+import { createClient, createCluster } from 'redis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CircuitOpenError, RateLimitedError } from '../../src/index.js';
+import { RedisCircuitBreaker, RedisRateLimiter } from '../../src/redis/index.js';
 import { RedisCluster } from './cluster.js';
 
 let cluster: RedisCluster;
@@ -82,4 +84,103 @@ describe.each(['ioredis', 'node-redis'] as const)('RedisRateLimiter on a 3-maste
       await b.quit();
     }
   }, 30_000);
+});
+
+type SubscriberKind = 'a cluster client' | 'a connection to one node';
+
+/** A connection for a breaker's `subscriber`: a cluster client, or a plain client of the first node (which owns at most one of the names). */
+async function subscriberOf(family: 'ioredis' | 'node-redis', kind: SubscriberKind): Promise<ClusterClient> {
+  if (kind === 'a cluster client') return connect(family);
+  const port = cluster.ports[0] as number;
+  if (family === 'ioredis') {
+    const client = new IORedis({ port, host: '127.0.0.1', lazyConnect: true });
+    client.on('error', () => {});
+    await client.connect();
+    return { client: client as never, quit: async () => void client.disconnect() };
+  }
+  const client = createClient({ url: `redis://127.0.0.1:${port}` });
+  client.on('error', () => {});
+  await client.connect();
+  return { client: client as never, quit: async () => void (await client.disconnect().catch(() => {})) };
+}
+
+describe.each(['ioredis', 'node-redis'] as const)('RedisCircuitBreaker on a 3-master Redis Cluster with %s', (family) => {
+  it.each<SubscriberKind>(['a cluster client', 'a connection to one node'])(
+    'two replicas with %s as subscriber share the breaker on whichever node owns it: a change on one reaches the other by push; SCRIPT FLUSH on every node breaks nothing',
+    async (kind) => {
+      const opened: ClusterClient[] = [];
+      const open = async (make: () => Promise<ClusterClient>) => {
+        const c = await make();
+        opened.push(c);
+        return c;
+      };
+      try {
+        const names = namesOnEveryNode(`breaker-${family}-${kind === 'a cluster client' ? 'cluster' : 'node'}`, 'breaker');
+        expect(names).toHaveLength(3);
+        for (const name of names) {
+          // Its state and its trial leases in one slot: the script's two keys never CROSSSLOT.
+          const [state, trials] = [`{bulwark:${name}}:breaker`, `{bulwark:${name}}:trials`];
+          expect(cluster.slotOf(state)).toBe(cluster.slotOf(trials));
+          const options = { name, failureThreshold: 2, recoveryTimeout: 100, halfOpenMaxCalls: 1, syncInterval: 20, timeout: 2_000 };
+          const [a, b] = await Promise.all(
+            [0, 1].map(async () => new RedisCircuitBreaker((await open(() => connect(family))).client, { ...options, subscriber: (await open(() => subscriberOf(family, kind))).client })),
+          );
+          const [ra, rb] = [a as RedisCircuitBreaker, b as RedisCircuitBreaker];
+          const failures: unknown[] = [];
+          for (const r of [ra, rb]) r.on('storeError', ({ error }) => failures.push(error));
+          expect(ra.key).toBe(state);
+          await ra.execute(ok);
+          await rb.execute(ok);
+          // B learns every change below by push alone: it makes no call until it is asked to refuse one.
+          // First, until its subscription is live: A isolates and resets until B has heard an isolation.
+          await vi.waitFor(
+            async () => {
+              await ra.reset();
+              await ra.isolate();
+              await vi.waitFor(() => expect(rb.state).toBe('isolated'), { timeout: 200, interval: 5 });
+            },
+            { timeout: 10_000, interval: 10 },
+          );
+          await ra.reset();
+          await vi.waitFor(() => expect(rb.state).toBe('closed'), { timeout: 2_000, interval: 2 });
+          // Failures on A open it; B refuses at once.
+          for (let i = 0; i < 2; i++) await settle(ra.execute(() => Promise.reject(new Error('down'))));
+          await vi.waitFor(() => expect(rb.state).toBe('open'), { timeout: 2_000, interval: 2 });
+          const refused = (await settle(rb.execute(ok))) as { error: CircuitOpenError };
+          expect(refused.error).toBeInstanceOf(CircuitOpenError);
+          expect(refused.error.state).toBe('open');
+          // After the break, B's trial (a lease in the trials key) closes it; A hears by push.
+          await new Promise((resolve) => setTimeout(resolve, 120));
+          expect(await rb.execute(ok)).toBe('ran');
+          await vi.waitFor(() => expect(ra.state).toBe('closed'), { timeout: 2_000, interval: 2 });
+          expect(failures).toEqual([]);
+          expect(ra.storeUp && rb.storeUp).toBe(true);
+          await Promise.all([ra.close(), rb.close()]);
+        }
+        // A node that lost the script answers NOSCRIPT: the script is sent again, the breaker goes on.
+        cluster.onEveryNode('SCRIPT', 'FLUSH');
+        for (const name of names) {
+          const options = { name, failureThreshold: 1, recoveryTimeout: 60_000, syncInterval: 20, timeout: 2_000 };
+          const a = new RedisCircuitBreaker((await open(() => connect(family))).client, { ...options, subscriber: (await open(() => subscriberOf(family, kind))).client });
+          const b = new RedisCircuitBreaker((await open(() => connect(family))).client, { ...options, subscriber: (await open(() => subscriberOf(family, kind))).client });
+          const failures: unknown[] = [];
+          for (const r of [a, b]) r.on('storeError', ({ error }) => failures.push(error));
+          await a.execute(ok);
+          await b.execute(ok);
+          await settle(a.execute(() => Promise.reject(new Error('down'))));
+          await vi.waitFor(() => expect(a.state).toBe('open'), { timeout: 2_000, interval: 2 });
+          // B hears it by push, or reads it with its next call: either way it refuses.
+          await vi.waitFor(async () => expect(await settle(b.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) }), { timeout: 2_000, interval: 20 });
+          await b.reset();
+          await vi.waitFor(() => expect(a.state).toBe('closed'), { timeout: 2_000, interval: 2 });
+          expect(await a.execute(ok)).toBe('ran');
+          expect(failures).toEqual([]);
+          await Promise.all([a.close(), b.close()]);
+        }
+      } finally {
+        await Promise.all(opened.map((c) => c.quit()));
+      }
+    },
+    60_000,
+  );
 });

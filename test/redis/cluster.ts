@@ -73,9 +73,14 @@ export class RedisCluster {
     return this.ports.map((port) => cli(port, ...args));
   }
 
+  /** The hash slot of `key`. */
+  slotOf(key: string): number {
+    return Number(cli(this.ports[0] as number, 'CLUSTER', 'KEYSLOT', key).trim());
+  }
+
   /** The port of the master that owns `key`'s slot. */
   ownerOf(key: string): number {
-    const slot = Number(cli(this.ports[0] as number, 'CLUSTER', 'KEYSLOT', key).trim());
+    const slot = this.slotOf(key);
     for (const port of this.ports) {
       const mine = cli(port, 'CLUSTER', 'NODES').split('\n').find((line) => line.includes('myself')) ?? '';
       for (const range of mine.split(' ').slice(8)) {
