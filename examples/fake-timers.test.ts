@@ -1,5 +1,5 @@
 /**
- * Testing code that uses bulwark with fake timers: the README's example, run by `npm test`.
+ * Testing code that uses bulwark with fake timers: the example of docs/testing.md, run by `npm test`.
  * The default clock looks up the timer functions at each call, so `vi.useFakeTimers()`
  * installed after bulwark was imported drives retries, timeouts and breaker recovery.
  */

@@ -32,7 +32,7 @@ export const database = {
   },
 };
 
-/** The payments breaker the app's calls go through (see README: CircuitBreaker). */
+/** The payments breaker the app's calls go through (see docs/circuit-breaker.md). */
 export const paymentsBreaker = new CircuitBreaker({ failureThreshold: 5, recoveryTimeout: 30_000, name: 'payments' });
 
 /** The monitor: checks have 2 s at most; probes within 1 s share one report. */

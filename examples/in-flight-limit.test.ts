@@ -86,7 +86,7 @@ function recordingLogger() {
   return { logger, lines };
 }
 
-/** The full stack of the README's order, with the limit of `key` where a per-tenant limit goes: inside the timeout, outside the bulkhead. */
+/** The full stack in the order of docs/choosing-a-stack.md, with the limit of `key` where a per-tenant limit goes: inside the timeout, outside the bulkhead. */
 function fullStack(limits: InFlightLimit, key: string) {
   const fallback = withFallback((error: unknown) => ({ refused: error }), { handles: (error) => error instanceof InFlightLimitError, name: 'reports' });
   const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 60_000, name: 'reports' });

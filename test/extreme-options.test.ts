@@ -1104,7 +1104,7 @@ describe('MemoryCache', () => {
     await expectServedFor(cache, value, false);
   });
 
-  // The cache arms no timer ("with no timers", README): the 2³¹−1 ms limit of a timer is not its limit.
+  // The cache arms no timer ("with no timers", docs/fallback.md): the 2³¹−1 ms limit of a timer is not its limit.
   describe('ttl past the timer limit, which a cache that arms no timer does not have', () => {
     const LONG = rows([2 ** 31, THIRTY_DAYS, Number.MAX_SAFE_INTEGER]);
 

@@ -1,6 +1,6 @@
 /**
  * The README says the core uses no `node:` module, "so Deno, Bun, browsers and edge runtimes
- * work too", and shows `fetchHealthHandler` behind `Bun.serve` and `Deno.serve`. This suite
+ * work too", and docs/health.md shows `fetchHealthHandler` behind `Bun.serve` and `Deno.serve`. This suite
  * proves it: one smoke scenario (test/fixtures/runtimes/smoke.mjs) and one health app
  * (test/fixtures/runtimes/app.mjs) run in Bun, Deno, Cloudflare's workerd and headless
  * Chromium, each loading the ESM build the way a user would, from the packed tarball:
@@ -100,7 +100,7 @@ const EXPECTED_SMOKE = {
       name: 'CircuitOpenError',
       state: 'open',
       retryAfterInRange: true,
-      // README, Errors: a refusal's `stack` is the name and the message.
+      // docs/errors-and-events.md: a refusal's `stack` is the name and the message.
       stack: 'name: message',
       ran: false,
     },

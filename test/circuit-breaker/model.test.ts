@@ -5,7 +5,7 @@
 // and how the others were refused (state and exact retryAfter), then the state and stats.
 //
 // The model keeps every outcome in a plain array and recomputes each rate from it; it follows
-// the README's rules one by one and shares no code with the breaker.
+// the rules of docs/circuit-breaker.md one by one and shares no code with the breaker.
 //
 // A failure prints fast-check's seed and path. To replay it:
 //   BULWARK_PROPERTY_SEED=<seed> BULWARK_PROPERTY_PATH=<path> npx vitest run test/circuit-breaker/model.test.ts

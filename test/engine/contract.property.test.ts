@@ -847,7 +847,7 @@ async function assertOnScenarios(scenarios: fc.Arbitrary<Scenario>, numRuns: num
  * hedge, or a hedge stands at all. The bulkhead then holds one slot for the whole call, and an
  * attempt the timeout abandoned, or a hedge lost (its function ignoring the signal), keeps
  * running beside the next attempt under that same slot, as the attempts of a hedge run side by
- * side: by design, a bulkhead outside a retry or a hedge limits calls, not attempts (the README
+ * side: by design, a bulkhead outside a retry or a hedge limits calls, not attempts (docs/bulkhead.md
  * says so; innermost, it limits every attempt). An in-flight limit holds its place the same way.
  */
 function attemptsShareOneSlot(layers: readonly LayerSpec[], limiting: 'bulkhead' | 'in-flight-limit' = 'bulkhead'): boolean {

@@ -366,7 +366,7 @@ describe('a function that resolves when its signal aborts (instead of rejecting)
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  // A breaker inside the timeout must count the TimeoutError the caller gets (README: "A timeout
+  // A breaker inside the timeout must count the TimeoutError the caller gets (docs/choosing-a-stack.md: "A timeout
   // is a failure"), whatever fn does once its signal aborts.
   it('directly under the timeout, compose(withTimeout(50), breaker), the breaker counts the TimeoutError when fn resolves on abort, and a half-open trial that times out re-opens the circuit', async () => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000 });

@@ -154,7 +154,7 @@ describe('an async listener that rejects is reported, never unhandled', () => {
     expect(reportedErrors()).toContain(boom);
   });
 
-  it('the README saved-state example survives a store whose writes reject', async () => {
+  it('the saved-state example of docs/circuit-breaker.md survives a store whose writes reject', async () => {
     const kv = { set: vi.fn(rejectLater) };
     const breaker = new CircuitBreaker({ failureThreshold: 1 });
     breaker.on('stateChange', () => kv.set());
