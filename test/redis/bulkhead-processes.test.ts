@@ -1,5 +1,5 @@
 /**
- * The fleet-wide bulkhead across processes, with ioredis and with node-redis: 4 Node processes
+ * The fleet-wide bulkhead across processes, with ioredis and with node-redis: 8 Node processes
  * share a cap of N through one redis-server and never run more than N calls at once (by the
  * server's clock); a process killed with SIGKILL while holding slots gives them back when its
  * leases expire (one holder of each family, killed together).
@@ -44,9 +44,9 @@ function next(child: ChildProcess, skip = 'ready'): Promise<unknown> {
 const ready = (child: ChildProcess) => new Promise<void>((resolve) => child.once('message', () => resolve()));
 
 describe.each(FAMILIES)('RedisBulkhead across processes with %s', (family) => {
-  it('4 processes sharing a cap of 3 never run more than 3 calls at once (server time)', async () => {
+  it('8 processes sharing a cap of 3 never run more than 3 calls at once (server time)', async () => {
     const N = 3;
-    const children = Array.from({ length: 4 }, () => start(family, [`cap-${family}`, String(N), 'run', '2000']));
+    const children = Array.from({ length: 8 }, () => start(family, [`cap-${family}`, String(N), 'run', '2000']));
     const reports = children.map((child) => next(child) as Promise<{ intervals: [number, number][]; failed: number; storeUp: boolean }>);
     await Promise.all(children.map(ready));
     for (const child of children) child.send('go');
@@ -59,7 +59,7 @@ describe.each(FAMILIES)('RedisBulkhead across processes with %s', (family) => {
     for (const [, step] of edges) most = Math.max(most, (now += step));
     expect(most).toBeLessThanOrEqual(N);
     expect(most).toBe(N); // the cap was reached: the test had contention
-    console.log(`${family}, 4 processes, cap ${N}: ${edges.length / 2} calls, at most ${most} at once`);
+    console.log(`${family}, 8 processes, cap ${N}: ${edges.length / 2} calls, at most ${most} at once`);
   }, 60_000);
 });
 
