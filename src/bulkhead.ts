@@ -33,7 +33,7 @@ export interface BulkheadOptions {
 
 /** Events of a {@link Bulkhead}. */
 export interface BulkheadEvents {
-  /** A call was refused: no slot and no queue place (`'full'`), or its wait passed `queueTimeout`. */
+  /** A call was refused with `error`, for `reason`: no slot and no queue place (`'full'`), or its wait passed `queueTimeout` (`'queue-timeout'`). */
   rejected: { readonly error: BulkheadRejectedError; readonly reason: BulkheadRejectionReason };
 }
 
@@ -78,8 +78,11 @@ const PEER_NAMES: validate.PeerNames = {
  * ```
  */
 export class Bulkhead extends LayerPolicy<void> {
+  /** The {@link BulkheadOptions.maxConcurrent | maxConcurrent} in force. */
   readonly maxConcurrent: number;
+  /** The {@link BulkheadOptions.maxQueue | maxQueue} in force. */
   readonly maxQueue: number;
+  /** The {@link BulkheadOptions.queueTimeout | queueTimeout} in force. */
   readonly queueTimeout: number;
   /** The name given in the options, if any. */
   readonly name: string | undefined;
@@ -180,6 +183,7 @@ export class Bulkhead extends LayerPolicy<void> {
 
   private reject(reason: BulkheadRejectionReason): BulkheadRejectedError {
     const error = withoutStack(() => new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue));
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
     if (this.events.has('rejected')) this.events.emit('rejected', { error, reason });
     return error;
   }

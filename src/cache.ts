@@ -53,7 +53,9 @@ interface Entry<V> {
  * ```
  */
 export class MemoryCache<V> implements CacheStore<V> {
+  /** The {@link MemoryCacheOptions.maxEntries | maxEntries} in force. */
   readonly maxEntries: number;
+  /** The {@link MemoryCacheOptions.ttl | ttl} in force. */
   readonly ttl: number;
   private readonly clock: Clock;
   // A Map iterates in insertion order: re-inserting on read makes its first key the least recently used.

@@ -11,6 +11,7 @@ export type ErrorKind = 'ResilienceError' | 'CircuitOpenError' | 'BulkheadReject
 
 /** The base of every error a bulwark policy creates itself. */
 export class ResilienceError extends Error {
+  /** `'ResilienceError'` here; each subclass has its own. Test with {@link isResilienceError}, which knows one from another copy of bulwark. */
   override name: string = 'ResilienceError';
 }
 
@@ -29,6 +30,7 @@ export type CircuitOpenReason = 'open' | 'half-open' | 'isolated';
  * ```
  */
 export class CircuitOpenError extends ResilienceError {
+  /** Always `'CircuitOpenError'`. Test with {@link isCircuitOpenError}, which knows one from another copy of bulwark. */
   override readonly name = 'CircuitOpenError' as const;
   /**
    * Milliseconds until the breaker lets a trial call through: exact while it is open, `0`
@@ -56,6 +58,7 @@ export type BulkheadRejectionReason = 'full' | 'queue-timeout';
 
 /** A bulkhead refused the call: every slot and queue place was taken, or the wait timed out. */
 export class BulkheadRejectedError extends ResilienceError {
+  /** Always `'BulkheadRejectedError'`. Test with {@link isBulkheadRejectedError}, which knows one from another copy of bulwark. */
   override readonly name = 'BulkheadRejectedError' as const;
   /** `'full'`: no slot and no queue place; `'queue-timeout'`: waited `queueTimeout` ms in the queue. */
   readonly reason: BulkheadRejectionReason;
@@ -78,6 +81,7 @@ export class BulkheadRejectedError extends ResilienceError {
 
 /** A `withTimeout` deadline passed before the call settled. */
 export class TimeoutError extends ResilienceError {
+  /** Always `'TimeoutError'`. Test with {@link isTimeoutError}, which knows one from another copy of bulwark. */
   override readonly name = 'TimeoutError' as const;
   /** The deadline that passed, in milliseconds. */
   readonly timeout: number;

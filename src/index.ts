@@ -1,3 +1,11 @@
+/**
+ * `bulwark`: the policies (circuit breaker, retry, bulkhead, timeout, fallback and cache
+ * fallback, rate limiter, hedging, retry budget), `compose` to stack them, their errors and
+ * events, the metrics registry and `logPolicyEvents`, and `LayerPolicy` to write a policy of
+ * your own.
+ *
+ * @module bulwark
+ */
 export { LayerPolicy, compose } from './engine/policy.js';
 export type { AlternativeOf } from './engine/policy.js';
 export type {

@@ -18,8 +18,11 @@ export type LoggedEvent = 'stateChange' | 'rejected' | 'giveUp' | 'retry' | 'tim
  * methods, such as `console`, pino, bunyan or winston.
  */
 export interface PolicyLogger {
+  /** Writes a line at level `'info'`, with the fields and message in the order `style` says. */
   info(...args: any[]): unknown;
+  /** Writes a line at level `'warn'`. */
   warn(...args: any[]): unknown;
+  /** Writes a line at level `'error'`. */
   error(...args: any[]): unknown;
 }
 
@@ -33,7 +36,9 @@ export interface PolicyLogger {
 export interface PolicyLogFields {
   /** The policy's name. */
   readonly policy: string;
+  /** The policy's kind (`'circuit-breaker'`). */
   readonly kind: PolicyKind;
+  /** The event the line is about (`'stateChange'`). */
   readonly event: LoggedEvent;
   readonly [field: string]: unknown;
 }

@@ -6,8 +6,8 @@ import { describeError } from './shared/show.js';
  */
 
 /**
- * How an attempt ended: `{ ok: true, value }` when it returned `value` (a value a `…Result`
- * predicate classified as a failure, such as an HTTP 503), `{ ok: false, error }` when it threw.
+ * How an attempt ended: `ok` is `true` when it returned `value` (a value a `…Result`
+ * predicate classified as a failure, such as an HTTP 503), `false` when it threw `error`.
  *
  * @typeParam T - the type of the value.
  * @example

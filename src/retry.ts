@@ -155,10 +155,15 @@ const defaultRetryOn = (error: unknown): boolean => !isRefusal(error);
 
 /** The policy {@link retryWithBackoff} builds. */
 export class RetryPolicy extends LayerPolicy<void> {
+  /** The {@link RetryOptions.maxRetries | maxRetries} in force. */
   readonly maxRetries: number;
+  /** The {@link RetryOptions.baseDelay | baseDelay} in force. */
   readonly baseDelay: number;
+  /** The {@link RetryOptions.maxDelay | maxDelay} in force. */
   readonly maxDelay: number;
+  /** The {@link RetryOptions.exponentialBase | exponentialBase} in force. */
   readonly exponentialBase: number;
+  /** The {@link RetryOptions.jitter | jitter} in force. */
   readonly jitter: JitterMode;
   /** The budget shared with other policies, if any. */
   readonly budget: RetryBudget | undefined;

@@ -20,7 +20,7 @@ export interface TimeoutOptions {
 
 /** Events of a {@link TimeoutPolicy}. */
 export interface TimeoutEvents {
-  /** The deadline passed; the call rejects with `error`. */
+  /** The deadline of `timeout` ms passed; the call rejects with `error`. */
   timeout: { readonly error: TimeoutError; readonly timeout: number };
 }
 

@@ -4,6 +4,8 @@
  * retries, breakers, fallbacks) and the code above it cope. Each is a bulwark policy written
  * against the public contract only: it takes the core from the `bulwark` entry itself (one
  * engine in a process, never a copy) and composes anywhere the built-in policies do.
+ *
+ * @module bulwark/chaos
  */
 export { ChaosFaultPolicy, chaosFault } from './fault.js';
 export type { ChaosFaultEvents, ChaosFaultOptions, FaultFunction } from './fault.js';

@@ -33,7 +33,7 @@ export function machineOf(breaker: CircuitBreaker): BreakerMachine {
  * ```ts
  * const breaker = new CircuitBreaker({ failureThreshold: 5, recoveryTimeout: 30_000 });
  * breaker.on('stateChange', ({ from, to, reason }) => log.warn({ from, to, reason }, 'payments circuit'));
- * const receipt = await breaker.execute(() => payments.charge(order));
+ * const receipt = await breaker.execute(({ signal }) => charge(order, { signal }));
  * ```
  */
 // The token's type stays out of the declarations (`unknown`): it is the breaker's business alone.
@@ -107,8 +107,8 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
    * @example
    * ```ts
    * await store.set('breaker:payments', JSON.stringify(breaker));
-   * const initialState = JSON.parse(await store.get('breaker:payments'));
-   * const restored = new CircuitBreaker({ ...options, initialState });
+   * const saved = await store.get('breaker:payments'); // later, or in another process
+   * const restored = new CircuitBreaker({ ...options, initialState: saved === undefined ? undefined : JSON.parse(saved) });
    * ```
    */
   toJSON(): CircuitBreakerSnapshot {

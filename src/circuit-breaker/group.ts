@@ -18,7 +18,7 @@ export interface CircuitBreakerGroupOptions {
 
 /** Events of a {@link CircuitBreakerGroup}. */
 export interface CircuitBreakerGroupEvents {
-  /** One of the group's breakers changed state. */
+  /** The `breaker` of `key` changed state `from` one `to` another, for `reason`. */
   stateChange: {
     readonly key: string;
     readonly breaker: CircuitBreaker;
@@ -26,7 +26,7 @@ export interface CircuitBreakerGroupEvents {
     readonly to: CircuitState;
     readonly reason: CircuitStateChangeReason;
   };
-  /** A closed breaker was forgotten to stay within `maxKeys` (drop its metrics labels here). */
+  /** The closed `breaker` of `key` was forgotten to stay within `maxKeys` (drop its metrics labels here). */
   evicted: { readonly key: string; readonly breaker: CircuitBreaker };
 }
 

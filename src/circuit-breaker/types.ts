@@ -6,6 +6,11 @@ import type { Clock } from '../shared/clock.js';
 import type { CircuitOpenError } from '../errors.js';
 import type { WindowContents } from './window.js';
 
+/**
+ * A breaker's state: `'closed'` lets calls through and counts their outcomes; `'open'` refuses
+ * them until the break duration passes; `'half-open'` lets trial calls through to decide;
+ * `'isolated'` refuses every call until `reset()` (see {@link CircuitBreaker.isolate}).
+ */
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
 
 /**
@@ -197,17 +202,17 @@ export interface CircuitBreakerOptions {
 
 /** Events of a {@link CircuitBreaker}. */
 export interface CircuitBreakerEvents {
-  /** The state changed, and why; listeners see the events in the order the changes happened. */
+  /** The state changed `from` one `to` another, for `reason`; listeners see the changes in the order they happened. */
   stateChange: { readonly from: CircuitState; readonly to: CircuitState; readonly reason: CircuitStateChangeReason };
-  /** A call through the breaker succeeded (or failed with an error `isFailure` declined). */
+  /** A call through the breaker succeeded (or failed with an error `isFailure` declined); `state` is the breaker's then. */
   success: { readonly state: CircuitState };
   /**
-   * A call through the breaker failed and was counted. For a value `isFailureResult`
-   * accepted, `value` holds it and `error` is `undefined`; for an error there is no `value`
-   * key (test `'value' in payload`).
+   * A call through the breaker failed and was counted, in `state`, making `consecutiveFailures`
+   * in a row. For a value `isFailureResult` accepted, `value` holds it and `error` is
+   * `undefined`; for an error there is no `value` key (test `'value' in payload`).
    */
   failure: { readonly error: unknown; readonly state: CircuitState; readonly consecutiveFailures: number; readonly value?: unknown };
-  /** The breaker refused a call without running it. */
+  /** The breaker refused a call without running it; the call rejects with `error`. */
   rejected: { readonly error: CircuitOpenError };
 }
 
@@ -218,6 +223,7 @@ export interface CircuitBreakerEvents {
  * Without `failureRate` or `slowCall` there is no window and they are 0.
  */
 export interface CircuitBreakerStats {
+  /** The state now. */
   readonly state: CircuitState;
   /** Outcomes in the window. */
   readonly calls: number;
@@ -229,6 +235,7 @@ export interface CircuitBreakerStats {
   readonly failureRate: number;
   /** `slowCalls / calls`, 0 when the window is empty. */
   readonly slowCallRate: number;
+  /** Failures in a row: a success sets it to 0, and so does closing the circuit. */
   readonly consecutiveFailures: number;
   /** How many times in a row the circuit has opened without closing in between. */
   readonly consecutiveOpens: number;
@@ -255,8 +262,11 @@ export interface CircuitBreakerSnapshot {
   readonly version: 1;
   /** When it was taken (epoch ms). */
   readonly savedAt: number;
+  /** The state when it was taken. */
   readonly state: CircuitState;
+  /** Failures in a row when it was taken. */
   readonly consecutiveFailures: number;
+  /** Openings in a row without closing in between (what a `recoveryTimeout` function is given). */
   readonly consecutiveOpens: number;
   /** When it last opened or was isolated (epoch ms); `null` while closed. */
   readonly openedAt: number | null;

@@ -159,7 +159,9 @@ export interface InnerLayers {
 
 /** One run of the inner policies started by {@link InnerLayers.start}. */
 export interface InnerRun {
+  /** Settles with the run's answer or failure. */
   readonly outcome: Promise<unknown>;
+  /** Aborts the run with `reason`: the `ctx.signal` read inside it aborts, and whatever waits inside it rejects. */
   abort(reason: unknown): void;
 }
 
@@ -171,6 +173,7 @@ export interface CounterDescription {
   readonly event: string;
   /** What one of it is, as a UCUM annotation: `'{retry}'`. */
   readonly unit: string;
+  /** What it counts, in a sentence (Prometheus `# HELP`, OpenTelemetry description). */
   readonly description: string;
 }
 
@@ -182,6 +185,7 @@ export interface GaugeDescription {
   readonly prometheus: string;
   /** Its name in OpenTelemetry (`bulwark.bulkhead.call.active`). */
   readonly otel: string;
+  /** What it reports, in a sentence (Prometheus `# HELP`, OpenTelemetry description). */
   readonly description: string;
   /** UCUM: `'{call}'`, `'1'` for a ratio. */
   readonly unit: string;
@@ -192,12 +196,13 @@ export interface GaugeDescription {
   readonly type: 'count' | 'ratio' | 'state';
   /** For a `'state'` gauge: every state, so one that is not current reads 0 rather than vanishing. */
   readonly states?: readonly string[];
-  /** The label (Prometheus) and attribute (OpenTelemetry) naming the state of a `'state'` gauge. */
+  /** The label (`prometheus`) and attribute (`otel`) naming the state of a `'state'` gauge. */
   readonly stateLabel?: { readonly prometheus: string; readonly otel: string };
 }
 
 /** How `logPolicyEvents` writes one event of a policy. */
 export interface LogDescription {
+  /** The event of the policy it writes (`'retry'`). */
   readonly event: string;
   /** Its level (or `'off'`), or a function of the event's payload. */
   readonly level: 'info' | 'warn' | 'error' | 'off' | ((payload: any) => 'info' | 'warn' | 'error');
@@ -226,8 +231,11 @@ export interface PolicyDescription {
   readonly name: string | undefined;
   /** True for a policy that refuses calls itself (its `enter` throws, or refuses a wait): its rejections are exported. */
   readonly refuses?: boolean;
+  /** The counters fed by its events. */
   readonly counters?: readonly CounterDescription[];
+  /** The values read when a snapshot is taken (with `readGauges`). */
   readonly gauges?: readonly GaugeDescription[];
+  /** How `logPolicyEvents` writes each of its events. */
   readonly logs?: readonly LogDescription[];
   /** Reads the gauges now, by field. */
   readGauges?(): Readonly<Record<string, number | string>>;

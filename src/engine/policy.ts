@@ -157,10 +157,15 @@ export abstract class LayerPolicy<Token = unknown, Alt = never> extends PolicyBa
   /** What `MetricsRegistry`, `logPolicyEvents` and the exporters read of this policy. */
   protected abstract describe(): PolicyDescription;
 
+  /** As a call arrives: a token for the other hooks, a throw to refuse the call, or `call.wait(...)`. */
   protected enter?(call: LayerCall): Token | Admission;
+  /** The policies inside answered with `value`: the answer to pass on, a throw, or a promise of an answer. */
   protected onValue?(token: Token, value: unknown, call: LayerCall): unknown;
+  /** The policies inside failed with `error`: a throw passes a failure on; a value or a promise answers instead. */
   protected onError?(token: Token, error: unknown, call: LayerCall): unknown;
+  /** The work inside has really ended, for a call whose `enter` called `call.trackWork()`. */
   protected released?(token: Token): void;
+  /** Instead of the other hooks: drives the policies inside itself through `call.inner()` (hedging). */
   protected run?(call: LayerCall): Promise<unknown>;
 }
 

@@ -197,11 +197,15 @@ class FetchCall implements CallFacts {
  * does not get (a retried 503, a hedge that lost) is cancelled, so its connection is freed.
  * The caller's signal aborts the call at once, whatever it is doing.
  *
+ * @typeParam F - the fetch in use (`options.fetch`, the global `fetch` by default), whose
+ * signature and response type the returned function keeps.
  * @example
  * ```ts
- * const api = resilientFetch({ name: 'billing', attemptTimeout: 2_000, hedge: { delay: 300 } });
- * const response = await api('https://billing.internal/invoices/42', { signal });
- * if (response.ok) return (await response.json()) as Invoice;
+ * const billing = resilientFetch({ name: 'billing', attemptTimeout: 2_000, hedge: { delay: 300 } });
+ * async function invoice(id: string, signal: AbortSignal): Promise<Invoice | undefined> {
+ *   const response = await billing(`https://billing.internal/invoices/${id}`, { signal });
+ *   return response.ok ? ((await response.json()) as Invoice) : undefined;
+ * }
  * ```
  */
 export function resilientFetch<F extends FetchFunction = typeof fetch>(options?: ResilientFetchOptions<F>): ResilientFetch<F> {

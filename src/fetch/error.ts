@@ -15,14 +15,16 @@ import type { FetchResponse } from './http.js';
  * @typeParam R - the response type of the fetch in use.
  * @example
  * ```ts
+ * const orders = resilientFetch({ throwOnTransient: true });
  * try {
- *   await api('https://api.example.com/orders');
+ *   await orders('https://api.example.com/orders');
  * } catch (error) {
  *   if (isHttpError(error) && error.status === 503) showMaintenancePage();
  * }
  * ```
  */
 export class HttpError<R extends FetchResponse = Response> extends Error {
+  /** Always `'HttpError'`. Test with {@link isHttpError}, which knows one from another copy of bulwark. */
   override readonly name = 'HttpError' as const;
   /** The response's status. */
   readonly status: number;

@@ -10,8 +10,11 @@
  * browser's) has them.
  */
 export interface FetchResponse {
+  /** The HTTP status. */
   readonly status: number;
+  /** The headers, read with `get` (`Retry-After`). */
   readonly headers: { get(name: string): string | null };
+  /** The body, if any, whose `cancel` frees the connection of a response no caller gets. */
   readonly body: { cancel(reason?: any): Promise<void> } | null;
 }
 

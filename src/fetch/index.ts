@@ -4,6 +4,8 @@
  * honours `Retry-After`, a circuit breaker and an attempt timeout, with an optional bulkhead,
  * rate limit and hedging of reads. It takes the core from the `bulwark` entry itself (one
  * engine in a process, never a copy).
+ *
+ * @module bulwark/fetch
  */
 export { resilientFetch } from './client.js';
 export type { ResilientFetch } from './client.js';

@@ -14,16 +14,20 @@ export type HealthEndpoint = 'health' | 'ready' | 'live';
 
 /** The path of each endpoint; `false` when the endpoint is switched off. */
 export interface HealthPaths {
+  /** The full report of every check ({@link HealthMonitor.check}). */
   readonly health: string | false;
+  /** Readiness ({@link HealthMonitor.ready}), 503 while not ready. */
   readonly ready: string | false;
+  /** Liveness ({@link HealthMonitor.live}). */
   readonly live: string | false;
 }
 
 /** Options shared by `nodeHealthHandler` and `fetchHealthHandler`; `Req` is the request type each receives. */
 export interface HealthHandlerOptions<Req> {
   /**
-   * The path of each endpoint, matched against the request's path (a query string is
-   * ignored, and so is one trailing slash); `false` switches an endpoint off.
+   * The path of each endpoint (`health`, `ready`, `live`, as in {@link HealthPaths}), matched
+   * against the request's path (a query string is ignored, and so is one trailing slash);
+   * `false` switches an endpoint off.
    * @default { health: '/health', ready: '/ready', live: '/live' }
    */
   paths?: { health?: string | false | undefined; ready?: string | false | undefined; live?: string | false | undefined } | undefined;

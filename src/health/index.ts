@@ -1,6 +1,8 @@
 /**
  * `bulwark/health`: liveness, readiness and dependency checks for any server, with circuit
  * breakers reporting in. It imports nothing but types from the core.
+ *
+ * @module bulwark/health
  */
 export { HealthMonitor } from './monitor.js';
 export type {

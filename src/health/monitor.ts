@@ -232,9 +232,10 @@ export class HealthMonitor {
    *
    * @example
    * ```ts
+   * import { setTimeout } from 'node:timers/promises';
    * process.once('SIGTERM', async () => {
    *   health.drain();
-   *   await setTimeout(10_000); // from node:timers/promises
+   *   await setTimeout(10_000);
    *   server.close();
    * });
    * ```

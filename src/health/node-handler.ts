@@ -18,19 +18,25 @@ import { reportError } from './options.js';
  * Express, Connect and Fastify (`request.raw`) hand over too.
  */
 export interface NodeHealthRequest {
+  /** The method: `HEAD` is answered without a body. */
   readonly method?: string | undefined;
   /** The request target, relative to the mount point under Express and Connect. */
   readonly url?: string | undefined;
   /** Express's full request target, for a handler mounted at a health path (`app.use('/health', handler)`). */
   readonly originalUrl?: string | undefined;
+  /** The headers, by lowercase name: `accept` chooses between `application/health+json` and plain JSON. */
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
 }
 
 /** What the handler uses of a response: the shape of `node:http`'s `ServerResponse`. */
 export interface NodeHealthResponse {
+  /** Set to the answer's status. */
   statusCode: number;
+  /** `true` when someone else already answered: the handler then leaves the response alone. */
   readonly headersSent?: boolean | undefined;
+  /** Sets one header of the answer. */
   setHeader(name: string, value: string): unknown;
+  /** Ends the answer, with its body (none for `HEAD`). */
   end(chunk?: string): unknown;
 }
 

@@ -34,6 +34,7 @@ export type HealthCheck = (context: HealthCheckContext) => unknown;
 
 /** Anything with a circuit breaker's `state`: a bulwark `CircuitBreaker`, or your own adapter. */
 export interface CircuitBreakerLike {
+  /** Read when a report is made: closed passes, half-open warns, open or isolated fails. */
   readonly state: CircuitState;
   /** Counters to show in a verbose report, when the breaker has them. */
   stats?(): unknown;
@@ -88,6 +89,7 @@ export interface CircuitBreakerCheckOptions {
 
 /** How one check went. */
 export interface CheckResult {
+  /** `'pass'`, `'warn'` or `'fail'`. */
   readonly status: CheckStatus;
   /** How long the check took, in ms (0 for a circuit breaker, whose state is read, not probed). */
   readonly durationMs: number;
@@ -117,6 +119,7 @@ export interface HealthReport {
 
 /** The result of {@link HealthMonitor.ready}. */
 export interface ReadinessReport {
+  /** Whether the process should receive traffic. */
   readonly ready: boolean;
   /** Why the process is not ready; absent when it is. */
   readonly reason?: NotReadyReason;
@@ -126,5 +129,6 @@ export interface ReadinessReport {
 
 /** The result of {@link HealthMonitor.live}. */
 export interface LivenessReport {
+  /** Always `true`: a process that can answer is alive. */
   readonly alive: true;
 }

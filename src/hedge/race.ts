@@ -17,6 +17,7 @@ import type { HedgeBudget, HedgeDelay, HedgeEvents } from './types.js';
  * dependency, and a retry inside does not repeat it.
  */
 export class HedgeLostError extends ResilienceError {
+  /** Always `'HedgeLostError'`. */
   override readonly name = 'HedgeLostError' as const;
   /** The attempt that settled the call. */
   readonly winner: number;

@@ -91,7 +91,7 @@ export interface HedgeOptions {
 
 /** Events of a {@link HedgePolicy}. */
 export interface HedgeEvents {
-  /** Attempt `attempt` (≥ 2) started: no answer within its delay, or an attempt failed (or returned a value `hedgeOnResult` accepted). */
+  /** Attempt `attempt` (≥ 2) started, for `trigger`: no answer within its delay (`'delay'`), or an attempt failed or returned a value `hedgeOnResult` accepted (`'failure'`). */
   hedge: { readonly attempt: number; readonly trigger: 'delay' | 'failure' };
   /** Attempt `attempt` (≥ 2), a hedge, answered the call with its value. */
   won: { readonly attempt: number };

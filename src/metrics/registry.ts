@@ -39,7 +39,9 @@ export interface TrackOptions {
 
 /** What a registry knows of one tracked policy. Counters count from the moment it was tracked. */
 export interface PolicyMetricsSnapshot {
+  /** The policy's name in the registry. */
   readonly name: string;
+  /** The policy's kind (`'circuit-breaker'`, or the kind a policy of your own describes). */
   readonly kind: PolicyKind;
   /** Calls that entered the policy. Inside a retry, every attempt is a call. */
   readonly calls: number;
@@ -58,6 +60,7 @@ export interface PolicyMetricsSnapshot {
   readonly retries: number;
   /** Answers this fallback gave in place of a failure (each one is also a success). */
   readonly fallbacks: number;
+  /** How long its calls took, whatever their outcome (refusals included). */
   readonly latency: LatencySnapshot;
   /** Circuit breakers: the state when the snapshot was taken. */
   readonly state?: CircuitState;

@@ -13,6 +13,7 @@ import type { NamedPolicy, PolicyKind } from './named.js';
 export interface CallSample {
   /** The policy's name in the registry. */
   readonly policy: string;
+  /** The policy's kind (`'circuit-breaker'`). */
   readonly kind: PolicyKind;
   /** How long the call spent in the policy (and everything inside it), in ms. */
   readonly durationMs: number;

@@ -9,7 +9,9 @@ import type { OtelAttributes, OtelBatchObservableCallback, OtelBatchObservableRe
  * `onCall()`.
  */
 export interface OpenTelemetryMetricsSource {
+  /** The counters and gauges now, read on each collection. */
   snapshot(): MetricsSnapshot;
+  /** Subscribes to every call's sample (for the duration histogram); returns the function that unsubscribes. */
   onCall(listener: (sample: CallSample) => void): () => void;
   /** The registry's latency buckets in ms; the duration histogram's default boundaries come from them. */
   readonly buckets?: readonly number[] | undefined;

@@ -13,7 +13,9 @@ export interface PrometheusHandlerOptions extends PrometheusOptions {
 
 /** The parts of a `node:http` `IncomingMessage` (or an Express/Connect request) the handler reads. */
 export interface NodeRequestLike {
+  /** The method: `GET` and `HEAD` are answered, others get 405. Absent, `GET`. */
   readonly method?: string | undefined;
+  /** The request target, relative to the mount point under Express and Connect. */
   readonly url?: string | undefined;
   /** Express and Connect keep the full URL here when a router strips its mount path from `url`. */
   readonly originalUrl?: string | undefined;
@@ -21,8 +23,11 @@ export interface NodeRequestLike {
 
 /** The parts of a `node:http` `ServerResponse` (or an Express response) the handler uses. */
 export interface NodeResponseLike {
+  /** Set to the answer's status. */
   statusCode: number;
+  /** Sets one header of the answer. */
   setHeader(name: string, value: string): unknown;
+  /** Ends the answer, with its body (none for `HEAD`). */
   end(body?: string): unknown;
 }
 

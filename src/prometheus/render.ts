@@ -23,6 +23,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
  * ```
  */
 export interface MetricsSource {
+  /** The metrics now, read on each render. */
   snapshot(): MetricsSnapshot;
 }
 

@@ -13,13 +13,14 @@ export type RateLimitedReason = 'limit' | 'queue-full';
  *
  * @example
  * ```ts
- * try { await api.execute(callPartner); }
+ * try { await partner.execute(callPartner); }
  * catch (error) {
  *   if (isRateLimitedError(error)) res.setHeader('Retry-After', Math.ceil(error.retryAfter / 1000));
  * }
  * ```
  */
 export class RateLimitedError extends ResilienceError {
+  /** Always `'RateLimitedError'`. Test with {@link isRateLimitedError}, which knows one from another copy of bulwark. */
   override readonly name = 'RateLimitedError' as const;
   /** `'limit'`: the permit is further away than `maxWait`; `'queue-full'`: `maxQueue` calls already wait. */
   readonly reason: RateLimitedReason;

@@ -17,11 +17,11 @@ export interface RateLimiterGroupOptions {
 
 /** Events of a {@link RateLimiterGroup}: those of every limiter of the group, with its key, and evictions. */
 export interface RateLimiterGroupEvents {
-  /** A limiter of the group refused a call. */
+  /** The limiter of `key` refused a call: `error`, `reason` and `retryAfter` as in {@link RateLimiterEvents}. */
   rejected: RateLimiterEvents['rejected'] & { readonly key: string };
-  /** A limiter of the group made a call wait for its permit. */
+  /** The limiter of `key` made a call wait `wait` ms for its permit, `queued` calls waiting with it. */
   delayed: RateLimiterEvents['delayed'] & { readonly key: string };
-  /** A limiter at rest was forgotten to stay within `maxKeys` (drop its metrics labels here). */
+  /** The `limiter` of `key`, at rest, was forgotten to stay within `maxKeys` (drop its metrics labels here). */
   evicted: { readonly key: string; readonly limiter: RateLimiter };
 }
 

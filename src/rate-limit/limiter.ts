@@ -11,7 +11,7 @@ import type { PermitState } from './token-bucket.js';
 
 /** Events of a {@link RateLimiter}. */
 export interface RateLimiterEvents {
-  /** A call was refused at once: its permit was further away than `maxWait` (`'limit'`), or `maxQueue` calls waited (`'queue-full'`). */
+  /** A call was refused at once with `error`, for `reason`: its permit was further away than `maxWait` (`'limit'`), or `maxQueue` calls waited (`'queue-full'`); a permit is `retryAfter` ms away. */
   rejected: { readonly error: RateLimitedError; readonly reason: RateLimitedReason; readonly retryAfter: number };
   /** A call got no permit at once and waits `wait` ms for it (as computed on arrival), `queued` calls waiting with it. */
   delayed: { readonly wait: number; readonly queued: number };
@@ -52,6 +52,7 @@ export class RateLimiter extends LayerPolicy<void> {
   readonly rate: number;
   /** The span `rate` is counted over, in ms. */
   readonly interval: number;
+  /** The {@link RateLimiterOptions.algorithm | algorithm} in force. */
   readonly algorithm: RateLimitAlgorithm;
   /** The token bucket's capacity; `undefined` for a sliding window. */
   readonly burst: number | undefined;

@@ -42,9 +42,9 @@ export interface RedisCircuitBreakerOptions extends Omit<CircuitBreakerOptions, 
 
 /** Events of a {@link RedisCircuitBreaker}: the core breaker's, seen by this replica, and the store's. */
 export interface RedisCircuitBreakerEvents extends CircuitBreakerEvents {
-  /** A call to Redis failed or timed out. */
+  /** A call to Redis failed or timed out, with `error`. */
   storeError: { readonly error: RedisStoreError };
-  /** Redis stopped answering: this replica decides with local state until `storeUp`. */
+  /** Redis stopped answering (`error`, the failure that showed it): this replica decides with local state until `storeUp`. */
   storeDown: { readonly error: RedisStoreError };
   /** Redis answers again: the breaker is shared again (the shared state wins). */
   storeUp: Record<string, never>;

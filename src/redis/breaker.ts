@@ -62,7 +62,7 @@ let replicas = 0;
  *
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { RedisCircuitBreaker } from 'bulwark/redis';
  * const redis = new Redis();
  * const payments = new RedisCircuitBreaker(redis, { name: 'payments', failureThreshold: 5, subscriber: redis.duplicate() });
@@ -70,7 +70,7 @@ let replicas = 0;
  * ```
  */
 export class RedisCircuitBreaker extends LayerPolicy<unknown> {
-  readonly name: string;
+  /** The {@link RedisCircuitBreakerOptions.name | name} in force. */ readonly name: string;
   /** The Redis key of the shared state (also the channel its changes are published on). */
   readonly key: string;
   private readonly settings: SharedSettings;
@@ -148,8 +148,8 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
    *
    * @example
    * ```ts
-   * export const handler = async (event) => {
-   *   try { return await payments.execute(() => charge(event)); } finally { await payments.flush(); }
+   * export const handler = async (event: { order: Order }) => {
+   *   try { return await payments.execute(() => charge(event.order)); } finally { await payments.flush(); }
    * };
    * ```
    */

@@ -73,11 +73,11 @@ export interface RedisBulkheadOptions {
 
 /** Events of a {@link RedisBulkhead}. */
 export interface RedisBulkheadEvents {
-  /** A call was refused: no slot and no queue place, its wait passed `queueTimeout`, or the store was down with `failClosed`. */
+  /** A call was refused with `error`, for `reason`: no slot and no queue place, its wait passed `queueTimeout`, or the store was down with `failClosed`. */
   rejected: { readonly error: BulkheadRejectedError | RedisStoreError; readonly reason: BulkheadRejectionReason | 'store-down' };
-  /** A call to Redis failed or timed out. */
+  /** A call to Redis failed or timed out, with `error`. */
   storeError: { readonly error: RedisStoreError };
-  /** Redis stopped answering: slots are local (or refused, with `failClosed`) until `storeUp`. */
+  /** Redis stopped answering (`error`, the failure that showed it): slots are local (or refused, with `failClosed`) until `storeUp`. */
   storeDown: { readonly error: RedisStoreError };
   /** Redis answers again: the cap is shared again. */
   storeUp: Record<string, never>;
@@ -125,22 +125,22 @@ type Held = { readonly id: string; readonly free: undefined } | { readonly id: u
  *
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { RedisBulkhead } from 'bulwark/redis';
  * const reports = new RedisBulkhead(new Redis(), { name: 'report-db', maxConcurrent: 20, maxQueue: 100, queueTimeout: 2_000 });
  * const report = await reports.execute(({ signal }) => buildReport(id, { signal }));
  * ```
  */
 export class RedisBulkhead extends LayerPolicy<Held | undefined> {
-  readonly name: string;
-  readonly maxConcurrent: number;
-  readonly maxQueue: number;
-  readonly queueTimeout: number;
-  readonly retryInterval: number;
-  readonly leaseTime: number;
-  readonly timeout: number;
-  readonly probeInterval: number;
-  readonly failClosed: boolean;
+  /** The {@link RedisBulkheadOptions.name | name} in force. */ readonly name: string;
+  /** The {@link RedisBulkheadOptions.maxConcurrent | maxConcurrent} in force. */ readonly maxConcurrent: number;
+  /** The {@link RedisBulkheadOptions.maxQueue | maxQueue} in force. */ readonly maxQueue: number;
+  /** The {@link RedisBulkheadOptions.queueTimeout | queueTimeout} in force. */ readonly queueTimeout: number;
+  /** The {@link RedisBulkheadOptions.retryInterval | retryInterval} in force. */ readonly retryInterval: number;
+  /** The {@link RedisBulkheadOptions.leaseTime | leaseTime} in force. */ readonly leaseTime: number;
+  /** The {@link RedisBulkheadOptions.timeout | timeout} in force. */ readonly timeout: number;
+  /** The {@link RedisBulkheadOptions.probeInterval | probeInterval} in force. */ readonly probeInterval: number;
+  /** The {@link RedisBulkheadOptions.failClosed | failClosed} in force. */ readonly failClosed: boolean;
   /** The Redis key of the cap. */
   readonly key: string;
   private readonly runner: ReturnType<typeof runnerOf>;

@@ -1,3 +1,10 @@
+/**
+ * `bulwark/redis`: a rate limit, a concurrency cap and a circuit breaker shared by every
+ * replica through Redis (ioredis, iovalkey or node-redis). While Redis is down each decides
+ * locally, or, for the limiter and the bulkhead with `failClosed`, refuses calls.
+ *
+ * @module bulwark/redis
+ */
 export { RedisRateLimiter } from './limiter.js';
 export type { RedisRateLimiterEvents, RedisRateLimiterOptions } from './limiter.js';
 export { RedisStoreError } from './store.js';

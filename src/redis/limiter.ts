@@ -91,13 +91,13 @@ export interface RedisRateLimiterOptions {
 
 /** Events of a {@link RedisRateLimiter}. */
 export interface RedisRateLimiterEvents {
-  /** A call was refused: its permit was further away than `maxWait` (`retryAfter` from the server), or the store was down with `failClosed`. */
+  /** A call was refused with `error`: its permit was further away than `maxWait` (`retryAfter` from the server), or the store was down with `failClosed`. */
   rejected: { readonly error: RateLimitedError | RedisStoreError; readonly retryAfter: number };
   /** A call reserved a permit `wait` ms away and waits for it. */
   delayed: { readonly wait: number };
-  /** A call to Redis failed or timed out. */
+  /** A call to Redis failed or timed out, with `error`. */
   storeError: { readonly error: RedisStoreError };
-  /** Redis stopped answering: decisions are local (or refused, with `failClosed`) until `storeUp`. */
+  /** Redis stopped answering (`error`, the failure that showed it): decisions are local (or refused, with `failClosed`) until `storeUp`. */
   storeDown: { readonly error: RedisStoreError };
   /** Redis answers again: the limit is shared again. */
   storeUp: Record<string, never>;
@@ -143,22 +143,32 @@ const PEER_NAMES: validate.PeerNames = {
  *
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { RedisRateLimiter } from 'bulwark/redis';
- * const partner = new RedisRateLimiter(new Redis(), { name: 'partner-api', rate: 100, maxWait: 500 });
- * const order = await partner.execute(({ signal }) => fetch(orderUrl, { signal }));
+ * const sharedPartner = new RedisRateLimiter(new Redis(), { name: 'partner-api', rate: 100, maxWait: 500 });
+ * const order = await sharedPartner.execute(({ signal }) => fetch(orderUrl, { signal }));
  * ```
  */
 export class RedisRateLimiter extends LayerPolicy<void> {
+  /** The {@link RedisRateLimiterOptions.name | name} in force. */
   readonly name: string;
+  /** The {@link RedisRateLimiterOptions.rate | rate} in force. */
   readonly rate: number;
+  /** The {@link RedisRateLimiterOptions.interval | interval} in force. */
   readonly interval: number;
+  /** The {@link RedisRateLimiterOptions.burst | burst} in force. */
   readonly burst: number;
+  /** The {@link RedisRateLimiterOptions.maxWait | maxWait} in force. */
   readonly maxWait: number;
+  /** The {@link RedisRateLimiterOptions.timeout | timeout} in force. */
   readonly timeout: number;
+  /** The {@link RedisRateLimiterOptions.probeInterval | probeInterval} in force. */
   readonly probeInterval: number;
+  /** The {@link RedisRateLimiterOptions.failClosed | failClosed} in force. */
   readonly failClosed: boolean;
+  /** The {@link RedisRateLimiterOptions.leaseSize | leaseSize} in force. */
   readonly leaseSize: number;
+  /** The {@link RedisRateLimiterOptions.leaseTime | leaseTime} in force. */
   readonly leaseTime: number;
   /** The Redis key of the limit. */
   readonly key: string;
@@ -215,7 +225,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
    *
    * @example
    * ```ts
-   * partner.on('storeDown', ({ error }) => log.warn({ err: error }, 'rate limit no longer shared'));
+   * sharedPartner.on('storeDown', ({ error }) => log.warn({ err: error }, 'rate limit no longer shared'));
    * ```
    */
   on<K extends keyof RedisRateLimiterEvents>(event: K, listener: Listener<RedisRateLimiterEvents[K]>): Unsubscribe {

@@ -16,9 +16,9 @@ export interface Script {
 
 /**
  * What bulwark/redis needs of a client, recognised by shape. ioredis and iovalkey (and their
- * `Cluster`): `evalsha(sha, numKeys, ...keysAndArgs)` and `eval(source, numKeys, ...)`.
- * node-redis v4+ (`createClient`, `createCluster`): `evalSha(sha, { keys, arguments })` and
- * `eval(source, { keys, arguments })`.
+ * `Cluster`): `evalsha` and `eval`, called as `(sha or source, numKeys, ...keysAndArgs)`.
+ * node-redis v4+ (`createClient`, `createCluster`): `evalSha` and `eval`, called as
+ * `(sha or source, { keys, arguments })`.
  */
 export type RedisClientLike =
   | { evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>; eval(source: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown> }
@@ -32,6 +32,7 @@ type Runner = (script: string, bySha: boolean, keys: string[], args: string[]) =
  * count it, retries do not repeat it).
  */
 export class RedisStoreError extends ResilienceError {
+  /** Always `'RedisStoreError'`. */
   override readonly name = 'RedisStoreError' as const;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -10,6 +10,8 @@ import { show } from '../shared/show.js';
 /**
  * A connection bulwark/redis may put in subscriber mode: `client.duplicate()` of the service's
  * client (ioredis and iovalkey connect it at once; node-redis needs `await sub.connect()`).
+ * Used: `subscribe` and `unsubscribe` for each channel, and `on` for the connection's
+ * `'ready'`, `'close'`, `'end'` and `'error'` (and, with ioredis and iovalkey, `'message'`).
  */
 export type RedisSubscriberLike =
   | { subscribe(channel: string): Promise<unknown>; unsubscribe(channel: string): Promise<unknown>; on(event: string, listener: (...args: any[]) => void): unknown }
