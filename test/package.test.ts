@@ -99,7 +99,8 @@ describe('the built package', () => {
     }
     const cjs = readFileSync(new URL(`../dist/${file}.cjs`, import.meta.url), 'utf8');
     expect(cjs).not.toMatch(/\brequire\(/);
-    for (const code of [esm, cjs]) {
+    // The code, not its doc comments: an @example may show `import … from 'node:timers/promises'`.
+    for (const code of [esm, cjs].map((text) => text.replace(/\/\*[\s\S]*?\*\//g, ''))) {
       expect(code).not.toMatch(/class CircuitBreaker\b|\bfunction compose\b/);
       expect(code).not.toMatch(/['"]node:/);
     }
