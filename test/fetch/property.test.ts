@@ -80,7 +80,8 @@ describe('100 callers at once', () => {
       failed.add(request.path);
       return index % 3 === 0 ? { reset: true } : index % 3 === 1 ? { status: 503 } : { status: 429, retryAfter: 1 };
     });
-    const api = resilientFetch({ clock, retry: { baseDelay: 10 }, breaker: false });
+    // No deadline: on the test's clock (100× real time) the default 30 s would be 300 ms of a loaded machine.
+    const api = resilientFetch({ clock, retry: { baseDelay: 10 }, breaker: false, attemptTimeout: Infinity, totalTimeout: Infinity });
     const answers = await Promise.all(Array.from({ length: 100 }, async (_, i) => (await api(`${handle.server.origin}/caller/${i}`)).text()));
     expect(answers).toEqual(Array.from({ length: 100 }, (_, i) => `/caller/${i}`));
     // At least two requests per caller (a client may itself re-send a request whose reused connection was reset).

@@ -34,8 +34,9 @@ describe.each(fetches)('with %s', (_name, fetch) => {
     // The first request of each call answers a 100 kB 503; its retry answers 200.
     const seen = new Set<string>();
     handle.server.otherwise((request) => (seen.has(request.path) ? { status: 200, body: 'ok' } : (seen.add(request.path), { status: 503, body: BIG })));
-    // Half the attempts fail: a breaker would rightly open, so there is none here.
-    const api = resilientFetch({ fetch, clock, retry: { baseDelay: 0 }, breaker: false });
+    // Half the attempts fail: a breaker would rightly open, so there is none here. No deadline
+    // either: on the test's fast clock a loaded machine would turn a slow attempt into a retry.
+    const api = resilientFetch({ fetch, clock, retry: { baseDelay: 0 }, breaker: false, attemptTimeout: Infinity, totalTimeout: Infinity });
     let ok = 0;
     const openBefore = handle.server.openSockets();
     const openedBefore = handle.server.socketsOpened();
