@@ -141,10 +141,16 @@ export class BreakerLink {
     return answered;
   }
 
-  /** Reports the batch now and waits for Redis to have it (nothing to do while Redis is down or after close). */
+  /** Reports the batch now and waits until Redis has it and every report sent before (nothing is sent while Redis is down or after close). */
   async report(): Promise<void> {
-    if (!this.up || this.detached || this.batch.calls === 0) return;
-    await this.ask('sync', this.batch.take()).then(noop, noop);
+    if (this.up && !this.detached && this.batch.calls > 0) this.tell('sync', this.batch.take());
+    // A report already on its way (one that could open the circuit is sent at once) counts too.
+    await this.settled();
+  }
+
+  /** Resolves once every script sent so far has been answered (or has failed). */
+  private settled(): Promise<unknown> {
+    return Promise.all([...this.inFlight].map((sent) => sent.then(noop, noop)));
   }
 
   /** Asks without waiting for the answer (a trial's outcome, an abandoned lease): a failure only marks the store down. */
@@ -181,7 +187,7 @@ export class BreakerLink {
     if (first && this.up && this.batch.calls > 0) this.tell('sync', this.batch.take());
     // Every report already sent, a trial's outcome included, reaches Redis before the caller
     // may close its connection: a trial lost here would hold the fleet half-open.
-    await Promise.all([...this.inFlight].map((sent) => sent.then(noop, noop)));
+    await this.settled();
     const unsubscribe = this.unsubscribe;
     this.unsubscribe = undefined;
     await unsubscribe?.().catch(noop);
