@@ -22,6 +22,10 @@ const options: fc.Arbitrary<CircuitBreakerOptions> = fc.oneof(
       failureRate: { threshold, minimumCalls: Math.min(minimum, calls), window: { calls } },
       ...(consecutive === undefined ? {} : { failureThreshold: consecutive }),
     })),
+  // A time window long enough that every outcome of a run stays in it.
+  fc
+    .record({ threshold: fc.constantFrom(0.25, 0.5, 1), minimum: fc.integer({ min: 1, max: 10 }), buckets: fc.integer({ min: 1, max: 10 }) })
+    .map(({ threshold, minimum, buckets }) => ({ failureRate: { threshold, minimumCalls: minimum, window: { duration: 600_000, buckets } } })),
 );
 
 describe('RedisCircuitBreaker against the core breaker, one replica', () => {
