@@ -23,81 +23,7 @@ import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, slotsKey } from './lease-
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { withoutStack } from '../shared/stack.js';
 import { positive } from './util.js';
-
-/** Options of {@link RedisBulkhead}. */
-export interface RedisBulkheadOptions {
-  /** The cap's name, shared by every replica that shares the cap: its key is `{bulwark:<name>}:slots`. Required. */
-  name: string;
-  /** How many calls may run at once across the fleet: a whole number ≥ 1. Required. */
-  maxConcurrent: number;
-  /**
-   * How many calls of this replica may wait for a slot; beyond that a call is rejected at once.
-   * A waiting call asks Redis again whenever this replica frees a slot, and every `retryInterval`.
-   * @default 0
-   */
-  maxQueue?: number | undefined;
-  /**
-   * How long, in ms, a call may wait for a slot before it is rejected (`'queue-timeout'`).
-   * @default Infinity
-   */
-  queueTimeout?: number | undefined;
-  /**
-   * How often, in ms, this replica's waiting calls ask Redis for a slot another replica freed.
-   * @default 20
-   */
-  retryInterval?: number | undefined;
-  /**
-   * How long, in ms, a slot stays taken without renewal: a replica renews its leases every
-   * `leaseTime / 3` while their calls run, so only a replica that died (or lost Redis) lets them
-   * expire, and its slots come back after at most this long.
-   * @default 10_000
-   */
-  leaseTime?: number | undefined;
-  /**
-   * How long, in ms, a call waits on Redis at most; beyond it the store counts as down.
-   * @default 100
-   */
-  timeout?: number | undefined;
-  /**
-   * While Redis is down, one call per `probeInterval` ms asks it again; its answer brings sharing back.
-   * @default 1_000
-   */
-  probeInterval?: number | undefined;
-  /**
-   * `false`: while Redis is down a local `Bulkhead` of the same options decides (each replica
-   * then allows `maxConcurrent` on its own). `true`: calls are refused with `RedisStoreError`.
-   * @default false
-   */
-  failClosed?: boolean | undefined;
-}
-
-/** Events of a {@link RedisBulkhead}. */
-export interface RedisBulkheadEvents {
-  /** A call was refused with `error`, for `reason`: no slot and no queue place, its wait passed `queueTimeout`, or the store was down with `failClosed`. */
-  rejected: { readonly error: BulkheadRejectedError | RedisStoreError; readonly reason: BulkheadRejectionReason | 'store-down' };
-  /** A call to Redis failed or timed out, with `error`. */
-  storeError: { readonly error: RedisStoreError };
-  /** Redis stopped answering (`error`, the failure that showed it): slots are local (or refused, with `failClosed`) until `storeUp`. */
-  storeDown: { readonly error: RedisStoreError };
-  /** Redis answers again: the cap is shared again. */
-  storeUp: Record<string, never>;
-}
-
-const EVENT_NAMES: readonly (keyof RedisBulkheadEvents)[] = ['rejected', 'storeError', 'storeDown', 'storeUp'];
-const OPTION_KEYS: readonly (keyof RedisBulkheadOptions)[] = ['name', 'maxConcurrent', 'maxQueue', 'queueTimeout', 'retryInterval', 'leaseTime', 'timeout', 'probeInterval', 'failClosed'];
-const PEER_NAMES: validate.PeerNames = {
-  concurrency: '"maxConcurrent"',
-  limit: '"maxConcurrent"',
-  maxConcurrentCalls: '"maxConcurrent"',
-  permitLimit: '"maxConcurrent"',
-  maxConcurrentLeases: '"maxConcurrent"',
-  queueLimit: '"maxQueue"',
-  maxWait: '"queueTimeout"',
-  maxWaitDuration: '"queueTimeout"',
-  ttl: '"leaseTime"',
-  leaseDuration: '"leaseTime"',
-  clock: 'none: time is the Redis server\'s',
-};
+import { EVENT_NAMES, OPTION_KEYS, PEER_NAMES, type RedisBulkheadEvents, type RedisBulkheadOptions } from './bulkhead-options.js';
 
 /** A call of this replica waiting for Redis's answer or for a slot. */
 interface Waiter {
@@ -158,6 +84,10 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   private up = true;
   private lastProbe = 0;
   private probing = false;
+  /** Set by `close()`: nothing more is taken from Redis. */
+  private closed = false;
+  /** Scripts that may leave or take a lease, in flight: `close()` waits for them. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(client: RedisClientLike, options: RedisBulkheadOptions) {
     super();
@@ -211,13 +141,45 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     return this.events.on(event, listener);
   }
 
+  /**
+   * For a graceful shutdown, before the client disconnects: from now on calls are decided by the
+   * local bulkhead alone and waiting calls move to it; resolves once every lease this replica
+   * holds is back in Redis — those of calls still running too, as each ends (race it with a
+   * deadline of your own if a call may never end). A lease whose give-back fails expires.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await reports.close();
+   *   await redis.quit();
+   * });
+   * ```
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.retryTimer = void clearTimeout(this.retryTimer);
+    for (const waiter of [...this.waiters]) {
+      this.waiters.delete(waiter);
+      if (!waiter.done) this.decideLocally(waiter);
+    }
+    while (this.held.size > 0 || this.inFlight.size > 0) {
+      if (this.inFlight.size > 0) await Promise.all([...this.inFlight].map((sent) => sent.then(noop, noop)));
+      else await new Promise<void>((resolve) => (this.returned = resolve));
+    }
+  }
+
+  /** Wakes `close()` when a held lease starts its way back. */
+  private returned: (() => void) | undefined = undefined;
+
   /** The call waits for the acquire script's answer (or the local bulkhead's, while Redis is down). */
   protected override enter(call: LayerCall): Admission {
     call.trackWork();
     const waiter: Waiter = { admission: NOT_YET, deadline: Infinity, local: undefined, done: false };
     waiter.admission = call.wait(this.leave, waiter);
     const now = Date.now();
-    if (this.up || (!this.probing && now - this.lastProbe >= this.probeInterval)) {
+    if (this.closed) {
+      this.decideLocally(waiter);
+    } else if (this.up || (!this.probing && now - this.lastProbe >= this.probeInterval)) {
       if (!this.up) {
         this.probing = true;
         this.lastProbe = now;
@@ -261,7 +223,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     // An acquire that timed out may still run later (the client queues it while reconnecting):
     // if it then took a slot, the slot goes back right after, in that order.
     const late = (answer: unknown): void => void (Number((answer as [number])[0]) === 1 && this.giveBack(id));
-    runScript(this.runner, ACQUIRE_SCRIPT, [this.key], [String(this.maxConcurrent), String(this.leaseTime), id], this.timeout, 'RedisBulkhead', late).then(
+    this.track(runScript(this.runner, ACQUIRE_SCRIPT, [this.key], [String(this.maxConcurrent), String(this.leaseTime), id], this.timeout, 'RedisBulkhead', late)).then(
       (answer) => {
         if (!first) this.asking = false;
         this.markUp();
@@ -275,7 +237,8 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
           waiter.done = true;
           waiter.admission.grant({ id, free: undefined } satisfies Held);
         } else if (first) {
-          if (this.waiters.size >= this.maxQueue) this.refuse(waiter, 'full');
+          if (this.closed) this.decideLocally(waiter);
+          else if (this.waiters.size >= this.maxQueue) this.refuse(waiter, 'full');
           else {
             waiter.deadline = Date.now() + this.queueTimeout;
             this.waiters.add(waiter);
@@ -301,6 +264,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
 
   /** The first waiter asks again, unless one asks already; waiters past their deadline are refused. */
   private askForWaiters(): void {
+    if (this.closed) return;
     const now = Date.now();
     for (const waiter of this.waiters) {
       if (waiter.done) this.waiters.delete(waiter);
@@ -346,10 +310,22 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
 
   /** Gives a lease back; a failure is reported and the lease expires on its own. */
   private giveBack(id: string): Promise<void> {
-    return runScript(this.runner, RELEASE_SCRIPT, [this.key], [id], this.timeout, 'RedisBulkhead').then(
+    const wake = this.returned;
+    this.returned = undefined;
+    const back = this.track(runScript(this.runner, RELEASE_SCRIPT, [this.key], [id], this.timeout, 'RedisBulkhead')).then(
       () => this.markUp(),
       (error: RedisStoreError) => this.markDown(error),
     );
+    wake?.();
+    return back;
+  }
+
+  /** Keeps `sent` in flight until it settles, for `close()`. */
+  private track<T>(sent: Promise<T>): Promise<T> {
+    this.inFlight.add(sent);
+    const done = (): void => void this.inFlight.delete(sent);
+    sent.then(done, done);
+    return sent;
   }
 
   private markUp(): void {
@@ -370,7 +346,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
 
   /** Redis is down: the local bulkhead of the same options decides, or with `failClosed` the call is refused. */
   private decideLocally(waiter: Waiter): void {
-    if (this.failClosed) {
+    if (this.failClosed && !this.closed) {
       waiter.done = true;
       const error = new RedisStoreError('RedisBulkhead: Redis is down and failClosed is set');
       if (this.events.has('rejected')) this.events.emit('rejected', { error, reason: 'store-down' });
@@ -416,3 +392,4 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
 }
 
 const NOT_YET: Admission = { grant() {}, refuse() {} };
+const noop = (): void => {};

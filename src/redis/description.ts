@@ -2,7 +2,7 @@
 import type { CircuitBreakerStats, CircuitState, CounterDescription, GaugeDescription, LogDescription, PolicyDescription } from 'bulwark';
 import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
 import type { RedisCircuitBreakerEvents } from './breaker-options.js';
-import type { RedisBulkheadEvents } from './bulkhead.js';
+import type { RedisBulkheadEvents } from './bulkhead-options.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 
 export const REDIS_RATE_LIMITER_COUNTERS: readonly CounterDescription[] = [

@@ -10,7 +10,7 @@ export type { RedisRateLimiterEvents, RedisRateLimiterOptions } from './limiter.
 export { RedisStoreError } from './store.js';
 export type { RedisClientLike } from './store.js';
 export { RedisBulkhead } from './bulkhead.js';
-export type { RedisBulkheadEvents, RedisBulkheadOptions } from './bulkhead.js';
+export type { RedisBulkheadEvents, RedisBulkheadOptions } from './bulkhead-options.js';
 export { RedisCircuitBreaker } from './breaker.js';
 export type { RedisCircuitBreakerEvents, RedisCircuitBreakerOptions } from './breaker-options.js';
 export type { RedisSubscriberLike } from './subscriber.js';

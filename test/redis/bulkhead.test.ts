@@ -146,6 +146,60 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisBulkhead with %s', (famil
   });
 });
 
+describe.each<Family>(['ioredis', 'node-redis'])('RedisBulkhead.close() with %s', (family) => {
+  const make = (c: TestClient, options: Partial<RedisBulkheadOptions> & { name: string }) => new RedisBulkhead(c.client, { maxConcurrent: 2, timeout: 2_000, ...options });
+  const held = async (c: TestClient, b: RedisBulkhead) => Number(await c.command('ZCARD', b.key));
+
+  it('waits for the give-back of a call that just ended, so a disconnect right after drops no slot', async () => {
+    const name = `close-back-${family}-${unique++}`;
+    const c = await client(family);
+    const b = make(c, { name });
+    expect(await b.execute(() => 'ran')).toBe('ran'); // its give-back is on its way, off the caller's path
+    await b.close();
+    await c.quit();
+    const other = await client(family);
+    expect(await held(other, b)).toBe(0);
+  });
+
+  it('waits for calls still running to end and give their slots back; waiting calls move to the local cap', async () => {
+    const name = `close-running-${family}-${unique++}`;
+    const c = await client(family);
+    const b = make(c, { name, maxConcurrent: 1, maxQueue: 5, retryInterval: 5 });
+    const running = gate();
+    const first = b.execute(running.work);
+    await eventually(async () => (await held(c, b)) === 1);
+    const queued = b.execute(() => 'queued ran');
+    await eventually(() => b.queued === 1);
+    let closed = false;
+    const closing = b.close().then(() => (closed = true));
+    // The queued call is decided by the local cap of 1, which is free: it runs at once.
+    expect(await queued).toBe('queued ran');
+    await sleep(20);
+    expect(closed).toBe(false); // the running call still holds its lease
+    expect(await held(c, b)).toBe(1);
+    running.end();
+    expect(await first).toBe('ran');
+    await closing;
+    expect(await held(c, b)).toBe(0);
+  });
+
+  it('after close(), calls are decided by the local cap alone: no script runs', async () => {
+    const name = `close-local-${family}-${unique++}`;
+    const c = await client(family);
+    const b = make(c, { name, maxConcurrent: 1 });
+    await b.close();
+    const before = await c.command('INFO', 'commandstats');
+    const hold = gate();
+    const one = b.execute(hold.work);
+    const refused = await settle(b.execute(() => 'two'));
+    expect('error' in refused && refused.error).toBeInstanceOf(BulkheadRejectedError);
+    hold.end();
+    expect(await one).toBe('ran');
+    const scripts = (info: unknown) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(String(info))?.[1] ?? 0) + Number(/cmdstat_eval:calls=(\d+)/.exec(String(info))?.[1] ?? 0);
+    expect(scripts(await c.command('INFO', 'commandstats'))).toBe(scripts(before));
+  });
+});
+
 describe('RedisBulkhead observed and configured', () => {
   it('MetricsRegistry and renderPrometheus read its gauges', async () => {
     const c = await client('ioredis');
