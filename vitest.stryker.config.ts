@@ -10,12 +10,12 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^bulwark$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^bulwark\/(health|prometheus|otel)$/, replacement: fileURLToPath(new URL('./src/$1/index.ts', import.meta.url)) },
+      { find: /^bulwark\/(health|prometheus|otel|chaos|fetch|redis)$/, replacement: fileURLToPath(new URL('./src/$1/index.ts', import.meta.url)) },
     ],
   },
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/package*.test.ts', 'test/runtimes.test.ts', 'test/size.test.ts', '**/node_modules/**'],
+    exclude: ['test/**/package*.test.ts', 'test/runtimes.test.ts', 'test/size.test.ts', 'test/docs-*.test.ts', '**/node_modules/**'],
     testTimeout: 20_000,
   },
 });

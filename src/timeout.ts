@@ -86,11 +86,13 @@ export class TimeoutPolicy extends LayerPolicy<unknown> {
 
   /** A timeout of `Infinity` never aborts anything: calls through it need no race with their function. */
   protected override get abortsWork(): boolean {
+    // Stryker disable next-line ConditionalExpression: a timeout of Infinity opens no abort scope; `true` would only make its calls race their function, at a cost.
     return this.timeout !== Infinity;
   }
 
   protected override enter(call: LayerCall): unknown {
     if (this.timeout === Infinity) return undefined;
+    // Stryker disable next-line BooleanLiteral: an injected clock's deadline is never in the list, and List.remove() leaves a node it does not hold alone; the system clock's is linked just below.
     const deadline: Deadline = { scope: call.openAbortScope(), at: Number.NaN, expired: undefined, linked: false, timer: undefined, previous: undefined, next: undefined, nextToCheck: undefined };
     if (!this.shared) {
       deadline.timer = this.clock.setTimeout(() => this.expireOne(deadline), this.timeout);
@@ -130,6 +132,7 @@ export class TimeoutPolicy extends LayerPolicy<unknown> {
       deadline.timer = undefined;
       return deadline.expired;
     }
+    // Stryker disable next-line ConditionalExpression: List.remove() of a node the list does not hold changes nothing.
     if (deadline.linked) this.unlink(deadline);
     if (this.pending.head === undefined && this.timer !== undefined) {
       this.clock.clearTimeout(this.timer);
@@ -194,6 +197,7 @@ export class TimeoutPolicy extends LayerPolicy<unknown> {
   private abortExpired(deadline: Deadline): void {
     const error = new TimeoutError(this.timeout);
     deadline.expired = error;
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
     if (this.events.has('timeout')) this.events.emit('timeout', { error, timeout: this.timeout });
     deadline.scope.abort(error);
   }

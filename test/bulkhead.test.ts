@@ -8,10 +8,12 @@ import {
   TimeoutError,
   compose,
   isBulkheadRejectedError,
+  logPolicyEvents,
   retryWithBackoff,
   withTimeout,
   type BulkheadOptions,
 } from '../src/index.js';
+import { CountingClock } from './fixtures/clock.js';
 import { deferred, flush, track, type Deferred } from './fixtures/promises.js';
 
 /** Fakes only setTimeout and Date: setImmediate, and with it `flush`, stays real. */
@@ -263,6 +265,71 @@ describe('Bulkhead: queueTimeout', () => {
   });
 });
 
+describe('Bulkhead: the clock it is given', () => {
+  it('with no queueTimeout a queued call arms and clears nothing on the clock', async () => {
+    const clock = new CountingClock();
+    const setTimeout = vi.spyOn(clock, 'setTimeout');
+    const clearTimeout = vi.spyOn(clock, 'clearTimeout');
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1, clock });
+    const blocker = deferred();
+    const running = bulkhead.execute(() => blocker.promise);
+    const waiting = bulkhead.execute(() => 'waited');
+    blocker.resolve();
+    await running;
+    expect(await waiting).toBe('waited');
+    expect(setTimeout).not.toHaveBeenCalled();
+    expect(clearTimeout).not.toHaveBeenCalled();
+  });
+
+  it.each(['granted', 'aborted'] as const)('a queued call %s before its queueTimeout clears exactly the timer it armed, once', async (how) => {
+    const clock = new CountingClock();
+    const setTimeout = vi.spyOn(clock, 'setTimeout');
+    const clearTimeout = vi.spyOn(clock, 'clearTimeout');
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1, queueTimeout: 100, clock });
+    const blocker = deferred();
+    const running = bulkhead.execute(() => blocker.promise);
+    const controller = new AbortController();
+    const waiting = bulkhead.execute(() => 'waited', { signal: controller.signal }).catch((error: unknown) => error);
+    expect(setTimeout).toHaveBeenCalledTimes(1);
+    expect(setTimeout.mock.calls[0]?.[1]).toBe(100);
+    if (how === 'aborted') controller.abort(new Error('caller left'));
+    blocker.resolve();
+    await running;
+    expect(await waiting).toEqual(how === 'granted' ? 'waited' : new Error('caller left'));
+    expect(clearTimeout.mock.calls).toEqual([[setTimeout.mock.results[0]?.value]]);
+    expect(clock.armed).toBe(0);
+  });
+});
+
+describe('Bulkhead: logs', () => {
+  it('writes the first rejection as a warning and sums up the repeats as "N more rejections"', async () => {
+    const clock = new CountingClock();
+    const lines: unknown[][] = [];
+    const logger = {
+      info: (...args: unknown[]) => void lines.push(['info', ...args]),
+      warn: (...args: unknown[]) => void lines.push(['warn', ...args]),
+      error: (...args: unknown[]) => void lines.push(['error', ...args]),
+    };
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, name: 'inventory' });
+    const stop = logPolicyEvents(bulkhead, logger, { clock, summaryInterval: 1_000 });
+    const blocker = deferred();
+    const running = bulkhead.execute(() => blocker.promise);
+    for (let i = 0; i < 3; i++) await bulkhead.execute(() => 'refused').catch(() => undefined);
+    await clock.advance(1_000);
+    expect(lines).toEqual([
+      [
+        'warn',
+        { policy: 'inventory', kind: 'bulkhead', event: 'rejected', reason: 'full', error: { name: 'BulkheadRejectedError', message: 'Bulkhead is full: 1 running and 0 queued' } },
+        'bulkhead "inventory" rejected a call: Bulkhead is full: 1 running and 0 queued',
+      ],
+      ['warn', { policy: 'inventory', kind: 'bulkhead', event: 'rejected', repeated: 2, intervalMs: 1_000 }, 'bulkhead "inventory": 2 more rejections in the last 1000 ms'],
+    ]);
+    stop();
+    blocker.resolve();
+    await running;
+  });
+});
+
 describe('Bulkhead: caller aborts', () => {
   it('a queued caller that aborts rejects at once with signal.reason, leaves the queue and frees its place', async () => {
     const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueue: 1 });
@@ -489,18 +556,37 @@ describe('Bulkhead: options', () => {
     expect([bulkhead.maxConcurrent, bulkhead.maxQueue, bulkhead.queueTimeout]).toEqual([3, 0, Infinity]);
   });
 
+  // The whole message, not a part of it: Node's own "Cannot read properties of undefined
+  // (reading 'maxConcurrent')" is a TypeError naming maxConcurrent too.
   it.each([
-    ['no options', undefined, TypeError],
-    ['null', null, TypeError],
-    ['no maxConcurrent', {}, TypeError],
-    ['maxConcurrent as a string', { maxConcurrent: '4' }, TypeError],
-    ['maxConcurrent 0', { maxConcurrent: 0 }, RangeError],
-    ['maxConcurrent -1', { maxConcurrent: -1 }, RangeError],
-    ['maxConcurrent 2.5', { maxConcurrent: 2.5 }, RangeError],
-    ['maxConcurrent NaN', { maxConcurrent: NaN }, RangeError],
-  ] as const)('%s is refused with an error naming maxConcurrent', (_label, options, type) => {
+    ['no options', undefined, TypeError, 'new Bulkhead(options): options with maxConcurrent are required, got undefined'],
+    ['null', null, TypeError, 'new Bulkhead(options): options with maxConcurrent are required, got null'],
+    ['no maxConcurrent', {}, TypeError, 'new Bulkhead(options): maxConcurrent is required'],
+    ['maxConcurrent as a string', { maxConcurrent: '4' }, TypeError, 'Bulkhead maxConcurrent must be a number, got "4"'],
+    ['maxConcurrent 0', { maxConcurrent: 0 }, RangeError, 'Bulkhead maxConcurrent must be a whole number ≥ 1 or Infinity, got 0'],
+    ['maxConcurrent -1', { maxConcurrent: -1 }, RangeError, 'Bulkhead maxConcurrent must be a whole number ≥ 1 or Infinity, got -1'],
+    ['maxConcurrent 2.5', { maxConcurrent: 2.5 }, RangeError, 'Bulkhead maxConcurrent must be a whole number ≥ 1 or Infinity, got 2.5'],
+    ['maxConcurrent NaN', { maxConcurrent: NaN }, RangeError, 'Bulkhead maxConcurrent must be a number, got NaN'],
+    ['a name that is not a string', { maxConcurrent: 1, name: 5 }, TypeError, 'Bulkhead name must be a string, got 5'],
+  ] as const)('%s is refused with its class and the whole rule', (_label, options, type, message) => {
     expect(() => new Bulkhead(options as unknown as BulkheadOptions)).toThrow(type);
-    expect(() => new Bulkhead(options as unknown as BulkheadOptions)).toThrow(/maxConcurrent/);
+    expect(() => new Bulkhead(options as unknown as BulkheadOptions)).toThrow(new type(message));
+  });
+
+  it.each([
+    ['concurrency', '"maxConcurrent"'],
+    ['limit', '"maxConcurrent"'],
+    ['maxConcurrentCalls', '"maxConcurrent"'],
+    ['permitLimit', '"maxConcurrent"'],
+    ['maxParallelization', '"maxConcurrent"'],
+    ['queueLimit', '"maxQueue"'],
+    ['maxQueuedActions', '"maxQueue"'],
+    ['maxQueuingActions', '"maxQueue"'],
+    ['maxWaitDuration', '"queueTimeout"'],
+  ])("refuses the peer libraries' option %s, naming bulwark's %s", (key, ours) => {
+    expect(() => new Bulkhead({ maxConcurrent: 1, [key]: 1 } as BulkheadOptions)).toThrow(
+      new TypeError(`Bulkhead has no option "${key}" (another library's name: bulwark's is ${ours}); known options: "maxConcurrent", "maxQueue", "queueTimeout", "clock", "name"`),
+    );
   });
 
   it.each([

@@ -75,6 +75,13 @@ describe('MemoryCache: least recently used eviction', () => {
     expect(cache.get(`k${249 - maxEntries}`)).toBeUndefined();
   });
 
+  it('with maxEntries Infinity forgets nothing', () => {
+    const cache = new MemoryCache<number>({ maxEntries: Infinity });
+    for (let i = 0; i < 2_500; i++) cache.set(`k${i}`, i);
+    expect(cache.size).toBe(2_500);
+    expect(cache.get('k0')).toBe(0);
+  });
+
   it('keeps 1 000 entries by default', () => {
     const cache = new MemoryCache<number>();
     expect(cache.maxEntries).toBe(1_000);
@@ -223,6 +230,12 @@ describe('MemoryCache: options', () => {
     expect(() => new MemoryCache(options as MemoryCacheOptions)).toThrow(message);
   });
 
+  it("refuses lru-cache's max, naming bulwark's maxEntries", () => {
+    expect(() => new MemoryCache({ max: 10 } as MemoryCacheOptions)).toThrow(
+      new TypeError(`MemoryCache has no option "max" (another library's name: bulwark's is "maxEntries"); known options: "maxEntries", "ttl", "clock"`),
+    );
+  });
+
   it.each([-1, Number.NaN])('rejects a per-entry ttl of %d with a RangeError and stores nothing', (ttl) => {
     const cache = new MemoryCache<string>({ ttl: 100 });
     expect(() => cache.set('k', 'v', ttl)).toThrow(RangeError);
@@ -289,6 +302,12 @@ describe('withCacheFallback', () => {
       default: guest,
     });
     await expect(getUser('u9')).resolves.toBe(guest);
+  });
+
+  it('rethrows the error when default is given as undefined and nothing is cached', async () => {
+    const error = new Error('down');
+    const getUser = withCacheFallback((_id: string): Promise<User> => Promise.reject(error), { cache: new MemoryCache<User>(), key: (id) => id, default: undefined });
+    await expect(getUser('u9')).rejects.toBe(error);
   });
 
   it('calls a default function with the error and the call’s arguments', async () => {
@@ -468,12 +487,20 @@ describe('withCacheFallback', () => {
     }
   });
 
-  it.each<[string, unknown]>([
-    ['no options', undefined],
-    ['a cache without get', { cache: { set: () => {} }, key: () => 'k' }],
-    ['a non-function key', { cache: new MemoryCache(), key: 'k' }],
-    ['a non-function handles', { cache: new MemoryCache(), key: () => 'k', handles: true }],
-  ])('throws a TypeError at build time for %s', (_label, options) => {
-    expect(() => withCacheFallback(async () => 'x', options as CacheFallbackOptions<[], string>)).toThrow(TypeError);
+  const required = 'withCacheFallback(fn, options): options with cache and key are required';
+  const noStore = 'withCacheFallback cache must be a CacheStore with get() and set()';
+  it.each<[string, unknown, string]>([
+    ['no options', undefined, required],
+    ['null options', null, required],
+    ['options a string', 'users', required],
+    ['no cache', { key: () => 'k' }, noStore],
+    ['a null cache', { cache: null, key: () => 'k' }, noStore],
+    ['a cache that is a function', { cache: Object.assign(() => undefined, { get: () => undefined, set: () => undefined }), key: () => 'k' }, noStore],
+    ['a cache without get', { cache: { set: () => {} }, key: () => 'k' }, noStore],
+    ['a cache without set', { cache: { get: () => undefined }, key: () => 'k' }, noStore],
+    ['a non-function key', { cache: new MemoryCache(), key: 'k' }, 'withCacheFallback key must be a function, got "k"'],
+    ['a non-function handles', { cache: new MemoryCache(), key: () => 'k', handles: true }, 'withCacheFallback handles must be a function, got true'],
+  ])('throws a TypeError at build time for %s, with the whole rule', (_label, options, message) => {
+    expect(() => withCacheFallback(async () => 'x', options as CacheFallbackOptions<[], string>)).toThrow(new TypeError(message));
   });
 });

@@ -13,9 +13,15 @@ import {
   isBulkheadRejectedError,
   isCircuitOpenError,
   isResilienceError,
+  isRefusal,
   isTimeoutError,
+  LayerPolicy,
+  compose,
+  refusal,
+  retryWithBackoff,
   withTimeout,
   type Clock,
+  type PolicyDescription,
 } from '../src/index.js';
 import { deferred } from './fixtures/promises.js';
 
@@ -216,6 +222,60 @@ describe('guards across two loaded copies of bulwark', () => {
     if (!existsSync(cjs)) throw new Error(`${cjs} is missing: build the package first (npx tsup; npm test builds before vitest)`);
     const other = createRequire(import.meta.url)(cjs) as Bulwark;
     checkAcrossCopies(other);
+  });
+});
+
+describe('refusals', () => {
+  /** A policy that turns every call away with `thrown`, as a user's policy may. */
+  class Refuses extends LayerPolicy<void> {
+    constructor(private readonly thrown: unknown) {
+      super();
+    }
+    protected override enter(): void {
+      throw this.thrown;
+    }
+    protected describe(): PolicyDescription {
+      return { kind: 'refuses', name: undefined, refuses: true };
+    }
+  }
+
+  it('brands a refusal for another copy of bulwark too (Symbol.for), and recognises its refusals', () => {
+    const cjs = fileURLToPath(new URL('../dist/index.cjs', import.meta.url));
+    if (!existsSync(cjs)) throw new Error(`${cjs} is missing: build the package first (npx tsup; npm test builds before vitest)`);
+    const other = createRequire(import.meta.url)(cjs) as Bulwark;
+    expect(other.isRefusal(refusal(new Error('ours')))).toBe(true);
+    expect(isRefusal(other.refusal(new Error('theirs')))).toBe(true);
+    expect(isRefusal(new Error('plain'))).toBe(false);
+  });
+
+  it('brands the same error again without throwing: a policy may refuse with one stored error every time', () => {
+    const full = new Error('full');
+    expect(refusal(refusal(full))).toBe(full);
+    expect(isRefusal(full)).toBe(true);
+    const frozen = Object.freeze(new Error('frozen'));
+    expect(refusal(refusal(frozen))).toBe(frozen);
+    expect(isRefusal(frozen)).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    ['a string', 'busy'],
+    ['null', null],
+    ['undefined', undefined],
+    ['a number', 429],
+  ])('passes %s thrown by a policy\'s enter on to the caller as it is', async (_label, thrown) => {
+    const outcome = await new Refuses(thrown).execute(() => 'ran').then(
+      () => ({ ran: true }),
+      (error: unknown) => ({ error }),
+    );
+    expect(outcome).toEqual({ error: thrown });
+  });
+
+  it('brands an error object thrown by a policy\'s enter as a refusal: a retry around it does not repeat it', async () => {
+    const error = new Error('no');
+    const attempts = vi.fn(() => 'ran');
+    await expect(compose(retryWithBackoff({ baseDelay: 0 }), new Refuses(error)).execute(attempts)).rejects.toBe(error);
+    expect(isRefusal(error)).toBe(true);
+    expect(attempts).not.toHaveBeenCalled();
   });
 });
 

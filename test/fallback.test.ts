@@ -5,11 +5,13 @@ import {
   compose,
   isCircuitOpenError,
   isTimeoutError,
+  logPolicyEvents,
   withFallback,
   withTimeout,
   type ExecutionContext,
   type FallbackOptions,
 } from '../src/index.js';
+import { CountingClock } from './fixtures/clock.js';
 import { collectingUnhandledRejections, hang, letNodeReportUnhandledRejections, track } from './fixtures/promises.js';
 
 beforeEach(() => {
@@ -234,6 +236,34 @@ describe('withFallback: events and options', () => {
     ['non-object options', 'handles'],
   ])('throws a TypeError for %s', (_label, options) => {
     expect(() => withFallback('x', options as FallbackOptions)).toThrow(TypeError);
+  });
+
+  it.each([
+    ['shouldHandle', '"handles" or "handlesResult"'],
+    ['errorFilter', '"handles"'],
+    ['handleWhenResult', '"handlesResult"'],
+  ])("refuses the peer libraries' option %s, naming bulwark's %s", (key, ours) => {
+    expect(() => withFallback('x', { [key]: () => true } as FallbackOptions)).toThrow(
+      new TypeError(`withFallback has no option "${key}" (another library's name: bulwark's is ${ours}); known options: "handles", "handlesResult", "name"`),
+    );
+  });
+
+  it('refuses a name that is not a string with the whole rule', () => {
+    expect(() => withFallback('x', { name: 7 } as unknown as FallbackOptions)).toThrow(new TypeError('withFallback name must be a string, got 7'));
+  });
+
+  it('logs the first fallback and sums up the others in one line of "N more fallbacks"', async () => {
+    const lines: unknown[][] = [];
+    const record = (level: string) => (...args: unknown[]) => void lines.push([level, ...args]);
+    const clock = new CountingClock({ flush: () => Promise.resolve() });
+    const policy = withFallback('cached', { name: 'prices' });
+    logPolicyEvents(policy, { info: record('info'), warn: record('warn'), error: record('error') }, { clock, summaryInterval: 1_000 });
+    for (let i = 0; i < 3; i++) await expect(policy.execute(() => Promise.reject(new Error('down')))).resolves.toBe('cached');
+    await clock.advance(1_000);
+    expect(lines).toEqual([
+      ['info', { policy: 'prices', kind: 'fallback', event: 'fallback', error: { name: 'Error', message: 'down' } }, 'fallback "prices" answered in place of a failed call: down'],
+      ['info', { policy: 'prices', kind: 'fallback', event: 'fallback', repeated: 2, intervalMs: 1_000 }, 'fallback "prices": 2 more fallbacks in the last 1000 ms'],
+    ]);
   });
 
   it('builds a FallbackPolicy', () => {

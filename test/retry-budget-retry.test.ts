@@ -24,6 +24,7 @@ import {
   type RetryOptions,
   type RetryPolicy,
 } from '../src/index.js';
+import { registerOpenTelemetryMetrics } from '../src/otel/index.js';
 import { renderPrometheus } from '../src/prometheus/index.js';
 import { flushMicrotasks, hangUntilAborted, track } from './fixtures/promises.js';
 
@@ -402,6 +403,46 @@ describe('retryWithBackoff({ budget }): aborts take nothing', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each([
+    ['one window after', 10_000],
+    ['more than a window after', 12_000],
+  ])('an abort %s the retry was taken gives nothing back: that withdrawal has already left the window', async (_label, abortAt) => {
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0.1, window: 10_000 }); // a reserve of 1 retry
+    const retry = retryWithBackoff({ maxRetries: 1, baseDelay: 15_000, jitter: 'none', budget });
+    const controller = new AbortController();
+    const outcome = track(retry.execute(down, { signal: controller.signal }));
+    await flushMicrotasks();
+    expect(budget.available).toBe(0);
+    await vi.advanceTimersByTimeAsync(abortAt);
+    controller.abort(new Error('caller left'));
+    await flushMicrotasks();
+    expect((outcome.error as Error).message).toBe('caller left');
+    expect(budget.available, 'the reserve alone, not one more').toBe(1);
+    expect(budget.tryWithdraw()).toBe(true);
+    expect(budget.tryWithdraw()).toBe(false);
+  });
+
+  it('a retry given back leaves its bucket as if it was never taken, also when that bucket leaves the window later', async () => {
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0.2, window: 10_000 }); // a reserve of 2, buckets of 500 ms
+    const retry = retryWithBackoff({ maxRetries: 1, baseDelay: 5_000, jitter: 'none', budget });
+    await vi.advanceTimersByTimeAsync(1_000);
+    const controller = new AbortController();
+    const outcome = track(retry.execute(down, { signal: controller.signal }));
+    await flushMicrotasks();
+    expect(budget.available).toBe(1);
+    await vi.advanceTimersByTimeAsync(500);
+    controller.abort(new Error('caller left'));
+    await flushMicrotasks();
+    expect(outcome.state).toBe('rejected');
+    expect(budget.available).toBe(2);
+    await vi.advanceTimersByTimeAsync(3_500); // the window moves on, the bucket of the give-back still in it
+    expect(budget.available).toBe(2);
+    await vi.advanceTimersByTimeAsync(6_500); // now that bucket has left the window
+    expect(budget.available, 'the reserve, not more').toBe(2);
+    expect(budget.tryWithdraw() && budget.tryWithdraw()).toBe(true);
+    expect(budget.tryWithdraw()).toBe(false);
+  });
+
   it('a zero delay streak aborted while it yields gives its retry back', async () => {
     const budget = new RetryBudget({ ratio: 1_000, minPerSecond: 0 });
     const retry = retryWithBackoff({ maxRetries: Infinity, baseDelay: 0, budget });
@@ -522,6 +563,35 @@ describe('retryWithBackoff({ budget }): metrics and logs', () => {
     expect(other).toMatchObject({ name: 'plain', kind: 'retry', retries: 1 });
     expect(other).not.toHaveProperty('retryBudgetGiveUps');
     expect(other).not.toHaveProperty('retryBudgetAvailable');
+  });
+
+  it('the counter of budget give-ups counts no other give-up', async () => {
+    const retry = retryWithBackoff({ maxRetries: 1, baseDelay: 0, budget: new RetryBudget(), retryOn: (error) => (error as Error).message !== 'fatal' });
+    const registry = new MetricsRegistry();
+    registry.track(retry, { name: 'orders' });
+    await retry.execute(down).catch(() => undefined); // retries spent
+    await retry.execute(() => Promise.reject(new Error('fatal'))).catch(() => undefined); // not retryable
+    expect(registry.snapshot().policies[0]).toMatchObject({ name: 'orders', failures: 2, retries: 1, retryBudgetGiveUps: 0 });
+  });
+
+  it('registerOpenTelemetryMetrics creates the counter of budget give-ups and the gauge of the budget with their units and descriptions', () => {
+    const made: [string, string, unknown][] = [];
+    const observable = () => ({ addCallback() {}, removeCallback() {} });
+    const meter = {
+      createHistogram: (name: string, options: unknown) => (made.push(['histogram', name, options]), { record() {} }),
+      createObservableCounter: (name: string, options: unknown) => (made.push(['counter', name, options]), observable()),
+      createObservableUpDownCounter: (name: string, options: unknown) => (made.push(['up-down counter', name, options]), observable()),
+      createObservableGauge: (name: string, options: unknown) => (made.push(['gauge', name, options]), observable()),
+      addBatchObservableCallback() {},
+      removeBatchObservableCallback() {},
+    };
+    const registry = new MetricsRegistry();
+    registry.track(retryWithBackoff({ budget: new RetryBudget() }), { name: 'orders' });
+    registerOpenTelemetryMetrics(registry, meter as unknown as Parameters<typeof registerOpenTelemetryMetrics>[1]);
+    expect(made.filter(([, name]) => name.includes('budget'))).toEqual([
+      ['counter', 'bulwark.retry_budget_give_ups', { description: 'Calls the retry policy gave up on because its retry budget was spent.', unit: '{call}', valueType: 0 }],
+      ['up-down counter', 'bulwark.retry.budget.available', { description: "Retries the retry policy's budget would allow now.", unit: '{retry}', valueType: 0 }],
+    ]);
   });
 
   it('renderPrometheus prints the two families with HELP and TYPE lines', async () => {

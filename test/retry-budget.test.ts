@@ -62,6 +62,17 @@ describe('RetryBudget: what it allows', () => {
     expect(budget.available).toBe(1);
   });
 
+  it('counts an allowance 1e-9 short of a whole retry as that retry (floating point slack), and no less', () => {
+    const budget = new RetryBudget({ ratio: 0.999999999, minPerSecond: 0, clock: manualClock() });
+    budget.deposit();
+    expect(budget.available).toBe(1);
+    expect(budget.tryWithdraw()).toBe(true);
+    const short = new RetryBudget({ ratio: 0.99999999, minPerSecond: 0, clock: manualClock() });
+    short.deposit();
+    expect(short.available).toBe(0);
+    expect(short.tryWithdraw()).toBe(false);
+  });
+
   it('refuses without taking anything once spent, and emits exhausted with the window counts each time', () => {
     const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 0, clock: manualClock() });
     const exhausted = vi.fn();
@@ -271,6 +282,7 @@ describe('RetryBudget: options are checked when it is built', () => {
     ['window null', { window: null }, TypeError, 'RetryBudget window must be a number, got null'],
     ['clock without now', { clock: {} }, TypeError, 'RetryBudget clock must be a Clock with now(), got an object'],
     ['clock null', { clock: null }, TypeError, 'RetryBudget clock must be a Clock with now(), got null'],
+    ['clock a function with now', { clock: Object.assign(() => 0, { now: () => 0 }) }, TypeError, 'RetryBudget clock must be a Clock with now(), got a function'],
     ['name a number', { name: 1 }, TypeError, 'RetryBudget name must be a string, got 1'],
     ['options a number', 5, TypeError, 'RetryBudget options must be an object, got 5'],
     ['options null', null, TypeError, 'RetryBudget options must be an object, got null'],
@@ -290,6 +302,7 @@ describe('RetryBudget: options are checked when it is built', () => {
     ['tokenRatio', '"ratio"'],
     ['budgetPercent', '"ratio"'],
     ['minRetriesPerSec', '"minPerSecond"'],
+    ['minRetriesPerSecond', '"minPerSecond"'],
     ['ttl', '"window"'],
   ])("refuses the peer's name %s, naming bulwark's %s", (key, ours) => {
     expect(() => new RetryBudget({ [key]: 1 } as RetryBudgetOptions)).toThrow(

@@ -6,12 +6,14 @@ import {
   TimeoutError,
   compose,
   isTimeoutError,
+  logPolicyEvents,
   retryWithBackoff,
   withTimeout,
   type ExecutionContext,
   type JitterMode,
   type RetryOptions,
 } from '../src/index.js';
+import { CountingClock } from './fixtures/clock.js';
 import { track } from './fixtures/promises.js';
 
 /** A function that fails every time with a new error, and keeps the errors and contexts it saw. */
@@ -252,6 +254,25 @@ describe('retryWithBackoff: the delay formula', () => {
     }
   });
 
+  it('decorrelated jitter after a 0 ms delay waits exactly baseDelay; a negative or NaN previous counts as baseDelay', () => {
+    const policy = retryWithBackoff({ baseDelay: 100, maxDelay: 10_000, jitter: 'decorrelated', random: () => 0.5 });
+    expect(policy.delay(2, 0)).toBe(100); // between baseDelay and max(baseDelay, 3 × 0)
+    expect(policy.delay(2, 100)).toBe(200); // 100 + 0.5 × (300 − 100)
+    expect(policy.delay(2, -1)).toBe(200);
+    expect(policy.delay(2, Number.NaN)).toBe(200);
+  });
+
+  it('reports a random source that returns a promise, by name, and draws 0 for that delay', async () => {
+    const report = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const broken = new Error('no entropy');
+    const policy = retryWithBackoff({ baseDelay: 100, jitter: 'full', random: () => Promise.reject(broken) as unknown as number });
+    expect(policy.delay(1)).toBe(0);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(report).toHaveBeenCalledWith('bulwark: retryWithBackoff random failed', broken);
+    report.mockRestore();
+  });
+
   it('waits maxDelay before every retry when only maxDelay is given below the default baseDelay', () => {
     const policy = retryWithBackoff({ maxDelay: 500, jitter: 'none' });
     expect(chainedDelays(policy, 5)).toEqual([500, 500, 500, 500, 500]);
@@ -360,6 +381,22 @@ describe('retryWithBackoff: events', () => {
     unsubscribe();
     await expect(retry.execute(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
     expect(onRetry).not.toHaveBeenCalled();
+  });
+});
+
+describe('retryWithBackoff: logs', () => {
+  it('sums up the retries after the first in one line of "N more retries" when they are logged', async () => {
+    const lines: unknown[][] = [];
+    const record = (level: string) => (...args: unknown[]) => void lines.push([level, ...args]);
+    const clock = new CountingClock({ flush: () => Promise.resolve() });
+    const policy = retryWithBackoff({ name: 'orders', maxRetries: 3, baseDelay: 0 });
+    logPolicyEvents(policy, { info: record('info'), warn: record('warn'), error: record('error') }, { levels: { retry: 'info', giveUp: 'off' }, clock, summaryInterval: 1_000 });
+    await expect(policy.execute(failing().fn)).rejects.toThrow('attempt 4 failed');
+    await clock.advance(1_000);
+    expect(lines.map((line) => line[2])).toEqual([
+      'retry "orders": attempt 1 failed, retrying in 0 ms: attempt 1 failed',
+      'retry "orders": 2 more retries in the last 1000 ms',
+    ]);
   });
 });
 
@@ -642,6 +679,34 @@ describe('retryWithBackoff: options', () => {
   ])('rejects %s at build time with an error naming the option and the value', (_label, options, type, message) => {
     expect(() => retryWithBackoff(options as RetryOptions)).toThrow(type);
     expect(() => retryWithBackoff(options as RetryOptions)).toThrow(message);
+  });
+
+  it.each([
+    ['retries', '"maxRetries"'],
+    ['maxAttempts', '"maxRetries"'],
+    ['maxRetryAttempts', '"maxRetries"'],
+    ['minTimeout', '"baseDelay"'],
+    ['initialDelay', '"baseDelay"'],
+    ['delayGenerator', '"delay"'],
+    ['maxTimeout', '"maxDelay"'],
+    ['factor', '"exponentialBase"'],
+    ['randomize', '"jitter"'],
+    ['useJitter', '"jitter"'],
+    ['shouldRetry', '"retryOn"'],
+    ['shouldHandle', '"retryOn" or "retryOnResult"'],
+    ['handleWhenResult', '"retryOnResult"'],
+    ['onFailedAttempt', "on('retry', listener)"],
+    ['retryBudget', '"budget"'],
+  ])("refuses the peer libraries' option %s, naming bulwark's %s", (key, ours) => {
+    expect(() => retryWithBackoff({ [key]: 1 } as RetryOptions)).toThrow(
+      new TypeError(
+        `retryWithBackoff has no option "${key}" (another library's name: bulwark's is ${ours}); known options: "maxRetries", "baseDelay", "maxDelay", "exponentialBase", "jitter", "retryOn", "retryOnResult", "delay", "random", "clock", "budget", "name"`,
+      ),
+    );
+  });
+
+  it('refuses a name that is not a string with the whole rule', () => {
+    expect(() => retryWithBackoff({ name: 7 } as unknown as RetryOptions)).toThrow(new TypeError('retryWithBackoff name must be a string, got 7'));
   });
 
   it('names both values when maxDelay is below baseDelay', () => {

@@ -26,6 +26,16 @@ describe('withTimeout: the deadline', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each(['system', 'injected'] as const)('rejects with TimeoutError a call whose function answers its abort with a value (%s clock)', async (which) => {
+    const clock = which === 'system' ? undefined : new CountingClock({ flush: flushMicrotasks });
+    const policy = withTimeout(100, { clock });
+    const outcome = track(policy.execute(({ signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve('answered the abort')))));
+    if (clock === undefined) await vi.advanceTimersByTimeAsync(100);
+    else await clock.advance(100);
+    await flushMicrotasks();
+    expect(isTimeoutError(outcome.error)).toBe(true);
+  });
+
   it('aborts ctx.signal with the same TimeoutError the call rejects with', async () => {
     let seen: AbortSignal | undefined;
     const outcome = track(
@@ -285,6 +295,10 @@ describe('withTimeout: options', () => {
     expect(() => withTimeout(10, { clock } as TimeoutOptions)).toThrow(/clock/);
   });
 
+  it('refuses a name that is not a string with the whole rule', () => {
+    expect(() => withTimeout(10, { name: 7 } as unknown as TimeoutOptions)).toThrow(new TypeError('withTimeout name must be a string, got 7'));
+  });
+
   it('accepts 0 and a large finite deadline', () => {
     expect(withTimeout(0)).toBeInstanceOf(TimeoutPolicy);
     expect(withTimeout(86_400_000).timeout).toBe(86_400_000);
@@ -316,6 +330,25 @@ describe('withTimeout on the system clock: one timer for every pending call', ()
     work[99]?.resolve('last');
     await flushMicrotasks();
     expect(outcomes[99]?.value).toBe('last');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('arms its one timer for exactly the time left to the earliest deadline, and re-arms it for the next one', async () => {
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    const policy = withTimeout(1_000);
+    const early = deferred<string>();
+    const first = track(policy.execute(() => early.promise)); // t = 0, deadline 1 000
+    await vi.advanceTimersByTimeAsync(300);
+    const second = track(policy.execute(hang)); // t = 300, deadline 1 300
+    await vi.advanceTimersByTimeAsync(400);
+    const third = track(policy.execute(hang)); // t = 700, deadline 1 700
+    early.resolve('early');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(first.value).toBe('early');
+    expect(isTimeoutError(second.error)).toBe(true);
+    expect(isTimeoutError(third.error)).toBe(true);
+    // At 0 for the first deadline; at 1 000 for the second (300 ms left); at 1 300 for the third (400 ms left).
+    expect(armed.mock.calls.map(([, ms]) => ms)).toEqual([1_000, 300, 400]);
     expect(vi.getTimerCount()).toBe(0);
   });
 
