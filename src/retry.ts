@@ -61,7 +61,7 @@ export interface RetryOptions {
    * Decides whether the failure of attempt `attempt` (1 for the first call) is retried.
    * Never asked about a caller's abort or an enclosing timeout's expiry. If it throws, the
    * call rejects with what it threw.
-   * @default every error but a CircuitOpenError or a BulkheadRejectedError (retrying those only adds load)
+   * @default every error but a refusal ({@link isRefusal}: an open circuit, a full bulkhead, a rate limit, a lost hedge, a store that is down): retrying those only adds load
    */
   retryOn?: ((error: unknown, attempt: number) => boolean) | undefined;
   /**
