@@ -83,6 +83,7 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
    */
   get state(): CircuitState {
     const machine = this.machine;
+    // Stryker disable next-line ConditionalExpression: spares a clock read; catchUp() changes only an open or half-open circuit
     if (machine.current === 'open' || machine.current === 'half-open') machine.catchUp(machine.settings.clock.now());
     return machine.current;
   }
@@ -151,8 +152,10 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     if (typeof trial !== 'boolean') throw trial;
     const generation = machine.generation;
     const timesSlowCalls = machine.settings.slowCallDuration !== undefined;
+    // Stryker disable next-line ConditionalExpression: spares an allocation; the object token carries the same generation, as a call that is no trial
     if (!trial && !timesSlowCalls) return generation;
     // A trial counts work in flight: its place is held until the work it started has ended.
+    // Stryker disable next-line ConditionalExpression: spares the engine's bookkeeping; released() frees only a trial's place, in its own generation
     if (trial) call.trackWork();
     return { generation, trial, startedAt: timesSlowCalls ? machine.settings.clock.now() : 0, abandoned: false };
   }
@@ -184,6 +187,7 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     const token = given as Token;
     let outcome = error;
     try {
+      // Stryker disable next-line BooleanLiteral: the token made here is dropped after recordError(); nothing reads its abandoned flag
       outcome = this.machine.recordError(typeof token === 'number' ? { generation: token, trial: false, startedAt: 0, abandoned: false } : token, error, call.callerAborted);
     } catch (internal) {
       reportInternalError(internal);

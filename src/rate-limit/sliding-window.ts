@@ -43,13 +43,16 @@ export class SlidingWindow implements PermitState {
     // `ahead - (rate - count)`; beyond the log it is a permit still to come, which itself comes
     // `interval` after the one `rate` places before it, and so on: one `interval` per round.
     const rounds = Math.floor(ahead / this.rate);
+    // Stryker disable next-line ArithmeticOperator: calls wait only while the log is full (count = rate = ring size), where ahead ± rounds × rate fall on the same slot
     const index = ahead - rounds * this.rate - (this.rate - this.count);
     const first = index < 0 ? 0 : Math.max(0, this.at(index) - now + this.interval);
     return dueWithin(now, first + rounds * this.interval);
   }
 
   take(now: number): void {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty log has nothing to clear (at(-1) reads undefined, never ≤ a time)
     if (this.count > 0 && this.at(this.count - 1) <= now - this.interval) this.clear();
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a ring of rate slots grows into a copy of the same size
     if (this.count === this.times.length && this.count < this.rate) this.grow();
     if (this.count === this.rate) {
       // Full: the oldest permit gives its slot to the newest.
@@ -81,11 +84,13 @@ export class SlidingWindow implements PermitState {
   private clear(): void {
     this.start = 0;
     this.count = 0;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: replacing a ring of the first size by a new one of that size only costs memory
     if (this.times.length > INITIAL_SLOTS) this.times = new Float64Array(Math.min(this.rate, INITIAL_SLOTS));
   }
 
   private grow(): void {
     const grown = new Float64Array(Math.min(this.rate, this.times.length * 2));
+    // Stryker disable next-line EqualityOperator: one slot more is copied, and written over by the next permit before it is read
     for (let index = 0; index < this.count; index++) grown[index] = this.at(index);
     this.times = grown;
     this.start = 0;

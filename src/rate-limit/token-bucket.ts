@@ -25,6 +25,7 @@ export const TOLERANCE = 1e-6;
 
 /** `wait`, or 0 when it is within {@link TOLERANCE} or too small to move a clock reading of `now` at all. */
 export function dueWithin(now: number, wait: number): number {
+  // Stryker disable next-line EqualityOperator,ArithmeticOperator: a wait of exactly 1e-6 ms, or a sign flip of one too small to move the clock, changes no grant
   return wait <= TOLERANCE || now + wait === now ? 0 : wait;
 }
 
@@ -61,18 +62,22 @@ export class TokenBucket implements PermitState {
   }
 
   waitFor(now: number, ahead: number): number {
+    // Stryker disable next-line EqualityOperator: at exactly 0 both branches give the same wait
     if (this.untilFull(now) <= 0) {
       // Full: `burst` permits now, then one per interval / rate.
       const beyond = ahead + 1 - this.burst;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: dueWithin() answers 0 for a wait ≤ 0 too
       return beyond <= 0 ? 0 : dueWithin(now, (beyond * this.interval) / this.rate);
     }
     // The (ahead + 1)-th permit from now is due once the bucket owes at most `burst - 1` of the
     // `granted + ahead + 1` tokens taken since `anchor`.
     const wait = ((this.granted + ahead + 1 - this.burst) * this.interval) / this.rate - (now - this.anchor);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: dueWithin() answers 0 for a wait ≤ 0 too
     return wait <= 0 ? 0 : dueWithin(now, wait);
   }
 
   take(now: number): void {
+    // Stryker disable next-line EqualityOperator: exactly full, restarting the run at now and counting on from the anchor describe the same bucket
     if (this.untilFull(now) <= 0) {
       this.anchor = now;
       this.granted = 1;
@@ -83,6 +88,7 @@ export class TokenBucket implements PermitState {
 
   available(now: number): number {
     const owed = this.granted - ((now - this.anchor) * this.rate) / this.interval;
+    // Stryker disable next-line EqualityOperator: with nothing owed the formula below gives burst too
     if (!(owed > 0)) return this.burst;
     // A hair above a whole number is float error, not a token short.
     return Math.max(0, Math.floor(this.burst - owed + TOLERANCE));

@@ -366,6 +366,32 @@ describe('CircuitBreaker: outcomes of calls admitted before a state change', () 
 });
 
 describe('CircuitBreaker: isFailure', () => {
+  it('the failure event of an error isFailure accepts carries that error', async () => {
+    const { clock } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 5, clock, isFailure: () => true });
+    const failures: unknown[] = [];
+    breaker.on('failure', (event) => failures.push(event));
+    const boom = new Error('down');
+    await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+    expect(failures).toEqual([{ error: boom, state: 'closed', consecutiveFailures: 1 }]);
+  });
+
+  it('an isFailureResult that throws rejects the call with its error, and the failure event carries that error', async () => {
+    const { clock } = manualClock();
+    const broken = new TypeError('no status');
+    const breaker = new CircuitBreaker({
+      failureThreshold: 5,
+      clock,
+      isFailureResult: () => {
+        throw broken;
+      },
+    });
+    const failures: unknown[] = [];
+    breaker.on('failure', (event) => failures.push(event));
+    await expect(breaker.execute(() => 'value')).rejects.toBe(broken);
+    expect(failures).toEqual([{ error: broken, state: 'closed', consecutiveFailures: 1 }]);
+  });
+
   class NotFound extends Error {}
 
   it('an error it declines passes through unchanged and counts as a success', async () => {
@@ -503,6 +529,30 @@ describe('CircuitBreaker: caller aborts', () => {
     expect(breaker.state).toBe('open');
     advance(1_000);
     await expect(breaker.execute(() => 'recovered')).resolves.toBe('recovered');
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('an abandoned trial whose work ends after its half-open period ended frees no place of the next period', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 1_000, halfOpenMaxWait: 5_000, clock });
+    await fail(breaker);
+    advance(1_000);
+    const controller = new AbortController();
+    const ignoringItsSignal = deferred<string>();
+    const abandoned = breaker.execute(() => ignoringItsSignal.promise, { signal: controller.signal });
+    controller.abort('gave up');
+    await expect(abandoned).rejects.toBe('gave up');
+    advance(5_000);
+    expect(breaker.state).toBe('open'); // halfOpenMaxWait ended that period
+    advance(1_000);
+    const answer = deferred<string>();
+    const trial = breaker.execute(() => answer.promise);
+    ignoringItsSignal.resolve('late'); // the first period's work ends during the second period
+    await flush();
+    expect(breaker.stats()).toMatchObject({ state: 'half-open', trialsInFlight: 1 });
+    expect((await openError(breaker.execute(() => 'ran'))).state).toBe('half-open');
+    answer.resolve('ok');
+    await expect(trial).resolves.toBe('ok');
     expect(breaker.state).toBe('closed');
   });
 
@@ -771,6 +821,31 @@ describe('CircuitBreaker: events', () => {
 });
 
 describe('CircuitBreaker: time sources', () => {
+  it.each(['value', 'error', 'value isFailureResult accepts'] as const)('a clock that throws while a %s is counted: the call keeps its own outcome and the error is reported', async (kind) => {
+    vi.stubGlobal('reportError', undefined);
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const unplugged = new Error('clock unplugged');
+    let broken = false;
+    const clock = {
+      now: (): number => {
+        if (broken) throw unplugged;
+        return 1_700_000_000_000;
+      },
+      setTimeout: (callback: () => void, ms: number): unknown => setTimeout(callback, ms),
+      clearTimeout: (id: unknown): void => clearTimeout(id as ReturnType<typeof setTimeout>),
+    };
+    const breaker = new CircuitBreaker({
+      failureRate: { threshold: 0.5, minimumCalls: 1, window: { duration: 1_000 } }, // a time window reads the clock for every outcome
+      clock,
+      ...(kind === 'value isFailureResult accepts' ? { isFailureResult: () => false } : {}),
+    });
+    broken = true;
+    const boom = new Error('down');
+    if (kind === 'error') await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+    else await expect(breaker.execute(() => 'paid')).resolves.toBe('paid');
+    expect(consoleError.mock.calls).toEqual([['bulwark: CircuitBreaker failed to record an outcome; the call keeps its own', unplugged]]);
+  });
+
   it('runs on vi.useFakeTimers() with no clock option, arming no timer', async () => {
     vi.useFakeTimers();
     const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout: 5_000 });
@@ -873,6 +948,35 @@ describe('CircuitBreaker: options', () => {
     expect(() => new CircuitBreaker({ [option]: value } as never)).toThrow(type);
     expect(() => new CircuitBreaker({ [option]: value } as never)).toThrow(option);
   });
+
+  it.each([
+    ['resetTimeout', '"recoveryTimeout"'], // opossum
+    ['halfOpenAfter', '"recoveryTimeout"'], // cockatiel
+    ['waitDurationInOpenState', '"recoveryTimeout"'], // resilience4j
+    ['breakDuration', '"recoveryTimeout"'], // Polly
+    ['errorThresholdPercentage', 'failureRate.threshold, a share from 0 to 1'],
+    ['failureRateThreshold', 'failureRate.threshold, a share from 0 to 1'],
+    ['failureRatio', 'failureRate.threshold'],
+    ['volumeThreshold', 'failureRate.minimumCalls'],
+    ['minimumNumberOfCalls', 'failureRate.minimumCalls'],
+    ['minimumThroughput', 'failureRate.minimumCalls'],
+    ['rollingCountTimeout', 'failureRate.window: { duration }'],
+    ['samplingDuration', 'failureRate.window: { duration }'],
+    ['slidingWindowSize', 'failureRate.window'],
+    ['permittedNumberOfCallsInHalfOpenState', '"halfOpenMaxCalls"'],
+    ['maxWaitDurationInHalfOpenState', '"halfOpenMaxWait"'],
+    ['slowCallDurationThreshold', 'slowCall.duration'],
+    ['slowCallRateThreshold', 'slowCall.rateThreshold'],
+    ['shouldHandle', '"isFailure" or "isFailureResult"'],
+    ['handleWhenResult', '"isFailureResult"'],
+    ['errorFilter', '"isFailure", which answers the other way round: true when the error counts'],
+    ['timeout', 'withTimeout(ms), composed inside the breaker'],
+  ])("names another library's option %s as bulwark's %s", (key, ours) => {
+    const known = '"failureThreshold", "failureRate", "slowCall", "recoveryTimeout", "halfOpenMaxCalls", "halfOpenSuccessThreshold", "halfOpenMaxWait", "isFailure", "isFailureResult", "initialState", "clock", "name"';
+    expect(() => new CircuitBreaker({ [key]: 1 } as never)).toThrow(
+      new TypeError(`CircuitBreaker has no option ${JSON.stringify(key)} (another library's name: bulwark's is ${ours}); known options: ${known}`),
+    );
+  });
 });
 
 describe('CircuitBreaker: manual control from inside a listener', () => {
@@ -904,6 +1008,21 @@ describe('CircuitBreaker: manual control from inside a listener', () => {
     breaker.on(event, () => (expected === 'closed' ? breaker.reset() : breaker.isolate()));
     await breaker.execute(event === 'failure' ? fail : () => Promise.resolve('ok')).catch(() => undefined);
     expect(breaker.state).toBe(expected);
+  });
+
+  it('reset() in the stateChange listener of the turn to half-open makes the call that caused it an ordinary closed-state call', async () => {
+    const time = manualClock();
+    const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeout: 1_000, clock: time.clock });
+    const changes = recordReasons(breaker);
+    breaker.on('stateChange', ({ to }) => {
+      if (to === 'half-open') breaker.reset();
+    });
+    await rejectionOf(breaker.execute(fail));
+    await rejectionOf(breaker.execute(fail));
+    time.advance(1_000);
+    await rejectionOf(breaker.execute(fail)); // one failure of two, not a failed trial
+    expect(breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+    expect(changes).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout', 'half-open->closed:manual']);
   });
 });
 
@@ -1452,6 +1571,43 @@ describe('CircuitBreaker: recoveryTimeout as a function of consecutive openings'
     expect(breaker.state).toBe('open');
     expect(seenByFunction).toEqual(['open', 'open']);
   });
+
+  it('an async function opens for 30 s and reports both its promise, as a RangeError, and its rejection, under messages naming recoveryTimeout', async () => {
+    vi.stubGlobal('reportError', undefined);
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const { clock } = manualClock();
+    const late = new Error('backoff table missing');
+    const recoveryTimeout = (async () => {
+      throw late;
+    }) as unknown as () => number;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, recoveryTimeout, clock });
+    await fail(breaker);
+    await flush();
+    expect((await openError(breaker.execute(() => 'ran'))).retryAfter).toBe(30_000);
+    expect(consoleError.mock.calls).toEqual([
+      ['bulwark: CircuitBreaker recoveryTimeout failed; the circuit stays open 30000 ms instead', expect.any(RangeError)],
+      ['bulwark: CircuitBreaker recoveryTimeout failed', late],
+    ]);
+    expect((consoleError.mock.calls[0]?.[1] as Error).message).toBe('CircuitBreaker recoveryTimeout(1) must return a duration in ms ≥ 0, got an object; the circuit stays open 30000 ms instead');
+  });
+
+  it('a function that isolates the breaker has the last word: the opening it was asked for is never announced', async () => {
+    const { clock, advance } = manualClock();
+    const breaker: CircuitBreaker = new CircuitBreaker({
+      failureThreshold: 1,
+      recoveryTimeout: (opens) => {
+        if (opens === 2) breaker.isolate(); // give up on the dependency after its second opening
+        return 1_000;
+      },
+      clock,
+    });
+    const seen = recordReasons(breaker);
+    await fail(breaker);
+    advance(1_000);
+    await fail(breaker); // the trial fails
+    expect(seen).toEqual(['closed->open:failure-threshold', 'open->half-open:recovery-timeout', 'open->isolated:manual']);
+    expect(breaker.stats()).toMatchObject({ state: 'isolated', retryAfter: Infinity });
+  });
 });
 
 describe('CircuitBreaker: stats()', () => {
@@ -1704,6 +1860,21 @@ describe('CircuitBreaker: saved state', () => {
     ['an open state without openedAt', { ...good, openedAt: null }, TypeError, /openedAt/],
     ['a half-open state without breakDuration', { ...good, state: 'half-open', breakDuration: null }, TypeError, /breakDuration/],
     ['a savedAt that is not a number', { ...good, savedAt: 'yesterday' }, TypeError, /savedAt/],
+    ['an infinite savedAt', { ...good, savedAt: Infinity }, RangeError, /^CircuitBreaker initialState\.savedAt must be a finite time in epoch ms, got Infinity$/],
+    ['an openedAt that is not a number', { ...good, openedAt: 'noon' }, TypeError, /^CircuitBreaker initialState\.openedAt must be a time in epoch ms, got "noon"$/],
+    ['negative trial successes', { ...good, trialSuccesses: -1 }, RangeError, /^CircuitBreaker initialState\.trialSuccesses must be a whole number ≥ 0, got -1$/],
+    ['a retryAt past the longest break', { ...good, retryAt: good.openedAt! + 2 ** 31 }, RangeError, /^CircuitBreaker initialState\.retryAt must be from openedAt to openedAt \+ 2147483647 ms, got 1702147483648 \(openedAt 1700000000000\)$/],
+    ['a negative slowCallDuration', { ...good, slowCallDuration: -5 }, RangeError, /^CircuitBreaker initialState\.slowCallDuration must be a duration in ms .*got -5$/],
+    ['a window that is a number', { ...good, window: 7 }, TypeError, /^CircuitBreaker initialState\.window must be an object, got 7$/],
+    ['a window that is an array', { ...good, window: [] }, TypeError, /^CircuitBreaker initialState\.window must be an object, got /],
+    ['a count window of 0 calls', { ...good, window: { calls: 0, outcomes: [] } }, RangeError, /^CircuitBreaker initialState\.window\.calls must be a whole number ≥ 1, got 0$/],
+    ['a bucket that is not an array', { ...good, window: { duration: 1_000, buckets: 10, counts: [5] } }, TypeError, /^CircuitBreaker initialState\.window\.counts\[0\] must be \[start, calls, failures, slowCalls\], got 5$/],
+    ['a bucket of three numbers', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 0]] } }, TypeError, /^CircuitBreaker initialState\.window\.counts\[0\] must be \[start, calls, failures, slowCalls\]/],
+    ['a bucket start that is not a number', { ...good, window: { duration: 1_000, buckets: 10, counts: [['x', 1, 0, 0]] } }, TypeError, /^CircuitBreaker initialState\.window\.counts\[0\]\[0\] must be a time in epoch ms, got "x"$/],
+    ['a negative bucket call count', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, -1, 0, 0]] } }, RangeError, /^CircuitBreaker initialState\.window\.counts\[0\]\[1\] \(calls\) must be a whole number ≥ 0, got -1$/],
+    ['fractional bucket failures', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 0.5, 0]] } }, RangeError, /^CircuitBreaker initialState\.window\.counts\[0\]\[2\] \(failures\) must be a whole number ≥ 0, got 0\.5$/],
+    ['negative bucket slow calls', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 0, -1]] } }, RangeError, /^CircuitBreaker initialState\.window\.counts\[0\]\[3\] \(slow calls\) must be a whole number ≥ 0, got -1$/],
+    ['a bucket with more slow calls than calls', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 0, 2]] } }, RangeError, /^CircuitBreaker initialState\.window\.counts\[0\] counts more failures or slow calls than calls$/],
     ['an outcome code out of range', { ...good, window: { calls: 3, outcomes: [0, 7] } }, RangeError, /outcomes\[1\].*7/],
     ['more outcomes than the window holds', { ...good, window: { calls: 1, outcomes: [0, 1] } }, RangeError, /more than the window/],
     ['a bucket with more failures than calls', { ...good, window: { duration: 1_000, buckets: 10, counts: [[0, 1, 2, 0]] } }, RangeError, /counts\[0\]/],
@@ -1713,6 +1884,27 @@ describe('CircuitBreaker: saved state', () => {
     const build = (): CircuitBreaker => new CircuitBreaker({ clock, failureRate: { threshold: 0.5, window: { calls: 3 } }, initialState: initialState as CircuitBreakerSnapshot });
     expect(build).toThrow(errorClass);
     expect(build).toThrow(message);
+  });
+
+  it('takes an open snapshot with a break of 0 ms (ready for a trial) or of 2³¹ − 1 ms, the longest', () => {
+    const { clock } = manualClock(good.openedAt!);
+    expect(new CircuitBreaker({ clock, initialState: { ...good, retryAt: good.openedAt, breakDuration: 0 } }).state).toBe('half-open');
+    const longest = new CircuitBreaker({ clock, initialState: { ...good, retryAt: good.openedAt! + 2 ** 31 - 1, breakDuration: 2 ** 31 - 1 } });
+    expect(longest.stats()).toMatchObject({ state: 'open', retryAfter: 2 ** 31 - 1 });
+  });
+
+  it('says what to do with a snapshot whose window or slowCall.duration does not fit the breaker', async () => {
+    const { clock } = manualClock();
+    const saved = new CircuitBreaker({ failureRate: { threshold: 0.5 }, slowCall: { duration: 100, rateThreshold: 1 }, clock });
+    await play(saved, 'SF');
+    const initialState = saved.toJSON();
+    const advice = 'restore it into a breaker with the options it was saved with, or build this one without initialState';
+    expect(() => new CircuitBreaker({ failureRate: { threshold: 0.5 }, clock, initialState })).toThrow(
+      new RangeError(`CircuitBreaker initialState holds slow calls measured against slowCall.duration 100, but this breaker's is null: ${advice}`),
+    );
+    expect(() => new CircuitBreaker({ clock, initialState })).toThrow(
+      new RangeError(`CircuitBreaker initialState holds the outcomes of a window of { calls: 100 }, but this breaker has no window (neither failureRate nor slowCall): ${advice}`),
+    );
   });
 
   it('restore() replaces the state, emits reason restored, and ignores calls admitted before', async () => {
@@ -1737,6 +1929,51 @@ describe('CircuitBreaker: saved state', () => {
     await play(breaker, 'FF');
     expect(() => breaker.restore({ ...breaker.toJSON(), state: 'ajar' as CircuitState })).toThrow(/restore\(snapshot\)\.state/);
     expect(breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 2 });
+  });
+
+  it('toJSON() of a closed or isolated circuit holds no break: retryAt and breakDuration are null, and trials that closed it are not carried', async () => {
+    const { clock, advance } = manualClock();
+    const breaker = new CircuitBreaker({ ...options, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 2, clock });
+    await play(breaker, 'FFF');
+    advance(10_000);
+    await play(breaker, 'SS'); // two successful trials close it
+    expect(breaker.state).toBe('closed');
+    expect(breaker.toJSON()).toMatchObject({ state: 'closed', openedAt: null, retryAt: null, breakDuration: null, trialSuccesses: 0, consecutiveOpens: 0 });
+    advance(5);
+    breaker.isolate();
+    expect(breaker.toJSON()).toMatchObject({ state: 'isolated', openedAt: clock.now(), retryAt: null, breakDuration: null, trialSuccesses: 0 });
+  });
+
+  it('restore() of a snapshot in the state the breaker is in emits no stateChange, and takes its counts', async () => {
+    const { clock } = manualClock();
+    const source = new CircuitBreaker({ ...options, clock });
+    await play(source, 'FF');
+    const breaker = new CircuitBreaker({ ...options, clock });
+    const seen = recordReasons(breaker);
+    breaker.restore(source.toJSON());
+    expect(breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 2 });
+    expect(seen).toEqual([]);
+  });
+
+  it('a closed snapshot written with an openedAt restores as a circuit that is not open: stats().openedAt is undefined', () => {
+    const { clock } = manualClock();
+    const written = { ...new CircuitBreaker({ ...options, clock }).toJSON(), openedAt: clock.now() - 5_000 };
+    const breaker = new CircuitBreaker({ ...options, clock, initialState: written });
+    expect(breaker.stats().openedAt).toBeUndefined();
+    expect(breaker.toJSON().openedAt).toBeNull();
+  });
+
+  it('restore() of a snapshot saved before any outcome empties the window of a breaker that counted some', async () => {
+    const { clock } = manualClock();
+    const rate = { failureRate: { threshold: 0.5, minimumCalls: 4, window: { calls: 4 } }, clock };
+    const fresh = new CircuitBreaker(rate).toJSON();
+    expect(fresh.window).toBeNull();
+    const breaker = new CircuitBreaker(rate);
+    await play(breaker, 'FFS');
+    breaker.restore(fresh);
+    expect(breaker.stats()).toMatchObject({ calls: 0, failures: 0 });
+    await play(breaker, 'FS'); // with the three outcomes before, these would make 3 failures of 4
+    expect(breaker.stats()).toMatchObject({ state: 'closed', calls: 2, failures: 1 });
   });
 });
 
@@ -1775,6 +2012,18 @@ describe('CircuitBreaker: options of the rates and of half-open', () => {
     }
     expect(thrown).toBeInstanceOf(errorClass);
     for (const mention of mentions) expect((thrown as Error).message).toContain(mention);
+  });
+
+  it('takes a window at its limits: 100 000 calls, 1 ms, 10 000 buckets; refuses more buckets than ms', async () => {
+    expect(() => new CircuitBreaker({ failureRate: { threshold: 0.5, window: { calls: 100_000 } } })).not.toThrow();
+    expect(() => new CircuitBreaker({ failureRate: { threshold: 0.5, window: { duration: 10_000, buckets: 10_000 } } })).not.toThrow();
+    const { clock } = manualClock();
+    const oneMs = new CircuitBreaker({ failureRate: { threshold: 0.5, minimumCalls: 1, window: { duration: 1 } }, clock });
+    await play(oneMs, 'F');
+    expect(oneMs.state).toBe('open');
+    expect(() => new CircuitBreaker({ failureRate: { threshold: 0.5, window: { duration: 5, buckets: 6 } } })).toThrow(
+      new RangeError('CircuitBreaker failureRate.window.buckets must be from 1 to duration (5), so each bucket spans at least 1 ms, got 6'),
+    );
   });
 
   it('exposes the half-open settings and defaults halfOpenSuccessThreshold to halfOpenMaxCalls', () => {

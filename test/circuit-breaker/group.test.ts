@@ -80,6 +80,12 @@ describe('CircuitBreakerGroup: one breaker per key', () => {
     expect(fn).not.toHaveBeenCalled();
     expect(group.size).toBe(0);
   });
+
+  it('names what a key that is not a string is: null apart from other objects', () => {
+    const { group } = groupOf(10);
+    expect(() => group.get(null as unknown as string)).toThrow(new TypeError('CircuitBreakerGroup key must be a string, got null'));
+    expect(() => group.get({} as unknown as string)).toThrow(new TypeError('CircuitBreakerGroup key must be a string, got object'));
+  });
 });
 
 describe('CircuitBreakerGroup: bounded memory', () => {
@@ -226,6 +232,7 @@ describe('CircuitBreakerGroup: options', () => {
     ['a bad breaker option', () => new CircuitBreakerGroup({ failureThreshold: 0 }), RangeError, /CircuitBreakerGroup failureThreshold.*0/],
     ['a bad rate', () => new CircuitBreakerGroup({ failureRate: { threshold: 2 } }), RangeError, /failureRate\.threshold.*2/],
     ['initialState for every key', () => new CircuitBreakerGroup({ initialState: new CircuitBreaker().toJSON() }), TypeError, /initialState.*restore/],
+    ['breaker options null', () => new CircuitBreakerGroup(null as unknown as CircuitBreakerOptions), TypeError, /^CircuitBreakerGroup options must be an object/],
   ])('%s is refused', (_, build, errorClass, message) => {
     expect(build).toThrow(errorClass);
     expect(build).toThrow(message);

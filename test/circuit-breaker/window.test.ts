@@ -75,6 +75,13 @@ describe('CountWindow', () => {
   it('saves nothing before its first outcome', () => {
     expect(new CountWindow(100).save()).toBeUndefined();
   });
+
+  it('saves nothing once cleared, like a window that never held an outcome (a snapshot of a closed breaker restores into any options)', () => {
+    const window = new CountWindow(4);
+    window.record(true, false);
+    window.clear();
+    expect(window.save()).toBeUndefined();
+  });
 });
 
 describe('TimeWindow', () => {
@@ -191,6 +198,85 @@ describe('TimeWindow', () => {
 
   it('saves nothing while empty', () => {
     expect(new TimeWindow(1_000, 10).save(start)).toBeUndefined();
+  });
+
+  it('saves nothing once its outcomes expired or were cleared', () => {
+    const window = new TimeWindow(1_000, 10);
+    window.record(true, false, start);
+    expect(window.save(start + 1_000)).toBeUndefined();
+    window.record(true, false, start + 1_000);
+    window.clear();
+    expect(window.save(start + 1_000)).toBeUndefined();
+  });
+
+  it('a clock set back while the window is empty: an outcome recorded then leaves duration after it, not after the time the clock came from', () => {
+    const window = new TimeWindow(1_000, 10);
+    window.record(true, false, start + 10_000);
+    window.advance(start + 11_000);
+    expect(window.calls).toBe(0);
+    window.record(true, false, start + 5_000); // the clock was set back 6 s
+    window.advance(start + 5_999);
+    expect(window.calls).toBe(1);
+    window.advance(start + 6_000);
+    expect(window.calls).toBe(0);
+  });
+
+  it('a window idle for centuries empties in one step, however many buckets the pause spans', () => {
+    const window = new TimeWindow(10_000, 10_000); // 1 ms buckets
+    window.record(true, true, start);
+    window.advance(start + 1e13);
+    expect(countsOf(window)).toEqual({ calls: 0, failures: 0, slowCalls: 0 });
+  });
+
+  it('keeps buckets apart and expires them on a clock that reads negative times', () => {
+    const window = new TimeWindow(1_000, 10);
+    window.record(true, false, -1_550);
+    window.record(false, true, -1_250);
+    expect(countsOf(window)).toEqual({ calls: 2, failures: 1, slowCalls: 1 });
+    window.advance(-600); // the bucket of -1 600 is 1 000 ms old: gone
+    expect(countsOf(window)).toEqual({ calls: 1, failures: 0, slowCalls: 1 });
+    window.advance(-300);
+    expect(countsOf(window)).toEqual({ calls: 0, failures: 0, slowCalls: 0 });
+  });
+
+  it('loading keeps a saved bucket until duration − 1 ms after it began and drops it at duration', () => {
+    const saved = { duration: 1_000, buckets: 10, counts: [[start, 2, 1, 1]] as [number, number, number, number][] };
+    const kept = new TimeWindow(1_000, 10);
+    kept.load(saved, start + 999);
+    expect(countsOf(kept)).toEqual({ calls: 2, failures: 1, slowCalls: 1 });
+    const dropped = new TimeWindow(1_000, 10);
+    dropped.load(saved, start + 1_000);
+    expect(countsOf(dropped)).toEqual({ calls: 0, failures: 0, slowCalls: 0 });
+  });
+
+  it('buckets from a clock ahead merge into the newest, and leave it together', () => {
+    const copy = new TimeWindow(1_000, 10);
+    copy.load(
+      {
+        duration: 1_000,
+        buckets: 10,
+        counts: [
+          [start + 60_000, 2, 1, 1],
+          [start + 61_000, 3, 2, 1],
+        ],
+      },
+      start + 500,
+    );
+    expect(countsOf(copy)).toEqual({ calls: 5, failures: 3, slowCalls: 2 });
+    copy.advance(start + 1_499);
+    expect(countsOf(copy)).toEqual({ calls: 5, failures: 3, slowCalls: 2 });
+    copy.advance(start + 1_500);
+    expect(countsOf(copy)).toEqual({ calls: 0, failures: 0, slowCalls: 0 });
+  });
+
+  it('a loaded bucket takes its failures and slow calls away with it when it expires', () => {
+    const copy = new TimeWindow(1_000, 10);
+    copy.load({ duration: 1_000, buckets: 10, counts: [[start + 300, 3, 2, 1]] }, start + 500);
+    expect(countsOf(copy)).toEqual({ calls: 3, failures: 2, slowCalls: 1 });
+    copy.advance(start + 1_299);
+    expect(countsOf(copy)).toEqual({ calls: 3, failures: 2, slowCalls: 1 });
+    copy.advance(start + 1_300);
+    expect(countsOf(copy)).toEqual({ calls: 0, failures: 0, slowCalls: 0 });
   });
 });
 

@@ -32,9 +32,33 @@ describe('RateLimiterGroup', () => {
     expect(() => new RateLimiterGroup({ rate: 1, tokensPerInterval: 1 } as RateLimiterOptions)).toThrow(/RateLimiterGroup has no option "tokensPerInterval" \(another library's name: bulwark's is "rate"\)/);
     expect(() => new RateLimiterGroup({ rate: 1 }, { maxKeys: 0 })).toThrow(new RangeError('RateLimiterGroup maxKeys must be a whole number ≥ 1 or Infinity, got 0'));
     expect(() => new RateLimiterGroup({ rate: 1 }, { maxEntries: 1 } as never)).toThrow(TypeError);
+    expect(() => new RateLimiterGroup({ rate: 1 }, { maxKey: 5 } as never)).toThrow(new TypeError('RateLimiterGroup has no option "maxKey" (did you mean "maxKeys"?); known options: "maxKeys"'));
     const limiters = new RateLimiterGroup({ rate: 1 });
     expect(() => limiters.get(1 as never)).toThrow(new TypeError('RateLimiterGroup key must be a string, got 1'));
     return expect(limiters.execute(null as never, () => 1)).rejects.toThrow(new TypeError('RateLimiterGroup key must be a string, got null'));
+  });
+
+  it('keeps a limiter a call waits on, even once its bucket refilled while a busy event loop had not run its timer', () => {
+    vi.useFakeTimers();
+    try {
+      const limiters = new RateLimiterGroup({ rate: 1, interval: 1_000, maxWait: 5_000 }, { maxKeys: 1 });
+      void limiters.execute('a', () => 1);
+      void limiters.execute('a', () => 2); // waits 1 s
+      vi.setSystemTime(Date.now() + 5_000); // the bucket is full again, and the timer has not run
+      limiters.get('b');
+      expect([...limiters.keys()]).toEqual(['a', 'b']);
+      expect(limiters.peek('a')?.queued).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('forgets a sliding-window limiter never called, which is at rest', () => {
+    const { limiters, evicted } = group({ rate: 5, interval: 1_000, algorithm: 'sliding-window' }, 1);
+    limiters.get('a');
+    limiters.get('b');
+    expect(evicted).toEqual(['a']);
+    expect([...limiters.keys()]).toEqual(['b']);
   });
 
   it('forgets the least recently used limiters at rest beyond maxKeys', async () => {

@@ -118,6 +118,18 @@ describe('RateLimiter options', () => {
     ['replenishmentPeriod', '"interval"'],
     ['tokensPerPeriod', '"rate"'],
     ['window', '"interval"'],
+    ['reservoirRefreshAmount', '"rate"'],
+    ['reservoirRefreshInterval', '"interval"'],
+    ['reservoirIncreaseAmount', '"rate"'],
+    ['reservoirIncreaseInterval', '"interval"'],
+    ['reservoirIncreaseMaximum', '"burst"'],
+    ['highWater', '"maxQueue"'],
+    ['strict', '"algorithm" ("sliding-window")'],
+    ['segmentsPerWindow', '"algorithm" ("sliding-window" is exact, with no segments)'],
+    ['capacity', '"burst"'],
+    ['period', '"interval"'],
+    ['duration', '"interval"'],
+    ['points', '"rate"'],
   ])("names another library's option %s as bulwark's %s", (key, ours) => {
     expect(() => new RateLimiter({ rate: 1, [key]: 1 } as RateLimiterOptions)).toThrow(
       new TypeError(
@@ -221,6 +233,27 @@ describe('RateLimiter: refusing at once (maxWait 0)', () => {
 // ── Waiting ──────────────────────────────────────────────────────────────────────────────
 
 describe('RateLimiter: waiting for a permit (maxWait > 0)', () => {
+  it('reads 0 permits while a call waits, even once its permit came and a busy event loop has not run the timer yet', () => {
+    vi.useFakeTimers();
+    try {
+      const limiter = new RateLimiter({ rate: 1, interval: 1_000, maxWait: 5_000 });
+      void limiter.execute(() => 1);
+      void limiter.execute(() => 2); // waits 1 s
+      vi.setSystemTime(Date.now() + 1_500); // the clock moves, no timer runs
+      expect([limiter.queued, limiter.available]).toEqual([1, 0]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a sliding window tells each queued call its exact wait, rounds of interval beyond the first', () => {
+    const { limiter, call } = setup({ rate: 2, interval: 1_000, algorithm: 'sliding-window', maxWait: 10_000 });
+    const delayed: RateLimiterEvents['delayed'][] = [];
+    limiter.on('delayed', (event) => void delayed.push(event));
+    [1, 2, 3, 4, 5, 6].map((id) => call(id)); // two permits now, then two per second
+    expect(delayed.map(({ wait }) => wait)).toEqual([1_000, 1_000, 2_000, 2_000]);
+  });
+
   it('queues first in first out, each call let in exactly at its permit, with one timer at a time', async () => {
     const { clock, limiter, call, granted } = setup({ rate: 10, interval: 1_000, burst: 2, maxWait: 1_000 });
     const delayed: RateLimiterEvents['delayed'][] = [];
