@@ -23,6 +23,7 @@ import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, slotsKey } from './lease-
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { withoutStack } from '../shared/stack.js';
 import { positive } from './util.js';
+import { StoreHealth } from './store-health.js';
 import { EVENT_NAMES, OPTION_KEYS, PEER_NAMES, type RedisBulkheadEvents, type RedisBulkheadOptions } from './bulkhead-options.js';
 
 /** A call of this replica waiting for Redis's answer or for a slot. */
@@ -72,6 +73,8 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   private readonly runner: ReturnType<typeof runnerOf>;
   private readonly local: Bulkhead;
   private readonly events = new Emitter<RedisBulkheadEvents>(EVENT_NAMES);
+  /** Whether Redis answers, and which call probes it while it does not. */
+  private readonly health: StoreHealth;
   private readonly replica = globalThis.crypto.randomUUID();
   private leases = 0;
   /** The ids of the leases this replica holds in Redis. */
@@ -81,9 +84,6 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   private asking = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private renewTimer: ReturnType<typeof setInterval> | undefined;
-  private up = true;
-  private lastProbe = 0;
-  private probing = false;
   /** Set by `close()`: nothing more is taken from Redis. */
   private closed = false;
   /** Scripts that may leave or take a lease, in flight: `close()` waits for them. */
@@ -108,6 +108,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     if (this.leaseTime < 3) throw new RangeError(`RedisBulkhead leaseTime must be at least 3 ms (it is renewed every leaseTime / 3), got ${this.leaseTime}`);
     this.timeout = opts.timeout === undefined ? 100 : positive('RedisBulkhead timeout', validate.duration('RedisBulkhead timeout', opts.timeout));
     this.probeInterval = opts.probeInterval === undefined ? 1_000 : validate.duration('RedisBulkhead probeInterval', opts.probeInterval);
+    this.health = new StoreHealth(this.probeInterval, this.events);
     this.failClosed = opts.failClosed === undefined ? false : validate.boolean('RedisBulkhead failClosed', opts.failClosed);
     this.key = slotsKey(this.name);
     const queueTimeout = this.queueTimeout === Infinity ? undefined : this.queueTimeout;
@@ -116,7 +117,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
 
   /** True while Redis answers (the cap is shared); false while a local bulkhead stands in. */
   get storeUp(): boolean {
-    return this.up;
+    return this.health.up;
   }
 
   /** How many calls of this replica hold a slot now (a lease in Redis or a local slot). */
@@ -179,11 +180,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     const now = Date.now();
     if (this.closed) {
       this.decideLocally(waiter);
-    } else if (this.up || (!this.probing && now - this.lastProbe >= this.probeInterval)) {
-      if (!this.up) {
-        this.probing = true;
-        this.lastProbe = now;
-      }
+    } else if (this.health.mayAsk(now)) {
       this.ask(waiter, true);
     } else {
       this.decideLocally(waiter);
@@ -212,7 +209,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
       counters: REDIS_BULKHEAD_COUNTERS,
       gauges: REDIS_BULKHEAD_GAUGES,
       logs: REDIS_BULKHEAD_LOGS,
-      readGauges: () => ({ active: this.active, queued: this.queued, redisStoreUp: this.up ? 1 : 0 }),
+      readGauges: () => ({ active: this.active, queued: this.queued, redisStoreUp: this.health.up ? 1 : 0 }),
       on: (event, listener) => this.on(event as keyof RedisBulkheadEvents, listener),
     };
   }
@@ -226,7 +223,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     this.track(runScript(this.runner, ACQUIRE_SCRIPT, [this.key], [String(this.maxConcurrent), String(this.leaseTime), id], this.timeout, 'RedisBulkhead', late)).then(
       (answer) => {
         if (!first) this.asking = false;
-        this.markUp();
+        this.health.answered();
         const granted = Number((answer as [number])[0]) === 1;
         if (waiter.done) {
           if (granted) void this.giveBack(id); // aborted while asking: the slot goes back at once
@@ -249,7 +246,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
       },
       (error: RedisStoreError) => {
         if (!first) this.asking = false;
-        this.markDown(error);
+        this.health.failed(error);
         if (first) {
           if (!waiter.done) this.decideLocally(waiter);
           return;
@@ -297,8 +294,8 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     this.renewTimer = setInterval(() => {
       if (this.held.size === 0) return;
       runScript(this.runner, RENEW_SCRIPT, [this.key], [String(this.leaseTime), ...this.held], this.timeout, 'RedisBulkhead').then(
-        () => this.markUp(),
-        (error: RedisStoreError) => this.markDown(error),
+        () => this.health.answered(),
+        (error: RedisStoreError) => this.health.failed(error),
       );
     }, this.leaseTime / 3);
   }
@@ -313,8 +310,8 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     const wake = this.returned;
     this.returned = undefined;
     const back = this.track(runScript(this.runner, RELEASE_SCRIPT, [this.key], [id], this.timeout, 'RedisBulkhead')).then(
-      () => this.markUp(),
-      (error: RedisStoreError) => this.markDown(error),
+      () => this.health.answered(),
+      (error: RedisStoreError) => this.health.failed(error),
     );
     wake?.();
     return back;
@@ -326,22 +323,6 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     const done = (): void => void this.inFlight.delete(sent);
     sent.then(done, done);
     return sent;
-  }
-
-  private markUp(): void {
-    this.probing = false;
-    if (this.up) return;
-    this.up = true;
-    this.events.emit('storeUp', {});
-  }
-
-  private markDown(error: RedisStoreError): void {
-    this.probing = false;
-    this.lastProbe = Date.now();
-    if (this.events.has('storeError')) this.events.emit('storeError', { error });
-    if (!this.up) return;
-    this.up = false;
-    this.events.emit('storeDown', { error });
   }
 
   /** Redis is down: the local bulkhead of the same options decides, or with `failClosed` the call is refused. */

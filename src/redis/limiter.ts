@@ -22,6 +22,7 @@ import { LEASE_SCRIPT, RATE_LIMIT_SCRIPT, rateKey } from './script.js';
 import { RedisStoreError, runScript, runnerOf, type RedisClientLike } from './store.js';
 import { withoutStack } from '../shared/stack.js';
 import { positive } from './util.js';
+import { StoreHealth } from './store-health.js';
 
 /** Options of {@link RedisRateLimiter}. */
 export interface RedisRateLimiterOptions {
@@ -177,9 +178,8 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   private readonly local: RateLimiter;
   private readonly lease: PermitLease | undefined;
   private readonly events = new Emitter<RedisRateLimiterEvents>(EVENT_NAMES);
-  private up = true;
-  private lastProbe = 0;
-  private probing = false;
+  /** Whether Redis answers, and which call probes it while it does not. */
+  private readonly health: StoreHealth;
 
   constructor(client: RedisClientLike, options: RedisRateLimiterOptions) {
     super();
@@ -198,6 +198,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
     this.maxWait = opts.maxWait === undefined ? 0 : validate.duration('RedisRateLimiter maxWait', opts.maxWait);
     this.timeout = opts.timeout === undefined ? 100 : positive('RedisRateLimiter timeout', validate.duration('RedisRateLimiter timeout', opts.timeout));
     this.probeInterval = opts.probeInterval === undefined ? 1_000 : validate.duration('RedisRateLimiter probeInterval', opts.probeInterval);
+    this.health = new StoreHealth(this.probeInterval, this.events);
     this.failClosed = opts.failClosed === undefined ? false : validate.boolean('RedisRateLimiter failClosed', opts.failClosed);
     this.leaseSize = opts.leaseSize === undefined ? 1 : validate.count('RedisRateLimiter leaseSize', opts.leaseSize, 1);
     if (this.leaseSize > this.burst) {
@@ -212,7 +213,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
 
   /** True while Redis answers (the limit is shared); false while a local limiter stands in. */
   get storeUp(): boolean {
-    return this.up;
+    return this.health.up;
   }
 
   /** How many spare permits of its lease this replica holds now (always 0 with `leaseSize` 1). */
@@ -237,15 +238,8 @@ export class RedisRateLimiter extends LayerPolicy<void> {
     if (this.lease !== undefined) return this.enterLeased(call, this.lease);
     const pending = waiting(call);
     const now = Date.now();
-    if (this.up || (!this.probing && now - this.lastProbe >= this.probeInterval)) {
-      if (!this.up) {
-        this.probing = true;
-        this.lastProbe = now;
-      }
-      this.ask(pending);
-    } else {
-      this.decideLocally(pending);
-    }
+    if (this.health.mayAsk(now)) this.ask(pending);
+    else this.decideLocally(pending);
     return pending.admission;
   }
 
@@ -256,18 +250,15 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   private enterLeased(call: LayerCall, lease: PermitLease): Admission | undefined {
     const now = Date.now();
     if (lease.take(now)) return undefined;
-    if (this.up) {
+    if (this.health.up) {
       const retryAfter = lease.refusal(now);
       if (retryAfter > 0) throw this.rejection(withoutStack(() => new RateLimitedError('limit', retryAfter, this.rate, this.interval)), retryAfter);
     }
     const pending = waiting(call);
-    if (!this.up) {
-      if (this.probing || lease.busy || now - this.lastProbe < this.probeInterval) {
-        this.decideLocally(pending);
-        return pending.admission;
-      }
-      this.probing = true;
-      this.lastProbe = now;
+    // While Redis is down, a lease round trip in flight is already the probe.
+    if (!this.health.up && (lease.busy || !this.health.mayAsk(now))) {
+      this.decideLocally(pending);
+      return pending.admission;
     }
     lease.join(pending);
     return pending.admission;
@@ -278,8 +269,8 @@ export class RedisRateLimiter extends LayerPolicy<void> {
     return {
       maxWait: this.maxWait,
       request: (calls, spare) => runScript(this.runner, LEASE_SCRIPT, [this.key], [...this.args, String(calls), String(spare)], this.timeout, 'RedisRateLimiter'),
-      storeAnswered: () => this.markUp(),
-      storeFailed: (error) => this.markDown(error),
+      storeAnswered: () => this.health.answered(),
+      storeFailed: (error) => this.health.failed(error),
       grantAfter: (pending, wait) => this.grantAfter(pending, wait),
       refuseLimit: (pending, retryAfter) => this.refuse(pending, withoutStack(() => new RateLimitedError('limit', retryAfter, this.rate, this.interval)), retryAfter),
       fallBack: (pending, error) => {
@@ -298,7 +289,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
       counters: REDIS_RATE_LIMITER_COUNTERS,
       gauges: REDIS_RATE_LIMITER_GAUGES,
       logs: REDIS_RATE_LIMITER_LOGS,
-      readGauges: () => ({ redisStoreUp: this.up ? 1 : 0 }),
+      readGauges: () => ({ redisStoreUp: this.health.up ? 1 : 0 }),
       on: (event, listener) => this.on(event as keyof RedisRateLimiterEvents, listener),
     };
   }
@@ -306,7 +297,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
   private ask(pending: Pending): void {
     runScript(this.runner, RATE_LIMIT_SCRIPT, [this.key], this.args, this.timeout, 'RedisRateLimiter').then(
       (answer) => {
-        this.markUp();
+        this.health.answered();
         if (pending.done) return;
         const [granted, micros] = answer as [number, number, number];
         const ms = Number(micros) / 1000;
@@ -314,7 +305,7 @@ export class RedisRateLimiter extends LayerPolicy<void> {
         else this.refuse(pending, withoutStack(() => new RateLimitedError('limit', ms, this.rate, this.interval)), ms);
       },
       (error: RedisStoreError) => {
-        this.markDown(error);
+        this.health.failed(error);
         if (pending.done) return;
         if (this.failClosed) this.refuse(pending, error, this.probeInterval);
         else this.decideLocally(pending);
@@ -322,26 +313,10 @@ export class RedisRateLimiter extends LayerPolicy<void> {
     );
   }
 
-  private markUp(): void {
-    this.probing = false;
-    if (this.up) return;
-    this.up = true;
-    this.events.emit('storeUp', {});
-  }
-
-  private markDown(error: RedisStoreError): void {
-    this.probing = false;
-    this.lastProbe = Date.now();
-    if (this.events.has('storeError')) this.events.emit('storeError', { error });
-    if (!this.up) return;
-    this.up = false;
-    this.events.emit('storeDown', { error });
-  }
-
   /** Redis is down and the limit fails open: the local limiter of the same options decides. */
   private decideLocally(pending: Pending): void {
     if (this.failClosed) {
-      this.refuse(pending, withoutStack(() => new RedisStoreError('RedisRateLimiter: Redis is down and failClosed is set')), Math.max(0, this.lastProbe + this.probeInterval - Date.now()));
+      this.refuse(pending, withoutStack(() => new RedisStoreError('RedisRateLimiter: Redis is down and failClosed is set')), Math.max(0, this.health.lastProbe + this.probeInterval - Date.now()));
       return;
     }
     const controller = (pending.local = new AbortController());
