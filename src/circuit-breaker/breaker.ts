@@ -1,8 +1,8 @@
-import type { LayerCall, LogDescription, PolicyDescription } from '../engine/contract.js';
+import type { LayerCall, PolicyDescription } from '../engine/contract.js';
 import { LayerPolicy } from '../engine/policy.js';
 import type { CircuitOpenError } from '../errors.js';
 import type { Listener, Unsubscribe } from '../events.js';
-import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
+import { BREAKER_GAUGES, BREAKER_LOGS } from '../shared/metric-catalog.js';
 import { reportUncaught } from '../shared/report.js';
 import { BreakerSettings } from './options.js';
 import { checkSnapshot } from './snapshot.js';
@@ -217,36 +217,6 @@ export class CircuitBreaker extends LayerPolicy<unknown> {
     };
   }
 }
-
-const STATE_VERBS: Readonly<Record<CircuitState, string>> = {
-  open: 'opened',
-  'half-open': 'half-open, letting trial calls through',
-  closed: 'closed',
-  isolated: 'isolated',
-};
-
-const BREAKER_LOGS: readonly LogDescription[] = [
-  {
-    event: 'stateChange',
-    // An opening is news to act on; a circuit turning half-open or closing is the dependency recovering.
-    level: ({ to }: CircuitBreakerEvents['stateChange']) => (to === 'open' || to === 'isolated' ? 'warn' : 'info'),
-    perCall: false,
-    message: ({ from, to, reason }: CircuitBreakerEvents['stateChange'], label: string) => `${label} ${STATE_VERBS[to]} (was ${from}, ${reason})`,
-    fields: ({ from, to, reason }: CircuitBreakerEvents['stateChange']) => ({ from, to, reason }),
-  },
-  {
-    event: 'rejected',
-    level: 'warn',
-    perCall: true,
-    plural: 'rejections',
-    message: ({ error }: { error: CircuitOpenError }, label: string) => `${label} rejected a call: ${error.message}`,
-    fields: ({ error }: { error: CircuitOpenError }) => {
-      const fields: Record<string, unknown> = { reason: error.state, error: { name: error.name, message: error.message } };
-      if (Number.isFinite(error.retryAfter)) fields['retryAfter'] = error.retryAfter;
-      return fields;
-    },
-  },
-];
 
 /**
  * Reports a failure of the breaker's own bookkeeping: the call it happened in keeps its own

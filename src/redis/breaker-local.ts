@@ -26,8 +26,10 @@ export interface LastSeen {
   readonly shared: SharedState;
 }
 
-interface Waiting {
+/** A call waiting for an admission: the shared state's, a lease's, or the local breaker's. */
+export interface Waiting {
   admission: Admission;
+  /** Set once it is answered, or when its caller left: nothing may answer it again. */
   done: boolean;
 }
 

@@ -10,7 +10,6 @@ import {
   LayerPolicy,
   isRefusal,
   type Admission,
-  type CircuitBreakerEvents,
   type CircuitBreakerStats,
   type CircuitState,
   type CircuitStateChangeReason,
@@ -24,7 +23,7 @@ import { synchronousAnswer } from '../shared/report.js';
 import { withoutStack } from '../shared/stack.js';
 import { breakerKeys } from './breaker-script.js';
 import { sharedSettings, type RedisCircuitBreakerEvents, type RedisCircuitBreakerOptions, type SharedSettings } from './breaker-options.js';
-import { LocalStandIn, type LocalToken } from './breaker-local.js';
+import { LocalStandIn, type LocalToken, type Waiting } from './breaker-local.js';
 import { describeSharedBreaker } from './description.js';
 import { runnerOf, type RedisClientLike } from './store.js';
 import { OutcomeBatch } from './breaker-batch.js';
@@ -43,14 +42,7 @@ interface SharedToken {
 /** A call's token: the generation alone for a closed-state call nobody times. */
 type Token = number | SharedToken | LocalToken;
 
-/** A call waiting for Redis: for a fresh view, or for a trial lease. */
-interface Waiting {
-  admission: Admission;
-  done: boolean;
-}
-
 const FAILED = Symbol('bulwark.redis.counted-failure');
-let replicas = 0;
 
 /**
  * A circuit breaker whose state every replica sharing `name` on one Redis sees and changes: the
@@ -77,7 +69,9 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   private readonly events = new Emitter<RedisCircuitBreakerEvents>(EVENT_NAMES);
   private readonly standIn: LocalStandIn;
   private readonly batch: OutcomeBatch;
-  private readonly replica = `${(++replicas).toString(36)}.${Math.random().toString(36).slice(2, 10)}`;
+  private readonly replica = globalThis.crypto.randomUUID();
+  /** Numbers this replica's trial leases: `<replica>:<serial>` is unique in the fleet. */
+  private leaseSerial = 0;
   private readonly view: SharedView;
   private readonly link: BreakerLink;
   private trialsAsked = 0;
@@ -86,15 +80,16 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
 
   constructor(client: RedisClientLike, options: RedisCircuitBreakerOptions) {
     super();
-    runnerOf('RedisCircuitBreaker', client); // the client's shape, checked before the options
+    const run = runnerOf('RedisCircuitBreaker', client); // the client's shape, checked before the options
     this.settings = sharedSettings(options, (error) => error === FAILED);
     this.name = this.settings.name;
-    this.key = breakerKeys(this.name)[0];
+    const keys = breakerKeys(this.name);
+    this.key = keys[0];
     this.batch = new OutcomeBatch(this.settings);
     this.view = new SharedView((from, to, reason) => this.announce(from, to, reason));
     this.standIn = new LocalStandIn(this.settings.local, FAILED, (from, to, reason) => this.announce(from, to, reason));
     if (this.settings.isFailureResult !== undefined) this.onValue = this.onResult;
-    this.link = new BreakerLink(this.settings, runnerOf('RedisCircuitBreaker', client), breakerKeys(this.name), this.view, this.batch, this.standIn, this.events, {
+    this.link = new BreakerLink(this.settings, run, keys, this.view, this.batch, this.standIn, this.events, {
       read: () => this.serveViewWaiters(),
       readFailed: () => {
         for (const waiting of this.viewWaiters.splice(0)) if (!waiting.done) this.standIn.decide(waiting, this.rejectedLocally);
@@ -221,7 +216,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
 
   private askForTrial(waiting: Waiting): void {
     this.trialsAsked++;
-    const lease = `${this.replica}.${(this.leases + this.trialsAsked).toString(36)}.${Date.now().toString(36)}`;
+    const lease = `${this.replica}:${++this.leaseSerial}`;
     this.link.ask('trial', [lease]).then(
       (answer) => {
         this.trialsAsked--;

@@ -1,7 +1,6 @@
 /** What observability reads of the shared policies: their counters, gauges and log lines. */
-import type { CircuitBreakerStats, CircuitState, CounterDescription, GaugeDescription, LogDescription, PolicyDescription } from 'bulwark';
-import { BREAKER_GAUGES } from '../shared/metric-catalog.js';
-import type { RedisCircuitBreakerEvents } from './breaker-options.js';
+import type { CircuitBreakerStats, CounterDescription, GaugeDescription, LogDescription, PolicyDescription } from 'bulwark';
+import { BREAKER_GAUGES, BREAKER_LOGS } from '../shared/metric-catalog.js';
 import type { RedisBulkheadEvents } from './bulkhead-options.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 
@@ -78,36 +77,8 @@ export const REDIS_BREAKER_COUNTERS: readonly CounterDescription[] = REDIS_BULKH
 
 export const REDIS_BREAKER_GAUGES: readonly GaugeDescription[] = [...BREAKER_GAUGES, ...REDIS_RATE_LIMITER_GAUGES];
 
-const STATE_VERBS: Readonly<Record<CircuitState, string>> = {
-  open: 'opened',
-  'half-open': 'half-open, letting trial calls through',
-  closed: 'closed',
-  isolated: 'isolated',
-};
-
-type StateChange = RedisCircuitBreakerEvents['stateChange'];
-type BreakerRejected = RedisCircuitBreakerEvents['rejected'];
-
 export const REDIS_BREAKER_LOGS: readonly LogDescription[] = [
-  {
-    event: 'stateChange',
-    level: ({ to }: StateChange) => (to === 'open' || to === 'isolated' ? 'warn' : 'info'),
-    perCall: false,
-    message: ({ from, to, reason }: StateChange, label: string) => `${label} ${STATE_VERBS[to]} (was ${from}, ${reason})`,
-    fields: ({ from, to, reason }: StateChange) => ({ from, to, reason }),
-  },
-  {
-    event: 'rejected',
-    level: 'warn',
-    perCall: true,
-    plural: 'rejections',
-    message: ({ error }: BreakerRejected, label: string) => `${label} rejected a call: ${error.message}`,
-    fields: ({ error }: BreakerRejected) => {
-      const fields: Record<string, unknown> = { reason: error.state, error: { name: error.name, message: error.message } };
-      if (Number.isFinite(error.retryAfter)) fields['retryAfter'] = error.retryAfter;
-      return fields;
-    },
-  },
+  ...BREAKER_LOGS,
   {
     event: 'storeDown',
     level: 'error',

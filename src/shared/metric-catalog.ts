@@ -5,7 +5,9 @@
  * exporters read the snapshot's catalog, falling back to this one for a snapshot made by
  * hand. A new kind of policy brings its own description and needs no line here.
  */
-import type { CounterDescription, GaugeDescription } from '../engine/contract.js';
+import type { CircuitBreakerEvents, CircuitState } from '../circuit-breaker/types.js';
+import type { CounterDescription, GaugeDescription, LogDescription } from '../engine/contract.js';
+import type { CircuitOpenError } from '../errors.js';
 
 /** What a snapshot's catalog says of one kind. */
 export interface KindMetrics {
@@ -74,6 +76,37 @@ export const BREAKER_GAUGES: readonly GaugeDescription[] = [
     description: 'Share of recent calls the circuit breaker counted as slow, from 0 to 1.',
     unit: '1',
     type: 'ratio',
+  },
+];
+
+const STATE_VERBS: Readonly<Record<CircuitState, string>> = {
+  open: 'opened',
+  'half-open': 'half-open, letting trial calls through',
+  closed: 'closed',
+  isolated: 'isolated',
+};
+
+/** The log lines of a circuit breaker, the core's and a shared one's alike. */
+export const BREAKER_LOGS: readonly LogDescription[] = [
+  {
+    event: 'stateChange',
+    // An opening is news to act on; a circuit turning half-open or closing is the dependency recovering.
+    level: ({ to }: CircuitBreakerEvents['stateChange']) => (to === 'open' || to === 'isolated' ? 'warn' : 'info'),
+    perCall: false,
+    message: ({ from, to, reason }: CircuitBreakerEvents['stateChange'], label: string) => `${label} ${STATE_VERBS[to]} (was ${from}, ${reason})`,
+    fields: ({ from, to, reason }: CircuitBreakerEvents['stateChange']) => ({ from, to, reason }),
+  },
+  {
+    event: 'rejected',
+    level: 'warn',
+    perCall: true,
+    plural: 'rejections',
+    message: ({ error }: { error: CircuitOpenError }, label: string) => `${label} rejected a call: ${error.message}`,
+    fields: ({ error }: { error: CircuitOpenError }) => {
+      const fields: Record<string, unknown> = { reason: error.state, error: { name: error.name, message: error.message } };
+      if (Number.isFinite(error.retryAfter)) fields['retryAfter'] = error.retryAfter;
+      return fields;
+    },
   },
 ];
 
