@@ -72,13 +72,8 @@ export const REDIS_BULKHEAD_LOGS: readonly LogDescription[] = [
   { event: 'storeUp', level: 'info', perCall: false, message: (_: unknown, label: string) => `${label}: Redis is back, the cap is shared again`, fields: () => ({}) },
 ];
 
-/** What observability reads of a shared circuit breaker: the breaker's gauges (as this replica sees the shared state) and the store's. */
-export const REDIS_BREAKER_COUNTERS: readonly CounterDescription[] = REDIS_BULKHEAD_COUNTERS;
-
-export const REDIS_BREAKER_GAUGES: readonly GaugeDescription[] = [...BREAKER_GAUGES, ...REDIS_RATE_LIMITER_GAUGES];
-
-export const REDIS_BREAKER_LOGS: readonly LogDescription[] = [
-  ...BREAKER_LOGS,
+/** The log lines a shared breaker adds to a breaker's: the store's ups and downs. */
+const BREAKER_STORE_LOGS: readonly LogDescription[] = [
   {
     event: 'storeDown',
     level: 'error',
@@ -100,9 +95,11 @@ export function describeSharedBreaker(
     label: 'shared circuit breaker',
     name,
     refuses: true,
-    counters: REDIS_BREAKER_COUNTERS,
-    gauges: REDIS_BREAKER_GAUGES,
-    logs: REDIS_BREAKER_LOGS,
+    counters: REDIS_BULKHEAD_COUNTERS,
+    // Built here, not at module level: a bundle with the rate limiter or the bulkhead alone
+    // keeps no breaker description (a spread is never dropped as unused).
+    gauges: [...BREAKER_GAUGES, ...REDIS_RATE_LIMITER_GAUGES],
+    logs: [...BREAKER_LOGS, ...BREAKER_STORE_LOGS],
     readGauges: () => {
       const { state, failureRate, slowCallRate, redisStoreUp } = read();
       return { state, failureRate, slowCallRate, redisStoreUp };
