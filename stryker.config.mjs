@@ -12,6 +12,9 @@ export default {
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  // Not copied into the sandbox: reports, and the sandboxes of other runs (a run given its own
+  // tempDirName, to run beside another), which change while being copied.
+  ignorePatterns: ['/reports', '/.stryker-tmp*'],
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
   timeoutMS: 10_000,

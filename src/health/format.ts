@@ -107,10 +107,9 @@ function withoutTrailingSlash(path: string): string {
 
 /** The path of a request target without its query, fragment and one trailing slash; also for an absolute-form target (`http://host/health`). */
 export function pathOf(target: string): string {
-  const path = requestPath(target);
-  // Neither a path nor a URL: no endpoint will match it, whatever is trimmed.
-  if (path === target && !target.startsWith('/')) return target;
-  return withoutTrailingSlash(path);
+  // A target that is neither a path nor a URL comes back whole: trimmed or not, no endpoint
+  // (each starts with "/") matches it.
+  return withoutTrailingSlash(requestPath(target));
 }
 
 /** The endpoint a path names, if any. */
@@ -123,7 +122,7 @@ function wantsHealthJson(accept: string | readonly string[] | null | undefined):
   if (accept === undefined || accept === null) return false;
   const ranges = (typeof accept === 'string' ? accept : accept.join(',')).split(',');
   return ranges.some((range) => {
-    const [type = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
     if (type !== HEALTH_JSON_TYPE) return false;
     const q = params.find((param) => param.startsWith('q='));
     return q === undefined || Number(q.slice(2)) > 0;
@@ -207,9 +206,8 @@ async function answer(monitor: HealthMonitor, endpoint: HealthEndpoint, healthJs
 function readinessBody(report: ReadinessReport, healthJson: boolean, verbose: boolean): Record<string, unknown> {
   const checks = Object.entries(report.checks);
   if (!healthJson) {
-    return report.reason === undefined
-      ? { ready: report.ready, checks: jsonChecks(checks, verbose) }
-      : { ready: report.ready, reason: report.reason, checks: jsonChecks(checks, verbose) };
+    // No reason when ready: JSON leaves an undefined value out.
+    return { ready: report.ready, reason: report.reason, checks: jsonChecks(checks, verbose) };
   }
   const warns = checks.some(([, result]) => result.status === 'warn');
   const status: CheckStatus = !report.ready ? 'fail' : warns ? 'warn' : 'pass';
@@ -226,9 +224,9 @@ function jsonChecks(checks: readonly [string, CheckResult][], verbose: boolean):
       const shown: Record<string, unknown> = { status: result.status, durationMs: result.durationMs };
       if (verbose) {
         shown['critical'] = result.critical;
-        if (result.error !== undefined) shown['error'] = result.error;
+        shown['error'] = result.error; // none for a pass: JSON leaves an undefined value out
         if (result.timedOut === true) shown['timedOut'] = true;
-        if (result.details !== undefined && serializable(result.details)) shown['details'] = result.details;
+        if (serializable(result.details)) shown['details'] = result.details;
       }
       return [name, shown];
     }),
@@ -243,13 +241,12 @@ function jsonChecks(checks: readonly [string, CheckResult][], verbose: boolean):
 function healthJsonChecks(checks: readonly [string, CheckResult][], verbose: boolean): Record<string, unknown> {
   return Object.fromEntries(
     checks.map(([name, result]) => {
-      const shown: Record<string, unknown> = { status: result.status, observedValue: result.durationMs, observedUnit: 'ms' };
-      const time = isoTime(result.checkedAt);
-      if (time !== undefined) shown['time'] = time;
+      // An undefined value (`time` of an invalid date, `output` of a pass, which has no error) is left out of the JSON.
+      const shown: Record<string, unknown> = { status: result.status, observedValue: result.durationMs, observedUnit: 'ms', time: isoTime(result.checkedAt) };
       if (verbose) {
-        if (result.status !== 'pass' && result.error !== undefined) shown['output'] = result.error;
+        shown['output'] = result.error;
         shown['critical'] = result.critical;
-        if (result.details !== undefined && serializable(result.details)) shown['details'] = result.details;
+        if (serializable(result.details)) shown['details'] = result.details;
       }
       return [name, [shown]];
     }),
@@ -270,8 +267,9 @@ function reply(status: number, healthJson: boolean, body: Record<string, unknown
 }
 
 /**
- * Whether JSON can hold a value. A breaker's `stats()` may return what it cannot (a BigInt, a
- * cycle): then its details are left out, and the probe still answers.
+ * Whether JSON can hold a value (`undefined` too: it is left out). A breaker's `stats()` may
+ * return what it cannot (a BigInt, a cycle): then its details are left out, and the probe
+ * still answers.
  */
 function serializable(value: unknown): boolean {
   try {

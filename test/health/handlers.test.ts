@@ -605,3 +605,155 @@ describe('both handlers on one monitor', () => {
 // Keeps the IncomingMessage/ServerResponse types honest: node's own objects fit the structural types.
 const _typecheck = (req: IncomingMessage, res: ServerResponse): Promise<void> => nodeHealthHandler(new HealthMonitor())(req, res);
 void _typecheck;
+
+describe('what the bodies hold, field by field', () => {
+  const at = (path: string, init?: RequestInit) => new Request(`https://service.example${path}`, init);
+  const HEALTH_JSON = { headers: { accept: 'application/health+json' } };
+  /** The time CountingClock starts at, as health+json prints it. */
+  const TIME = new Date(1_700_000_000_000).toISOString();
+
+  async function body(response: Response | undefined): Promise<unknown> {
+    return JSON.parse((await response?.text()) ?? '');
+  }
+
+  it.each([
+    ['check', { ready() {}, live() {} }],
+    ['ready', { check() {}, live() {} }],
+    ['live', { check() {}, ready() {} }],
+  ])('refuses a monitor without %s()', (_missing, fake) => {
+    expect(() => fetchHealthHandler(fake as never)).toThrow(new TypeError('fetchHealthHandler: the first argument must be a HealthMonitor, got an object'));
+    expect(() => nodeHealthHandler(fake as never)).toThrow(new TypeError('nodeHealthHandler: the first argument must be a HealthMonitor, got an object'));
+  });
+
+  it('serves an endpoint at the root path "/", which keeps its slash', async () => {
+    const handle = fetchHealthHandler(new HealthMonitor(), { paths: { live: '/', health: false, ready: false } });
+    expect(handle.paths).toEqual({ health: false, ready: false, live: '/' });
+    expect(await body(await handle(at('/')))).toEqual({ alive: true });
+    await expect(handle(at('/live'))).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['application/health+json; charset=utf-8', 'application/health+json'],
+    ['application/health+json; charset=utf-8; q=0.5', 'application/health+json'],
+    ['application/health+json; charset=utf-8; q=0', 'application/json; charset=utf-8'],
+  ])('reads q among other parameters of Accept: %s', async (accept, type) => {
+    const response = await fetchHealthHandler(new HealthMonitor())(at('/live', { headers: { accept } }));
+    expect(response?.headers.get('content-type')).toBe(type);
+  });
+
+  it('answers 405 with a JSON error body', async () => {
+    const response = await fetchHealthHandler(new HealthMonitor())(at('/ready', { method: 'DELETE' }));
+    expect(response?.status).toBe(405);
+    expect(response?.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await response?.text()).toBe('{"error":"method not allowed"}');
+  });
+
+  it('stays terse when the verbose predicate answers with a promise, and reports why', async () => {
+    const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const handle = fetchHealthHandler(monitor(['fail']), { verbose: () => Promise.resolve(true) as unknown as boolean });
+    const response = await handle(at('/health'));
+    expect(response?.status).toBe(503);
+    expect(await response?.text()).not.toContain('hunter2');
+    expect(reported).toHaveBeenCalledTimes(1);
+    expect(reported).toHaveBeenCalledWith(
+      'bulwark/health: the verbose predicate threw',
+      new TypeError('the verbose predicate must return its answer synchronously, got a promise (an async function?)'),
+    );
+  });
+
+  it('answers 500 with a JSON error body, and reports the error, when the monitor itself throws', async () => {
+    const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const broken = new Error('monitor bug');
+    const fake = { check: () => Promise.reject(broken), ready: () => Promise.reject(broken), live: () => ({ alive: true }) };
+    const response = await fetchHealthHandler(fake as never)(at('/health'));
+    expect(response?.status).toBe(500);
+    expect(['content-type', 'cache-control', 'vary'].map((name) => response?.headers.get(name))).toEqual(['application/json; charset=utf-8', 'no-store', 'Accept']);
+    expect(await response?.text()).toBe('{"error":"internal error"}');
+    expect(reported).toHaveBeenCalledWith('bulwark/health: fetchHealthHandler threw', broken);
+
+    const headers: Record<string, string> = {};
+    const res = { statusCode: 200, setHeader: (name: string, value: string) => void (headers[name] = value), end: vi.fn() };
+    await nodeHealthHandler(fake as never)({ method: 'GET', url: '/ready', headers: {} }, res);
+    expect(res.statusCode).toBe(500);
+    expect(headers).toEqual({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', vary: 'Accept', 'content-length': '26' });
+    expect(res.end).toHaveBeenCalledWith('{"error":"internal error"}');
+    expect(reported).toHaveBeenCalledWith('bulwark/health: nodeHealthHandler threw', broken);
+  });
+
+  it('routes a request without a url as "/"', async () => {
+    const res = { statusCode: 0, setHeader: vi.fn(), end: vi.fn() };
+    const next = vi.fn();
+    await nodeHealthHandler(new HealthMonitor(), { paths: { live: '/', health: false, ready: false } })({ method: 'GET', headers: {} }, res, next);
+    expect(next).not.toHaveBeenCalled();
+    expect(res.statusCode).toBe(200);
+    expect(res.end).toHaveBeenCalledWith('{"alive":true}');
+  });
+
+  it('answers a request without a method as a GET', async () => {
+    const headers: Record<string, string> = {};
+    const res = { statusCode: 0, setHeader: (name: string, value: string) => void (headers[name] = value), end: vi.fn() };
+    await nodeHealthHandler(new HealthMonitor())({ url: '/live', headers: {} }, res);
+    expect(res.statusCode).toBe(200);
+    expect(res.end).toHaveBeenCalledWith('{"alive":true}');
+  });
+
+  it('gives readiness in health+json "warn" while a critical check warns, and no notes when ready', async () => {
+    const clock = new CountingClock();
+    const breaker = { state: 'half-open' as const };
+    const health = new HealthMonitor({ clock }).addCheck('database', () => true).addCircuitBreaker('auth', breaker, { critical: true });
+    health.markReady();
+    const handle = fetchHealthHandler(health);
+    const ready = await handle(at('/ready', HEALTH_JSON));
+    expect(ready?.status).toBe(200);
+    expect(await body(ready)).toEqual({
+      status: 'warn',
+      checks: {
+        database: [{ status: 'pass', observedValue: 0, observedUnit: 'ms', time: TIME }],
+        auth: [{ status: 'warn', observedValue: 0, observedUnit: 'ms', time: TIME }],
+      },
+    });
+    (breaker as { state: string }).state = 'closed';
+    expect(await body(await handle(at('/ready', HEALTH_JSON)))).toMatchObject({ status: 'pass' });
+    expect(await body(await handle(at('/ready')))).toEqual({ ready: true, checks: { database: { status: 'pass', durationMs: 0 }, auth: { status: 'pass', durationMs: 0 } } });
+  });
+
+  it('shows in a verbose body exactly what each check has: no error, timedOut or details for a passing check', async () => {
+    const clock = new CountingClock();
+    const health = new HealthMonitor({ clock })
+      .addCheck('database', () => true)
+      .addCheck('search', () => false, { critical: false })
+      .addCircuitBreaker('payments', { state: 'closed', stats: () => ({ failures: 0 }) });
+    const handle = fetchHealthHandler(health, { verbose: true });
+    expect(await body(await handle(at('/health')))).toEqual({
+      status: 'degraded',
+      checks: {
+        database: { status: 'pass', durationMs: 0, critical: true },
+        search: { status: 'fail', durationMs: 0, critical: false, error: 'the check returned false' },
+        payments: { status: 'pass', durationMs: 0, critical: false, details: { state: 'closed', stats: { failures: 0 } } },
+      },
+    });
+    expect(await body(await handle(at('/health', HEALTH_JSON)))).toEqual({
+      status: 'warn',
+      checks: {
+        database: [{ status: 'pass', observedValue: 0, observedUnit: 'ms', time: TIME, critical: true }],
+        search: [{ status: 'fail', observedValue: 0, observedUnit: 'ms', time: TIME, output: 'the check returned false', critical: false }],
+        payments: [{ status: 'pass', observedValue: 0, observedUnit: 'ms', time: TIME, critical: false, details: { state: 'closed', stats: { failures: 0 } } }],
+      },
+    });
+  });
+
+  it('leaves out details JSON cannot hold (a BigInt counter), and still answers', async () => {
+    const health = new HealthMonitor({ clock: new CountingClock() }).addCircuitBreaker('payments', { state: 'open', stats: () => ({ calls: 10n }) });
+    const handle = fetchHealthHandler(health, { verbose: true });
+    const plain = await handle(at('/health'));
+    expect(plain?.status).toBe(200);
+    expect(await body(plain)).toEqual({
+      status: 'degraded',
+      checks: { payments: { status: 'fail', durationMs: 0, critical: false, error: 'circuit open' } },
+    });
+    expect(await body(await handle(at('/health', HEALTH_JSON)))).toEqual({
+      status: 'warn',
+      checks: { payments: [{ status: 'fail', observedValue: 0, observedUnit: 'ms', time: TIME, output: 'circuit open', critical: false }] },
+    });
+  });
+});

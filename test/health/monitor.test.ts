@@ -46,6 +46,20 @@ describe('HealthMonitor: options', () => {
     expect(() => new HealthMonitor(options as never)).toThrow(message);
   });
 
+  it('accepts the extremes: a timeout at the timer limit, a cacheTtl of 0', () => {
+    const health = new HealthMonitor({ timeout: 2_147_483_647, cacheTtl: 0 });
+    expect([health.timeout, health.cacheTtl]).toEqual([2_147_483_647, 0]);
+  });
+
+  it.each([
+    [{ timeout: 2 ** 31 }, new RangeError('HealthMonitor timeout must be a duration in ms greater than 0 and at most 2147483647, got 2147483648')],
+    [{ cacheTtl: '1000' }, new TypeError('HealthMonitor cacheTtl must be a number, got "1000"')],
+    [{ cacheTtl: -1 }, new RangeError('HealthMonitor cacheTtl must be a finite duration in ms ≥ 0, got -1')],
+  ])('refuses %o with the whole rule', (options, error) => {
+    expect(() => new HealthMonitor(options as never)).toThrow(error);
+    expect(() => new HealthMonitor(options as never)).toThrow(error.constructor as typeof Error);
+  });
+
   it('accepts undefined for each option (its default)', () => {
     const health = new HealthMonitor({ timeout: undefined, cacheTtl: undefined, clock: undefined });
     expect(health.timeout).toBe(5_000);
@@ -632,5 +646,191 @@ describe('HealthMonitor: readiness and liveness', () => {
     health.drain();
     expect(health.live()).toEqual({ alive: true });
     expect(ping).not.toHaveBeenCalled();
+  });
+});
+
+describe('HealthMonitor: which report is reused, and when', () => {
+  it('names addCircuitBreaker in its errors, with the whole rule', () => {
+    const health = new HealthMonitor();
+    expect(() => health.addCircuitBreaker(42 as never, fakeBreaker())).toThrow(new TypeError('HealthMonitor addCircuitBreaker: name must be a string, got 42'));
+    expect(() => health.addCircuitBreaker('payments', fakeBreaker(), { timeout: 10 } as never)).toThrow(
+      new TypeError('HealthMonitor addCircuitBreaker("payments") has no option "timeout"; known options: "critical"'),
+    );
+    expect(health.names).toEqual([]);
+  });
+
+  it('keeps a cached report when removeCheck() finds nothing to remove', async () => {
+    const ping = vi.fn(() => true);
+    const health = new HealthMonitor({ clock: new CountingClock(), cacheTtl: 10_000 }).addCheck('db', ping);
+    await health.check();
+    expect(health.removeCheck('nothing')).toBe(false);
+    await health.check();
+    expect(ping).toHaveBeenCalledTimes(1);
+  });
+
+  it('never serves a cached report of an earlier set of checks, after an add and a remove', async () => {
+    const first = vi.fn(() => true);
+    const second = vi.fn(() => false);
+    const health = new HealthMonitor({ clock: new CountingClock(), cacheTtl: 10_000 }).addCheck('first', first);
+    await health.check();
+    health.addCheck('second', second, { critical: false });
+    health.removeCheck('first');
+    const report = await health.check();
+    expect(Object.keys(report.checks)).toEqual(['second']);
+    expect(report.status).toBe('degraded');
+    expect([first.mock.calls.length, second.mock.calls.length]).toEqual([1, 1]);
+  });
+
+  it('answers ready() from a fresh full report with the critical checks only', async () => {
+    const db = vi.fn(() => true);
+    const search = vi.fn(() => true);
+    const health = new HealthMonitor({ clock: new CountingClock(), cacheTtl: 10_000 }).addCheck('db', db).addCheck('search', search, { critical: false });
+    health.markReady();
+    await health.check();
+    const readiness = await health.ready();
+    expect(Object.keys(readiness.checks)).toEqual(['db']);
+    expect(readiness.ready).toBe(true);
+    expect([db.mock.calls.length, search.mock.calls.length]).toEqual([1, 1]);
+  });
+
+  it('reuses a fresh readiness run for ready(), but never for check(), which needs every check', async () => {
+    const db = vi.fn(() => true);
+    const search = vi.fn(() => true);
+    const health = new HealthMonitor({ clock: new CountingClock(), cacheTtl: 10_000 }).addCheck('db', db).addCheck('search', search, { critical: false });
+    health.markReady();
+    await health.ready();
+    await health.ready();
+    expect([db.mock.calls.length, search.mock.calls.length]).toEqual([1, 0]);
+    const report = await health.check();
+    expect(Object.keys(report.checks)).toEqual(['db', 'search']);
+    expect([db.mock.calls.length, search.mock.calls.length]).toEqual([2, 1]);
+  });
+
+  it('caches nothing for breakers alone: each report is of now', async () => {
+    const clock = new CountingClock();
+    const health = new HealthMonitor({ clock, cacheTtl: 10_000 }).addCircuitBreaker('payments', fakeBreaker());
+    const first = await health.check();
+    expect(first.checkedAt).toBe(clock.now());
+    await clock.advance(5);
+    expect((await health.check()).checkedAt).toBe(clock.now());
+  });
+
+  it('shares the newest run in flight even after an older run of the same scope finished', async () => {
+    const clock = new CountingClock();
+    const dbGate = deferred<boolean>();
+    const searchGate = deferred<boolean>();
+    const db = vi.fn(() => dbGate.promise);
+    const health = new HealthMonitor({ clock }).addCheck('db', db);
+    const older = track(health.check());
+    await clock.advance(0);
+    health.addCheck('search', () => searchGate.promise, { critical: false });
+    const newer = track(health.check()); // a new run: shares the db ping in flight
+    await clock.advance(0);
+    dbGate.resolve(true);
+    await clock.advance(0);
+    expect(older.value?.status).toBe('healthy');
+    expect(newer.settled).toBe(false);
+    const joining = track(health.check()); // joins the newer run: no second db ping
+    searchGate.resolve(true);
+    await clock.advance(0);
+    expect(db).toHaveBeenCalledTimes(1);
+    expect(joining.value).toEqual(newer.value);
+  });
+
+  it('keeps the newest cached report when a run of an older set of checks finishes after it', async () => {
+    const clock = new CountingClock();
+    const gate = deferred<boolean>();
+    const fresh = vi.fn(() => true);
+    const health = new HealthMonitor({ clock, cacheTtl: 10_000 }).addCheck('slow', () => gate.promise);
+    const older = track(health.check());
+    await clock.advance(0);
+    health.removeCheck('slow');
+    health.addCheck('fresh', fresh);
+    await health.check(); // cached
+    gate.resolve(true);
+    await clock.advance(0);
+    expect(Object.keys(older.value?.checks ?? {})).toEqual(['slow']);
+    const report = await health.check();
+    expect(Object.keys(report.checks)).toEqual(['fresh']);
+    expect(fresh).toHaveBeenCalledTimes(1);
+  });
+
+  it('with cacheTtl 0 never reuses a finished report, even when the clock steps back', async () => {
+    let now = 1_000_000;
+    const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {} };
+    const ping = vi.fn(() => true);
+    const health = new HealthMonitor({ clock }).addCheck('db', ping);
+    await health.check();
+    now -= 1; // a wall clock set back (NTP)
+    await health.check();
+    expect(ping).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('HealthMonitor: what a result says, to the letter', () => {
+  it.each([
+    ['null', null, 'null'],
+    ['undefined', undefined, 'undefined'],
+    ['a plain object', {}, '[object Object]'],
+    ['an object with a name only', { name: 'AbortError' }, 'AbortError'],
+    ['an object with an empty name', { name: '', message: '' }, '[object Object]'],
+  ])('gives the error text of a check that rejects with %s', async (_what, reason, text) => {
+    const report = await new HealthMonitor().addCheck('db', () => Promise.reject(reason)).check();
+    expect(report.checks['db']).toMatchObject({ status: 'fail', error: text });
+    expect(report.checks['db']?.cause).toBe(reason);
+  });
+
+  it('passes a check that returns null, and one that returns a plain object, at once', async () => {
+    let time = 1_000;
+    const clock = { now: () => time, setTimeout: () => 0, clearTimeout: () => {} };
+    const health = new HealthMonitor({ clock })
+      .addCheck('null', () => null)
+      .addCheck('rows', () => ({ rows: [] }))
+      .addCheck('blocking', () => {
+        time += 50; // synchronous work of the next check: not part of the others' durations
+        return true;
+      });
+    const report = await health.check();
+    expect(report.checks['null']).toMatchObject({ status: 'pass', durationMs: 0 });
+    expect(report.checks['rows']).toMatchObject({ status: 'pass', durationMs: 0 });
+    expect(report.status).toBe('healthy');
+  });
+
+  it('awaits a function that is a thenable, like any promise-like', async () => {
+    const thenable = Object.assign(() => true, {
+      then: (_resolve: unknown, reject: (error: unknown) => void) => reject(new Error('rejected by a callable thenable')),
+    });
+    const report = await new HealthMonitor().addCheck('db', () => thenable).check();
+    expect(report.checks['db']).toMatchObject({ status: 'fail', error: 'rejected by a callable thenable' });
+  });
+
+  it('aborts a timed-out check with a TimeoutError naming the check and its timeout', async () => {
+    const clock = new CountingClock();
+    let signal: AbortSignal | undefined;
+    const health = new HealthMonitor({ clock }).addCheck('db', (context) => {
+      signal = context.signal;
+      return hang();
+    }, { timeout: 250 });
+    const report = track(health.check());
+    await clock.advance(250);
+    const reason = signal?.reason as DOMException;
+    expect([reason.name, reason.message]).toEqual(['TimeoutError', 'Health check "db" timed out after 250 ms']);
+    expect(report.value?.checks['db']?.cause).toBe(reason);
+  });
+
+  it('says "circuit isolated" for an isolated breaker', async () => {
+    const report = await new HealthMonitor().addCircuitBreaker('payments', fakeBreaker('isolated')).check();
+    expect(report.checks['payments']).toMatchObject({ status: 'fail', error: 'circuit isolated', details: { state: 'isolated' } });
+  });
+
+  it('leaves out of the details a stats() that returns a promise, and reports its rejection', async () => {
+    const reported = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const broken = new Error('stats unavailable');
+    const breaker = { state: 'closed' as const, stats: () => Promise.reject(broken) };
+    const report = await new HealthMonitor().addCircuitBreaker('payments', breaker).check();
+    expect(report.checks['payments']?.details).toEqual({ state: 'closed' });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(reported).toHaveBeenCalledWith('bulwark: the stats() of circuit breaker "payments" failed', broken);
+    reported.mockRestore();
   });
 });

@@ -143,6 +143,18 @@ describe('an async listener that rejects is reported, never unhandled', () => {
     expect(reportedErrors()).toContain(boom);
   });
 
+  it('a listener returning an object whose then getter throws is reported, naming the listener', async () => {
+    const breaker = new CircuitBreaker();
+    const trap = Object.defineProperty({}, 'then', {
+      get() {
+        throw boom;
+      },
+    });
+    breaker.on('success', () => trap as unknown as void);
+    await expect(breaker.execute(() => 'ok')).resolves.toBe('ok');
+    expect(reported).toHaveBeenCalledWith('bulwark: a "success" listener failed', boom);
+  });
+
   it('a logger whose methods return a rejecting promise is reported, and the call goes on', async () => {
     const logger: PolicyLogger = { info: rejectLater, warn: rejectLater, error: rejectLater };
     const breaker = new CircuitBreaker({ failureThreshold: 1, name: 'payments' });
@@ -190,6 +202,12 @@ describe('a predicate that answers with a promise is refused with a TypeError, i
     await expect(fallback.execute(fails)).rejects.toThrow('withFallback handles must return its answer synchronously');
     await settle();
     expect(unhandled).toEqual([]);
+  });
+
+  it('a callable thenable is a promise-like answer too, and is refused', async () => {
+    const callable = Object.assign(() => true, { then: (resolve: (value: boolean) => void) => resolve(true) });
+    const breaker = new CircuitBreaker({ isFailure: (() => callable) as unknown as () => boolean });
+    await expect(breaker.execute(fails)).rejects.toThrow(new TypeError('CircuitBreaker isFailure must return its answer synchronously, got a promise (an async function?)'));
   });
 
   it('an async predicate that would resolve true is refused just the same: a pending promise is not an answer', async () => {

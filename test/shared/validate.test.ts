@@ -23,6 +23,7 @@ import {
   type RetryOptions,
   type TimeoutOptions,
 } from '../../src/index.js';
+import { options as checkOptions } from '../../src/shared/options.js';
 
 /** Lets a test pass what TypeScript would refuse, as a JavaScript caller could. */
 const loose = <T>(value: unknown): T => value as T;
@@ -288,5 +289,55 @@ describe('unknown options are refused, with the nearest known one', () => {
     const fn = vi.fn(() => 1);
     await expect(withTimeout(10).execute(fn, loose({ timeout: 5 }))).rejects.toThrow(new TypeError('execute(fn, options) has no option "timeout"; known options: "signal"'));
     expect(fn).not.toHaveBeenCalled();
+  });
+});
+
+describe('each rule in full: the error class and the whole message', () => {
+  const CLOCK_RULE = 'must be a Clock with now(), setTimeout() and clearTimeout(), got';
+
+  it.each<[string, () => unknown, Error]>([
+    ['a duration that may be Infinity', timeout(-1), new RangeError('withTimeout(ms): ms must be a duration in ms from 0 to 2147483647 or Infinity, got -1')],
+    ['a duration that may not', retry({ baseDelay: Infinity }), new RangeError('retryWithBackoff baseDelay must be a duration in ms from 0 to 2147483647, got Infinity')],
+    ['a span', () => new MemoryCache({ ttl: -1 }), new RangeError('MemoryCache ttl must be a duration in ms ≥ 0 or Infinity, got -1')],
+    [
+      'one of a list',
+      retry({ jitter: 'random' }),
+      new RangeError('retryWithBackoff jitter must be one of "proportional", "full", "equal", "decorrelated", "none", got "random"'),
+    ],
+    ['a clock without now()', timeout(10, { clock: { setTimeout, clearTimeout } }), new TypeError(`withTimeout clock ${CLOCK_RULE} an object`)],
+    ['a clock without setTimeout()', timeout(10, { clock: { now: Date.now, clearTimeout } }), new TypeError(`withTimeout clock ${CLOCK_RULE} an object`)],
+    ['a clock without clearTimeout()', timeout(10, { clock: { now: Date.now, setTimeout } }), new TypeError(`withTimeout clock ${CLOCK_RULE} an object`)],
+    [
+      'a function carrying the three methods (a clock is an object)',
+      timeout(10, { clock: Object.assign(() => 0, { now: Date.now, setTimeout, clearTimeout }) }),
+      new TypeError(`withTimeout clock ${CLOCK_RULE} a function`),
+    ],
+  ])('%s', (_, build, error) => {
+    expect(build).toThrow(error);
+    expect(build).toThrow(error.constructor as typeof Error);
+  });
+
+  it('accepts a span of 0: a MemoryCache whose entries expire at once', () => {
+    let now = 0;
+    const cache = new MemoryCache<number>({ ttl: 0, clock: { now: () => now, setTimeout: () => 0, clearTimeout: () => {} } });
+    expect(cache.ttl).toBe(0);
+    cache.set('k', 1);
+    now = 1;
+    expect(cache.get('k')).toBeUndefined();
+  });
+});
+
+describe('the nearest known option, when two are as near', () => {
+  it('suggests the one listed first', () => {
+    const message = (known: string[]) => {
+      try {
+        checkOptions('Window', { mDelay: 1 }, known as never);
+      } catch (error) {
+        return error instanceof TypeError ? error.message : 'not a TypeError';
+      }
+      return 'no error';
+    };
+    expect(message(['minDelay', 'maxDelay'])).toBe('Window has no option "mDelay" (did you mean "minDelay"?); known options: "minDelay", "maxDelay"');
+    expect(message(['maxDelay', 'minDelay'])).toBe('Window has no option "mDelay" (did you mean "maxDelay"?); known options: "maxDelay", "minDelay"');
   });
 });
