@@ -25,6 +25,7 @@ import {
   type LogLevel,
   type PolicyLogger,
 } from '../src/index.js';
+import { registerOpenTelemetryMetrics, type OtelMeter } from '../src/otel/index.js';
 import { renderPrometheus } from '../src/prometheus/index.js';
 import { CountingClock } from './fixtures/clock.js';
 import { probe } from './fixtures/layer-probe.js';
@@ -102,7 +103,8 @@ function fakeBudget(allowed: number) {
   return budget;
 }
 
-const reported = (spy: { mock: { calls: unknown[][] } }): string[] => spy.mock.calls.map((call) => String((call[1] as Error)?.message ?? call[1]));
+/** What reached the console: the line naming what failed, then the error's message. */
+const reported = (spy: { mock: { calls: unknown[][] } }): string[] => spy.mock.calls.map((call) => `${String(call[0])} ${String((call[1] as Error)?.message ?? call[1])}`);
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -112,6 +114,18 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
+});
+
+// ── HedgeLostError ───────────────────────────────────────────────────────────────────────
+// First in the file: the first HedgeLostError made brands the class as a refusal.
+
+describe('HedgeLostError', () => {
+  it('is a refusal (a breaker inside does not count a loser), names the winner, and says which attempt settled the call', () => {
+    const lost = new HedgeLostError(3);
+    expect(isRefusal(lost)).toBe(true);
+    expect(isRefusal(new HedgeLostError(2))).toBe(true);
+    expect(lost).toMatchObject({ name: 'HedgeLostError', winner: 3, message: 'Attempt 3 of the hedged call settled it first' });
+  });
 });
 
 // ── Options ───────────────────────────────────────────────────────────────────────────────
@@ -135,6 +149,10 @@ describe('hedge: options', () => {
     ['NaN hedged attempts', { maxHedgedAttempts: Number.NaN }, RangeError, 'hedge maxHedgedAttempts must be a number, got NaN'],
     ['hedged attempts as a string', { maxHedgedAttempts: '1' as never }, TypeError, 'hedge maxHedgedAttempts must be a number, got "1"'],
     ['hedgeOn that is not a function', { hedgeOn: true as never }, TypeError, 'hedge hedgeOn must be a function, got true'],
+    ['hedgeOnResult that is not a function', { hedgeOnResult: 1 as never }, TypeError, 'hedge hedgeOnResult must be a function, got 1'],
+    ['a budget without deposit', { budget: { tryWithdraw: () => true } as never }, TypeError, 'hedge budget must be an object with deposit() and tryWithdraw() (a RetryBudget), got an object'],
+    ['a budget that is null', { budget: null as never }, TypeError, 'hedge budget must be an object with deposit() and tryWithdraw() (a RetryBudget), got null'],
+    ['a budget that is a function, even with both methods', { budget: Object.assign(() => {}, { deposit() {}, tryWithdraw: () => true }) as never }, TypeError, 'hedge budget must be an object with deposit() and tryWithdraw() (a RetryBudget), got a function'],
     ['a budget without tryWithdraw', { budget: { deposit() {} } as never }, TypeError, 'hedge budget must be an object with deposit() and tryWithdraw() (a RetryBudget), got an object'],
     ['a budget that is a number', { budget: 3 as never }, TypeError, 'hedge budget must be an object with deposit() and tryWithdraw() (a RetryBudget), got 3'],
     ['a clock without now', { clock: { setTimeout() {}, clearTimeout() {} } as never }, TypeError, 'hedge clock must be a Clock with now(), setTimeout() and clearTimeout(), got an object'],
@@ -151,6 +169,9 @@ describe('hedge: options', () => {
     expect(() => hedge({ delayGenerator: () => 5 } as never)).toThrow('(another library\'s name: bulwark\'s is "delay" (a function))');
     expect(() => hedge({ maxAttempts: 2 } as never)).toThrow('"maxHedgedAttempts" (attempts beyond the first)');
     expect(() => hedge({ onHedging: () => {} } as never)).toThrow("on('hedge', listener)");
+    expect(() => hedge({ hedgingDelay: 5 } as never)).toThrow(new TypeError('hedge has no option "hedgingDelay" (another library\'s name: bulwark\'s is "delay"); known options: "delay", "maxHedgedAttempts", "hedgeOn", "hedgeOnResult", "budget", "clock", "name"'));
+    expect(() => hedge({ handleWhenResult: () => true } as never)).toThrow(new TypeError('hedge has no option "handleWhenResult" (another library\'s name: bulwark\'s is "hedgeOnResult"); known options: "delay", "maxHedgedAttempts", "hedgeOn", "hedgeOnResult", "budget", "clock", "name"'));
+    expect(() => hedge({ hedges: 2 } as never)).toThrow(new TypeError('hedge has no option "hedges" (another library\'s name: bulwark\'s is "maxHedgedAttempts"); known options: "delay", "maxHedgedAttempts", "hedgeOn", "hedgeOnResult", "budget", "clock", "name"'));
     expect(() => hedge({ nope: 1 } as never)).toThrow('known options: "delay", "maxHedgedAttempts", "hedgeOn", "hedgeOnResult", "budget", "clock", "name"');
   });
 
@@ -307,6 +328,7 @@ describe('hedge: when attempts start', () => {
   });
 
   it('a delay function may answer 0 (start at once) and Infinity (only on failure) per hedge', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const { fn, starts, attempt } = controlled();
     const call = track(hedge({ delay: ({ hedge: h }) => (h === 1 ? 0 : Infinity), maxHedgedAttempts: 2 }).execute(fn));
     expect(starts()).toEqual([0, 0]);
@@ -317,6 +339,21 @@ describe('hedge: when attempts start', () => {
     attempt(3).answer.resolve('third');
     await vi.advanceTimersByTimeAsync(0);
     expect(call.value).toBe('third');
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it('a delay function may answer the longest delay a timer can wait: the hedge starts then, and nothing is reported', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const { fn, attempts } = controlled();
+    const call = track(hedge({ delay: () => 2_147_483_647 }).execute(fn));
+    await vi.advanceTimersByTimeAsync(2_147_483_646);
+    expect(attempts).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(attempts).toHaveLength(2);
+    expect(errors).not.toHaveBeenCalled();
+    attempts[1]?.answer.resolve('late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(call.value).toBe('late');
   });
 
   it.each<[string, unknown, string]>([
@@ -331,7 +368,7 @@ describe('hedge: when attempts start', () => {
     const call = track(hedge({ delay: () => answer as number }).execute(fn));
     await vi.advanceTimersByTimeAsync(10_000);
     expect(starts()).toEqual([0]);
-    expect(reported(errors)).toEqual([`hedge delay(info) must return a duration in ms from 0 to 2147483647 or Infinity, ${got}; read as Infinity`]);
+    expect(reported(errors)).toEqual([`bulwark: the hedge delay function failed hedge delay(info) must return a duration in ms from 0 to 2147483647 or Infinity, ${got}; read as Infinity`]);
     attempt(1).answer.reject(new Error('down'));
     await vi.advanceTimersByTimeAsync(0);
     expect(starts()).toEqual([0, 10_000]);
@@ -349,7 +386,11 @@ describe('hedge: when attempts start', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(throwing.attempts).toHaveLength(1);
     expect(asyncDelay.attempts).toHaveLength(1);
-    expect(reported(errors).sort()).toEqual(['async delay bug', 'delay bug', 'hedge delay(info) must return a duration in ms from 0 to 2147483647 or Infinity, got a promise; read as Infinity']);
+    expect(reported(errors).sort()).toEqual([
+      'bulwark: the hedge delay function failed async delay bug',
+      'bulwark: the hedge delay function failed delay bug',
+      'bulwark: the hedge delay function failed hedge delay(info) must return a duration in ms from 0 to 2147483647 or Infinity, got a promise; read as Infinity',
+    ]);
     throwing.attempt(1).answer.resolve(1);
     asyncDelay.attempt(1).answer.resolve(2);
     await vi.advanceTimersByTimeAsync(0);
@@ -401,7 +442,7 @@ describe('hedge: when attempts start', () => {
     const call = track(hedge({ delay: 10, clock }).execute(fn));
     await vi.advanceTimersByTimeAsync(100);
     expect(attempts).toHaveLength(1);
-    expect(reported(errors)).toEqual(['clock bug']);
+    expect(reported(errors)).toEqual(['bulwark: the hedge clock.setTimeout() failed clock bug']);
     attempt(1).answer.resolve('first');
     await vi.advanceTimersByTimeAsync(0);
     expect(call.value).toBe('first');
@@ -597,6 +638,22 @@ describe('hedge: budget', () => {
     expect(call.value).toBe('first');
   });
 
+  it('after a refused hedge, a failure asks the budget no more and starts nothing, even when the budget would now allow it', async () => {
+    let asked = 0;
+    const policy = hedge({ delay: 10, maxHedgedAttempts: 2, budget: { deposit() {}, tryWithdraw: () => ++asked > 1 } });
+    const events = recordEvents(policy);
+    const { fn, attempt, attempts } = controlled();
+    const call = track(policy.execute(fn));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(events).toEqual(['budgetExhausted 2']);
+    attempt(1).answer.reject(new Error('down'));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(attempts).toHaveLength(1);
+    expect(asked).toBe(1);
+    expect(call.error).toEqual(new Error('down'));
+    expect(events).toEqual(['budgetExhausted 2']);
+  });
+
   it('in only-on-failure mode, a refused hedge leaves the call with the failure', async () => {
     const policy = hedge({ delay: Infinity, budget: fakeBudget(0) });
     const events = recordEvents(policy);
@@ -605,12 +662,13 @@ describe('hedge: budget', () => {
     expect(events).toEqual(['budgetExhausted 2']);
   });
 
-  it('a budget whose tryWithdraw throws or answers other than true or false is reported and read as false; a throwing deposit is reported', async () => {
+  it('a budget whose tryWithdraw throws, answers with a promise, or answers other than true or false is reported and read as false; a throwing deposit is reported', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const budgets = [
       { deposit() { throw new Error('deposit bug'); }, tryWithdraw: () => true },
       { deposit() {}, tryWithdraw(): boolean { throw new Error('withdraw bug'); } },
       { deposit() {}, tryWithdraw: () => 1 as unknown as boolean },
+      { deposit() {}, tryWithdraw: (async () => true) as unknown as () => boolean },
     ];
     const starts: number[] = [];
     for (const budget of budgets) {
@@ -620,8 +678,13 @@ describe('hedge: budget', () => {
       attempts[0]?.answer.resolve('ok');
       expect(await call).toBe('ok');
     }
-    expect(starts).toEqual([2, 1, 1]);
-    expect(reported(errors)).toEqual(['deposit bug', 'withdraw bug', 'hedge budget.tryWithdraw() must return true or false, got 1; read as false']);
+    expect(starts).toEqual([2, 1, 1, 1]);
+    expect(reported(errors)).toEqual([
+      'bulwark: hedge budget.deposit() failed deposit bug',
+      'bulwark: hedge budget.tryWithdraw() failed withdraw bug',
+      'bulwark: hedge budget.tryWithdraw() failed hedge budget.tryWithdraw() must return true or false, got 1; read as false',
+      'bulwark: hedge budget.tryWithdraw() failed hedge budget.tryWithdraw() must return its answer synchronously, got a promise (an async function?)',
+    ]);
   });
 
   it('works with a RetryBudget: hedges stop when the budget is spent, and start again as calls deposit', async () => {
@@ -666,6 +729,25 @@ describe('hedge: aborts', () => {
     expect(attempts[0]?.ctx.signal.reason).toBe(reason);
     expect(vi.getTimerCount()).toBe(0);
     await vi.advanceTimersByTimeAsync(1_000);
+    expect(attempts).toHaveLength(1);
+    expect(events).toEqual([]);
+  });
+
+  it('a hedge timer that fires in the turn of the abort, before the attempt’s outcome comes back, starts no hedge', async () => {
+    const timers: (() => void)[] = [];
+    const clock: Clock = { now: () => 0, setTimeout: (callback) => timers.push(callback), clearTimeout: () => {} };
+    const controller = new AbortController();
+    const policy = hedge({ delay: 10, clock });
+    const events = recordEvents(policy);
+    const { fn, attempts } = controlled();
+    const call = track(policy.execute(fn, { signal: controller.signal }));
+    await flushMicrotasks();
+    expect(timers).toHaveLength(1);
+    const reason = new Error('gone');
+    controller.abort(reason);
+    timers[0]?.();
+    await flushMicrotasks();
+    expect(call.error).toBe(reason);
     expect(attempts).toHaveLength(1);
     expect(events).toEqual([]);
   });
@@ -928,7 +1010,7 @@ describe('hedge: events', () => {
     });
     expect(await policy.execute(({ attempt }) => (attempt === 2 ? 'second' : hang()))).toBe('second');
     await vi.advanceTimersByTimeAsync(0);
-    expect(reported(errors)).toEqual(['listener bug', 'async listener bug']);
+    expect(reported(errors)).toEqual(['bulwark: a "hedge" listener failed listener bug', 'bulwark: a "won" listener failed async listener bug']);
   });
 });
 
@@ -973,8 +1055,14 @@ describe('hedge: observed', () => {
     expect(text).toContain(
       '# HELP bulwark_hedges_total Hedged attempts the hedging policy started: attempts beyond the first of a call.\n' + '# TYPE bulwark_hedges_total counter\n' + `bulwark_hedges_total${labels} 1\n`,
     );
-    expect(text).toContain(`# TYPE bulwark_hedge_wins_total counter\nbulwark_hedge_wins_total${labels} 1\n`);
-    expect(text).toContain(`# TYPE bulwark_hedges_denied_total counter\nbulwark_hedges_denied_total${labels} 1\n`);
+    expect(text).toContain(
+      '# HELP bulwark_hedge_wins_total Calls a hedged attempt answered first with its value.\n' + '# TYPE bulwark_hedge_wins_total counter\n' + `bulwark_hedge_wins_total${labels} 1\n`,
+    );
+    expect(text).toContain(
+      '# HELP bulwark_hedges_denied_total Hedged attempts the hedging policy did not start because its budget refused them.\n' +
+        '# TYPE bulwark_hedges_denied_total counter\n' +
+        `bulwark_hedges_denied_total${labels} 1\n`,
+    );
     expect(text).not.toContain(`bulwark_rejections_total${labels}`);
   });
 
@@ -1001,5 +1089,74 @@ describe('hedge: observed', () => {
     logPolicyEvents(other, quiet.logger, { summaryInterval: 0 });
     await other.execute(({ attempt }) => (attempt === 2 ? 'second' : hang()));
     expect(quiet.lines).toEqual([]);
+  });
+
+  it('logPolicyEvents writes each event once per summary window, then counts the rest in a summary; a failure’s hedge says so', async () => {
+    const every = recordingLogger();
+    const summed = recordingLogger();
+    const policy = hedge({ delay: 10, maxHedgedAttempts: 2, budget: fakeBudget(3), name: 'search' });
+    const levels = { hedge: 'info', won: 'info' } as const;
+    logPolicyEvents(policy, every.logger, { levels, summaryInterval: 0 });
+    logPolicyEvents(policy, summed.logger, { levels, summaryInterval: 1_000 });
+    // hedge 2 on delay, then hedge 3 when attempt 1 fails; attempt 3 wins
+    const first = controlled();
+    const one = track(policy.execute(first.fn));
+    await vi.advanceTimersByTimeAsync(10);
+    first.attempt(1).answer.reject(new Error('down'));
+    await vi.advanceTimersByTimeAsync(0);
+    first.attempt(3).answer.resolve('third');
+    // hedge 2 on delay wins; then two calls whose hedge the budget refuses
+    const second = controlled();
+    const two = track(policy.execute(second.fn));
+    await vi.advanceTimersByTimeAsync(10);
+    second.attempt(2).answer.resolve('second');
+    const refused = [controlled(), controlled()];
+    const others = refused.map(({ fn }) => track(policy.execute(fn)));
+    await vi.advanceTimersByTimeAsync(10);
+    for (const { attempt } of refused) attempt(1).answer.resolve('first');
+    await vi.advanceTimersByTimeAsync(0);
+    expect([one.value, two.value, ...others.map((call) => call.value)]).toEqual(['third', 'second', 'first', 'first']);
+    const fields = { policy: 'search', kind: 'hedge' };
+    expect(every.lines.map(([level, , message]) => [level, message])).toEqual([
+      ['info', 'hedging "search" started attempt 2 (no answer within its delay)'],
+      ['info', 'hedging "search" started attempt 3 (an attempt failed)'],
+      ['info', 'hedging "search": attempt 3 answered first'],
+      ['info', 'hedging "search" started attempt 2 (no answer within its delay)'],
+      ['info', 'hedging "search": attempt 2 answered first'],
+      ['warn', 'hedging "search": the budget refused attempt 2; no more hedges for this call'],
+      ['warn', 'hedging "search": the budget refused attempt 2; no more hedges for this call'],
+    ]);
+    expect(every.lines[1]?.[1]).toEqual({ ...fields, event: 'hedge', attempt: 3, trigger: 'failure' });
+    expect(summed.lines.map(([level, , message]) => [level, message])).toEqual([
+      ['info', 'hedging "search" started attempt 2 (no answer within its delay)'],
+      ['info', 'hedging "search": attempt 3 answered first'],
+      ['warn', 'hedging "search": the budget refused attempt 2; no more hedges for this call'],
+    ]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(summed.lines.slice(3)).toEqual([
+      ['info', { ...fields, event: 'hedge', repeated: 2, intervalMs: 1_000 }, 'hedging "search": 2 more hedges in the last 1000 ms'],
+      ['info', { ...fields, event: 'won', repeated: 1, intervalMs: 1_000 }, 'hedging "search": 1 more hedge wins in the last 1000 ms'],
+      ['warn', { ...fields, event: 'budgetExhausted', repeated: 1, intervalMs: 1_000 }, 'hedging "search": 1 more hedges denied in the last 1000 ms'],
+    ]);
+  });
+
+  it('registerOpenTelemetryMetrics reports its counters as bulwark.hedges, bulwark.hedge_wins and bulwark.hedges_denied, in {hedge}', async () => {
+    const { registry } = await trackedScenario();
+    const made: [name: string, unit: unknown, description: unknown][] = [];
+    const instrument = (name: string, options?: { unit?: string; description?: string }) => (made.push([name, options?.unit, options?.description]), { addCallback() {}, removeCallback() {} });
+    const meter = {
+      createHistogram: () => ({ record() {} }),
+      createObservableCounter: instrument,
+      createObservableUpDownCounter: instrument,
+      createObservableGauge: instrument,
+      addBatchObservableCallback() {},
+      removeBatchObservableCallback() {},
+    } as unknown as OtelMeter;
+    registerOpenTelemetryMetrics(registry, meter);
+    expect(made.filter(([name]) => name.startsWith('bulwark.hedge'))).toEqual([
+      ['bulwark.hedges', '{hedge}', 'Hedged attempts the hedging policy started: attempts beyond the first of a call.'],
+      ['bulwark.hedge_wins', '{hedge}', 'Calls a hedged attempt answered first with its value.'],
+      ['bulwark.hedges_denied', '{hedge}', 'Hedged attempts the hedging policy did not start because its budget refused them.'],
+    ]);
   });
 });

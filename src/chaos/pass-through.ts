@@ -11,5 +11,6 @@ import type { LayerPolicy } from 'bulwark';
  * is shadowed by `undefined`.
  */
 export function passThrough(policy: LayerPolicy<void, unknown>, hook: 'enter' | 'run'): void {
+  // Stryker disable next-line ObjectLiteral: a descriptor without a value defines the property as undefined all the same.
   Object.defineProperty(policy, hook, { value: undefined });
 }

@@ -99,12 +99,14 @@ describe('chaosFault', () => {
     expect(events).not.toHaveBeenCalled();
   });
 
-  it('a fault function that returns a promise or nothing fails the call with a TypeError saying so', async () => {
+  it('a fault function that returns a promise, nothing or null fails the call with a TypeError saying so', async () => {
     const reported = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const asyncFault = chaosFault({ rate: 1, fault: (async () => new Error('late')) as unknown as () => Error });
     await expect(asyncFault.execute(() => 'ran')).rejects.toThrow(new TypeError('chaosFault fault must return its answer synchronously, got a promise (an async function?)'));
     const nothing = chaosFault({ rate: 1, fault: (() => undefined) as unknown as () => Error });
     await expect(nothing.execute(() => 'ran')).rejects.toThrow(new TypeError('chaosFault fault must return the error to inject, got undefined'));
+    const none = chaosFault({ rate: 1, fault: (() => null) as unknown as () => Error });
+    await expect(none.execute(() => 'ran')).rejects.toThrow(new TypeError('chaosFault fault must return the error to inject, got null'));
     const rejecting = chaosFault({ rate: 1, fault: (async () => Promise.reject(new Error('worse'))) as unknown as () => Error });
     await expect(rejecting.execute(() => 'ran')).rejects.toThrow(TypeError);
     await flush();

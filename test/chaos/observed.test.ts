@@ -75,8 +75,16 @@ describe('chaos policies observed', () => {
         '# TYPE bulwark_faults_injected_total counter\n' +
         `bulwark_faults_injected_total${labels('chaos-fault')} 1\n`,
     );
-    expect(text).toContain(`# TYPE bulwark_latencies_injected_total counter\nbulwark_latencies_injected_total${labels('chaos-latency')} 1\n`);
-    expect(text).toContain(`# TYPE bulwark_outcomes_injected_total counter\nbulwark_outcomes_injected_total${labels('chaos-outcome')} 1\n`);
+    expect(text).toContain(
+      '# HELP bulwark_latencies_injected_total Calls the chaos latency policy made wait an injected latency before running.\n' +
+        '# TYPE bulwark_latencies_injected_total counter\n' +
+        `bulwark_latencies_injected_total${labels('chaos-latency')} 1\n`,
+    );
+    expect(text).toContain(
+      '# HELP bulwark_outcomes_injected_total Calls the chaos outcome policy answered with an injected outcome instead of running them.\n' +
+        '# TYPE bulwark_outcomes_injected_total counter\n' +
+        `bulwark_outcomes_injected_total${labels('chaos-outcome')} 1\n`,
+    );
     expect(text).toContain(
       '# HELP bulwark_chaos_latency_delayed_calls Calls waiting in an injected latency of the chaos latency policy now.\n' +
         '# TYPE bulwark_chaos_latency_delayed_calls gauge\n' +
@@ -111,7 +119,10 @@ describe('chaos policies observed', () => {
     expect(valueOf(metrics.get('bulwark.faults_injected'), 'chaos-fault')).toBe(1);
     expect(valueOf(metrics.get('bulwark.latencies_injected'), 'chaos-latency')).toBe(1);
     expect(valueOf(metrics.get('bulwark.outcomes_injected'), 'chaos-outcome')).toBe(1);
-    expect(metrics.get('bulwark.chaos_latency.call.delayed')?.descriptor).toMatchObject({ unit: '{call}' });
+    expect(metrics.get('bulwark.faults_injected')?.descriptor).toMatchObject({ unit: '{fault}', description: 'Calls the chaos fault policy failed with an injected fault instead of running them.' });
+    expect(metrics.get('bulwark.latencies_injected')?.descriptor).toMatchObject({ unit: '{delay}', description: 'Calls the chaos latency policy made wait an injected latency before running.' });
+    expect(metrics.get('bulwark.outcomes_injected')?.descriptor).toMatchObject({ unit: '{outcome}', description: 'Calls the chaos outcome policy answered with an injected outcome instead of running them.' });
+    expect(metrics.get('bulwark.chaos_latency.call.delayed')?.descriptor).toMatchObject({ unit: '{call}', description: 'Calls waiting in an injected latency of the chaos latency policy now.' });
     expect(valueOf(metrics.get('bulwark.chaos_latency.call.delayed'), 'chaos-latency')).toBe(1);
     await release();
     stop();
@@ -141,6 +152,20 @@ describe('chaos policies observed', () => {
       ['info', { policy: 'search', kind: 'chaos-outcome', event: 'injected' }, 'chaos outcome "search" answered a call with an injected outcome'],
     ]);
     for (const stopLogging of stops) stopLogging();
+    // Once per summary window for these too, the repeats counted.
+    const summed = recordingLogger();
+    const summedStops = [logPolicyEvents(latency, summed.logger, { summaryInterval: 1_000, clock }), logPolicyEvents(outcome, summed.logger, { summaryInterval: 1_000, clock })];
+    for (let i = 0; i < 3; i++) {
+      await latency.execute(() => 'ran');
+      await outcome.execute(() => 'ran');
+    }
+    expect(summed.lines.map(([, , message]) => message)).toEqual(['chaos latency "search" delayed a call by 0 ms', 'chaos outcome "search" answered a call with an injected outcome']);
+    await clock.advance(1_000);
+    expect(summed.lines.slice(2)).toEqual([
+      ['info', { policy: 'search', kind: 'chaos-latency', event: 'injected', repeated: 2, intervalMs: 1_000 }, 'chaos latency "search": 2 more injected latencies in the last 1000 ms'],
+      ['info', { policy: 'search', kind: 'chaos-outcome', event: 'injected', repeated: 2, intervalMs: 1_000 }, 'chaos outcome "search": 2 more injected outcomes in the last 1000 ms'],
+    ]);
+    for (const stopLogging of summedStops) stopLogging();
     // Turned off like any described event.
     const quiet = recordingLogger();
     logPolicyEvents(fault, quiet.logger, { levels: { injected: 'off' } });

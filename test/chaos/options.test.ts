@@ -18,6 +18,11 @@ const strategies = {
   chaosOutcome: (options: object) => chaosOutcome({ outcome: 'injected', ...options } as Parameters<typeof chaosOutcome>[0]),
 } as const;
 const names = Object.keys(strategies) as (keyof typeof strategies)[];
+const knownOptions = {
+  chaosFault: '"rate", "enabled", "random", "name", "fault"',
+  chaosLatency: '"rate", "enabled", "random", "name", "latency", "clock"',
+  chaosOutcome: '"rate", "enabled", "random", "name", "outcome"',
+};
 
 /** Counts the injections of a policy built by `strategies`. */
 function injections(policy: { on(event: 'injected', listener: () => void): () => void }): () => number {
@@ -60,6 +65,29 @@ describe('chaos options: what every strategy checks when it is built', () => {
     ])("refuses Polly's %s, naming bulwark's", (key, ours) => {
       expect(() => build({ rate: 1, [key]: true })).toThrow(TypeError);
       expect(() => build({ rate: 1, [key]: true })).toThrow(`${name} has no option "${key}" (another library's name: bulwark's is ${ours.startsWith('on(') ? ours : `"${ours}"`}`);
+    });
+
+    it.each([
+      ['injectionRateGenerator', '"rate" (a number), with "enabled" as a function for a decision per call'],
+      ['onLatencyInjected', "on('injected', listener)"],
+      ['onOutcomeInjected', "on('injected', listener)"],
+    ])("refuses Polly's %s with the whole of bulwark's answer", (key, ours) => {
+      expect(() => build({ rate: 1, [key]: true })).toThrow(new TypeError(`${name} has no option "${key}" (another library's name: bulwark's is ${ours}); known options: ${knownOptions[name]}`));
+    });
+
+    it('enabled: false steps aside exactly as rate 0 does: a call settles in as many microtasks', async () => {
+      const ticksToSettle = async (call: Promise<unknown>): Promise<number> => {
+        let settled = false;
+        call.then(() => (settled = true), () => (settled = true));
+        let ticks = 0;
+        while (!settled) {
+          await Promise.resolve();
+          ticks++;
+        }
+        return ticks;
+      };
+      const off = await ticksToSettle(build({ rate: 1, enabled: false }).execute(() => 'ran'));
+      expect(off).toBe(await ticksToSettle(build({ rate: 0 }).execute(() => 'ran')));
     });
 
     it('refuses a misspelt key, naming the one meant', () => {
@@ -177,6 +205,12 @@ describe('seededRandom', () => {
     expect(draw(7)).not.toEqual(draw(8));
     expect(draw(-7)).not.toEqual(draw(7));
     expect(draw(2 ** 32 + 7)).toEqual(draw(7)); // seeds equal modulo 2³², as documented
+  });
+
+  it('is mulberry32: the draws of the reference implementation, so a seed replays the same run across versions', () => {
+    // mulberry32 as published (github.com/bryc/code, jshash/PRNGs.md), seeds 0 and 42
+    expect(Array.from({ length: 3 }, seededRandom(0))).toEqual([0.26642920868471265, 0.0003297457005828619, 0.2232720274478197]);
+    expect(Array.from({ length: 3 }, seededRandom(42))).toEqual([0.6011037519201636, 0.44829055899754167, 0.8524657934904099]);
   });
 
   it('draws numbers in [0, 1), spread evenly', () => {

@@ -238,6 +238,21 @@ describe('registerOpenTelemetryMetrics', () => {
     expect(reads).toBe(2);
   });
 
+  it('reads one snapshot per collection even once a kind the snapshot shows later has added instruments of its own', async () => {
+    const { meter, collect } = sdk();
+    let reads = 0;
+    let snapshot: MetricsSnapshot = handMadeSnapshot();
+    registerOpenTelemetryMetrics({ snapshot: () => (reads++, snapshot), onCall: () => () => {} }, meter);
+    snapshot = { ...guardSnapshot(), policies: [...snapshot.policies, ...guardSnapshot().policies] };
+    await collect(); // shows the new kind: its instruments report from the next collection
+    reads = 0;
+    const { metrics } = await collect();
+    expect(reads).toBe(1);
+    expect(valueAt(metrics.get('bulwark.queue_guard.call.queued'), guardAttributes)).toBe(7);
+    await collect();
+    expect(reads).toBe(2);
+  });
+
   it('records call durations in seconds from onCall, by policy, kind and outcome, in the default buckets', async () => {
     const { meter, collect } = sdk();
     const { source, emit } = handSource();
@@ -274,9 +289,24 @@ describe('registerOpenTelemetryMetrics', () => {
     expect(point?.value.buckets.counts).toEqual([0, 1, 0, 0]);
   });
 
-  it('stops reporting when the returned function is called, and calling it twice is harmless', async () => {
+  it.each([
+    ['Infinity', [10, Infinity]],
+    ['NaN', [10, Number.NaN]],
+    ['a string', [10, '100']],
+  ])('falls back to the default boundaries when the registry’s buckets hold %s', async (_what, buckets) => {
+    const { meter, collect } = sdk();
+    const { source, emit } = handSource(handMadeSnapshot(), buckets as number[]);
+    registerOpenTelemetryMetrics(source, meter);
+    emit({ policy: 'p', kind: 'retry', durationMs: 50, outcome: 'success' });
+    const point = histogramPoints((await collect()).metrics.get('bulwark.call.duration'))[0];
+    expect(point?.value.buckets.boundaries).toEqual([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  });
+
+  it('stops reporting when the returned function is called, and calling it twice is harmless: the source is unsubscribed once', async () => {
     const { meter, collect } = sdk(AggregationTemporality.DELTA);
-    const { source, listeners, emit } = handSource();
+    const { source: hand, listeners, emit } = handSource();
+    let unsubscribed = 0;
+    const source = { ...hand, onCall: (listener: (sample: CallSample) => void) => { const off = hand.onCall(listener); return () => (unsubscribed++, off()); } };
     const stop = registerOpenTelemetryMetrics(source, meter);
     expect(listeners.size).toBe(1);
     emit({ policy: 'payments', kind: 'retry', durationMs: 5, outcome: 'success' });
@@ -286,6 +316,7 @@ describe('registerOpenTelemetryMetrics', () => {
     stop();
     stop();
     expect(listeners.size).toBe(0);
+    expect(unsubscribed).toBe(1);
     emit({ policy: 'payments', kind: 'retry', durationMs: 5, outcome: 'success' });
     const after = (await collect()).metrics;
     for (const metric of after.values()) {
@@ -339,7 +370,7 @@ describe('registerOpenTelemetryMetrics', () => {
     [{ durationBuckets: [1, Infinity] }, RangeError, /durationBuckets\[1\] must be a finite number/],
     [{ durationBuckets: [1, 0.5] }, RangeError, /strictly ascending, got 0.5 after 1 at index 1/],
     [{ durationBuckets: [1, 1] }, RangeError, /strictly ascending/],
-    [{ buckets: [1] }, TypeError, /has no option "buckets"; known options: "durationBuckets"/],
+    [{ buckets: [1] }, TypeError, /^registerOpenTelemetryMetrics\(\) has no option "buckets"; known options: "durationBuckets"$/],
     [[], TypeError, /options must be an object, got an array/],
   ])('refuses bad options: %j', (options, type, message) => {
     const { meter } = sdk();
@@ -351,12 +382,72 @@ describe('registerOpenTelemetryMetrics', () => {
   it('refuses a source or a meter that lacks what it needs, naming what is missing', () => {
     const { meter } = sdk();
     expect(() => registerOpenTelemetryMetrics(null as never, meter)).toThrow(/expected a MetricsRegistry \(with snapshot\(\) and onCall\(\)\), got null/);
-    expect(() => registerOpenTelemetryMetrics({ snapshot: handMadeSnapshot } as never, meter)).toThrow(TypeError);
+    expect(() => registerOpenTelemetryMetrics({ snapshot: handMadeSnapshot } as never, meter)).toThrow(
+      new TypeError('registerOpenTelemetryMetrics(): expected a MetricsRegistry (with snapshot() and onCall()), got an object'),
+    );
+    expect(() => registerOpenTelemetryMetrics({ onCall: () => () => {} } as never, meter)).toThrow(
+      new TypeError('registerOpenTelemetryMetrics(): expected a MetricsRegistry (with snapshot() and onCall()), got an object'),
+    );
+    expect(() => registerOpenTelemetryMetrics(Object.assign(() => {}, handSource().source) as never, meter)).toThrow(
+      new TypeError('registerOpenTelemetryMetrics(): expected a MetricsRegistry (with snapshot() and onCall()), got a function'),
+    );
+    expect(() => registerOpenTelemetryMetrics(handSource().source, null as never)).toThrow(new TypeError('registerOpenTelemetryMetrics(): expected an OpenTelemetry Meter, got null'));
     expect(() => registerOpenTelemetryMetrics(handSource().source, undefined as never)).toThrow(/expected an OpenTelemetry Meter, got undefined/);
     const { addBatchObservableCallback: _a, removeBatchObservableCallback: _r, ...old } = meterMethods(meter);
     expect(() => registerOpenTelemetryMetrics(handSource().source, old as never)).toThrow(
       /the meter has no addBatchObservableCallback, removeBatchObservableCallback; pass a Meter from @opentelemetry\/api 1.x/,
     );
+  });
+});
+
+const guardAttributes = { 'bulwark.policy.name': 'guard', 'bulwark.policy.kind': 'queue-guard' };
+
+/** A policy of a kind bulwark does not know, as its description tells the registry: a gauge named like the bulkhead's, and two state gauges. */
+function guardSnapshot(fields: Record<string, unknown> = { queued: 7, mode: 'draining', power: 'broken' }): MetricsSnapshot {
+  const kinds = {
+    'queue-guard': {
+      refuses: false,
+      counters: [],
+      gauges: [
+        { field: 'queued', prometheus: 'queue_guard_queued_calls', otel: 'bulwark.queue_guard.call.queued', description: 'Calls the guard holds.', unit: '{call}', type: 'count' },
+        // a state gauge without its list of states nor its attribute's name
+        { field: 'mode', prometheus: 'queue_guard_mode', otel: 'bulwark.queue_guard.mode', description: 'The guard’s mode.', unit: '1', type: 'state' },
+        { field: 'power', prometheus: 'queue_guard_power', otel: 'bulwark.queue_guard.power', description: 'The guard’s power.', unit: '1', type: 'state', states: ['on', 'off'], stateLabel: { prometheus: 'power', otel: 'bulwark.queue_guard.power_state' } },
+      ],
+    },
+  } as const;
+  return { timestamp: 0, kinds, policies: [{ ...policySnapshot('guard', 'queue-guard' as PolicyKind), ...fields } as PolicyMetricsSnapshot] };
+}
+
+describe('registerOpenTelemetryMetrics: kinds the snapshot describes', () => {
+  it('reports a gauge of another kind only for policies of that kind, even when a bulkhead has a field of the same name', async () => {
+    const { meter, collect } = sdk();
+    const guard = guardSnapshot();
+    const snapshot: MetricsSnapshot = { ...guard, policies: [...guard.policies, policySnapshot('search', 'bulkhead', { active: 1, queued: 2 })] };
+    registerOpenTelemetryMetrics({ snapshot: () => snapshot, onCall: () => () => {} }, meter);
+    const { metrics } = await collect();
+    expect(points(metrics.get('bulwark.queue_guard.call.queued')).map((point) => [point.attributes, point.value])).toEqual([[guardAttributes, 7]]);
+    expect(points(metrics.get('bulwark.bulkhead.call.queued')).map((point) => [point.attributes['bulwark.policy.name'], point.value])).toEqual([['search', 2]]);
+  });
+
+  it('reports the current state of a state gauge: 1 under the attribute "state" when it lists no states, and an unknown state beside the known ones', async () => {
+    const { meter, collect } = sdk();
+    registerOpenTelemetryMetrics({ snapshot: () => guardSnapshot(), onCall: () => () => {} }, meter);
+    const { metrics } = await collect();
+    expect(points(metrics.get('bulwark.queue_guard.mode')).map((point) => [point.attributes, point.value])).toEqual([[{ ...guardAttributes, state: 'draining' }, 1]]);
+    const power = points(metrics.get('bulwark.queue_guard.power')).map((point) => [point.attributes['bulwark.queue_guard.power_state'], point.value]);
+    expect(power).toEqual([['on', 0], ['off', 0], ['broken', 1]]);
+  });
+
+  it('reports no point for a gauge whose value a policy’s snapshot lacks', async () => {
+    const { meter, collect } = sdk();
+    const snapshot: MetricsSnapshot = { ...guardSnapshot({}), policies: [...guardSnapshot({}).policies, policySnapshot('payments', 'circuit-breaker')] };
+    registerOpenTelemetryMetrics({ snapshot: () => snapshot, onCall: () => () => {} }, meter);
+    const { metrics } = await collect();
+    for (const name of ['bulwark.queue_guard.call.queued', 'bulwark.queue_guard.mode', 'bulwark.queue_guard.power', 'bulwark.circuit.status', 'bulwark.circuit.failure_ratio']) {
+      expect(points(metrics.get(name)), name).toEqual([]);
+    }
+    expect(valueAt(metrics.get('bulwark.calls'), guardAttributes)).toBe(0);
   });
 });
 

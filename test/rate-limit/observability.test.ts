@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MetricsRegistry, RateLimiter, RateLimiterGroup, logPolicyEvents, type LogLevel, type PolicyLogger } from '../../src/index.js';
+import { registerOpenTelemetryMetrics, type OtelMeter } from '../../src/otel/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
 import { CountingClock } from '../fixtures/clock.js';
 import { track } from '../fixtures/promises.js';
@@ -50,7 +51,11 @@ describe('RateLimiter observed', () => {
         '# TYPE bulwark_rate_limiter_available_permits gauge\n' +
         `bulwark_rate_limiter_available_permits${labels} 0\n`,
     );
-    expect(text).toContain(`# TYPE bulwark_rate_limiter_queued_calls gauge\nbulwark_rate_limiter_queued_calls${labels} 1\n`);
+    expect(text).toContain(
+      '# HELP bulwark_rate_limiter_queued_calls Calls waiting for a permit of the rate limiter now.\n' +
+        '# TYPE bulwark_rate_limiter_queued_calls gauge\n' +
+        `bulwark_rate_limiter_queued_calls${labels} 1\n`,
+    );
     expect(text).toContain(
       '# HELP bulwark_rate_limit_delays_total Calls the rate limiter made wait for their permit (a wait later aborted included).\n' +
         '# TYPE bulwark_rate_limit_delays_total counter\n' +
@@ -88,6 +93,72 @@ describe('RateLimiter observed', () => {
     stop();
     await clock.advance(1_000);
     expect(waiting.value).toBe(2);
+  });
+
+  it('logPolicyEvents writes the delayed line once per summary window, and counts the other delays in its summary', async () => {
+    const clock = new CountingClock({ start: 0 });
+    const limiter = new RateLimiter({ rate: 1, interval: 1_000, maxWait: 5_000, clock, name: 'partner' });
+    const { logger, lines } = recordingLogger();
+    const stop = logPolicyEvents(limiter, logger, { summaryInterval: 1_000, clock, levels: { delayed: 'info' } });
+    const calls = [1, 2, 3].map((id) => track(limiter.execute(() => id)));
+    await clock.advance(0);
+    const fields = { policy: 'partner', kind: 'rate-limiter' };
+    expect(lines).toEqual([['info', { ...fields, event: 'delayed', wait: 1_000, queued: 1 }, 'rate limiter "partner" made a call wait 1000 ms for its permit']]);
+    await clock.advance(1_000);
+    expect(lines.slice(1)).toEqual([['info', { ...fields, event: 'delayed', repeated: 1, intervalMs: 1_000 }, 'rate limiter "partner": 1 more delays in the last 1000 ms']]);
+    stop();
+    await clock.advance(1_000);
+    expect(calls.map((c) => c.value)).toEqual([1, 2, 3]);
+  });
+
+  it('logPolicyEvents writes the rejected line once per summary window, and counts the other refusals in its summary', async () => {
+    const clock = new CountingClock({ start: 0 });
+    const limiter = new RateLimiter({ rate: 1, interval: 1_000, clock, name: 'partner' });
+    const { logger, lines } = recordingLogger();
+    const stop = logPolicyEvents(limiter, logger, { summaryInterval: 1_000, clock });
+    const calls = [1, 2, 3].map((id) => track(limiter.execute(() => id)));
+    await clock.advance(0);
+    expect(calls.map((c) => c.state)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    expect(lines.map(([level, , message]) => [level, message])).toEqual([['warn', 'rate limiter "partner" rejected a call: Rate limit of 1 per 1000 ms reached: the next permit is 1000 ms away']]);
+    await clock.advance(1_000);
+    expect(lines.slice(1)).toEqual([['warn', { policy: 'partner', kind: 'rate-limiter', event: 'rejected', repeated: 1, intervalMs: 1_000 }, 'rate limiter "partner": 1 more rejections in the last 1000 ms']]);
+    stop();
+  });
+
+  it('registerOpenTelemetryMetrics reports its permits and waiting calls as bulwark.rate_limiter.permit.available and bulwark.rate_limiter.call.queued', async () => {
+    const { clock, registry } = scenario();
+    const instruments = new Map<unknown, string>();
+    const units = new Map<string, unknown>();
+    const observed: [name: string | undefined, value: number, attributes: unknown][] = [];
+    const instrument = (name: string, options?: { unit?: string }) => {
+      const made = { addCallback() {}, removeCallback() {} };
+      instruments.set(made, name);
+      units.set(name, options?.unit);
+      return made;
+    };
+    const callbacks: ((result: { observe(observable: unknown, value: number, attributes?: unknown): void }) => void)[] = [];
+    const meter = {
+      createHistogram: () => ({ record() {} }),
+      createObservableCounter: instrument,
+      createObservableUpDownCounter: instrument,
+      createObservableGauge: instrument,
+      addBatchObservableCallback: (callback: (typeof callbacks)[number]) => void callbacks.push(callback),
+      removeBatchObservableCallback() {},
+    } as unknown as OtelMeter;
+    registerOpenTelemetryMetrics(registry, meter);
+    for (const callback of callbacks) callback({ observe: (observable, value, attributes) => void observed.push([instruments.get(observable), value, attributes]) });
+    const attributes = { 'bulwark.policy.name': 'partner', 'bulwark.policy.kind': 'rate-limiter' };
+    const gauges = observed.filter(([name]) => name?.startsWith('bulwark.rate_limiter.'));
+    expect(gauges).toEqual([
+      ['bulwark.rate_limiter.permit.available', 0, attributes],
+      ['bulwark.rate_limiter.call.queued', 1, attributes],
+    ]);
+    expect([...units].filter(([name]) => name.startsWith('bulwark.rate_limit'))).toEqual([
+      ['bulwark.rate_limit_delays', '{delay}'],
+      ['bulwark.rate_limiter.permit.available', '{permit}'],
+      ['bulwark.rate_limiter.call.queued', '{call}'],
+    ]);
+    await clock.advance(100);
   });
 
   it('each limiter of a group is tracked under <group>:<key>', async () => {
