@@ -3,18 +3,21 @@ import {
   Bulkhead,
   CircuitBreaker,
   MetricsRegistry,
+  LayerPolicy,
   compose,
   logPolicyEvents,
   retryWithBackoff,
   withFallback,
   withTimeout,
+  type LogDescription,
   type LogLevel,
   type LogPolicyEventsOptions,
   type Policy,
+  type PolicyDescription,
   type PolicyLogger,
 } from '../src/index.js';
 import { CountingClock, manualClock } from './fixtures/clock.js';
-import { deferred, hang, rejectionOf } from './fixtures/promises.js';
+import { deferred, flush, hang, rejectionOf } from './fixtures/promises.js';
 import { liveSubscriptions } from './fixtures/subscriptions.js';
 
 /** A logger that records every call as [level, ...arguments]. */
@@ -282,6 +285,22 @@ describe('logPolicyEvents: a MetricsRegistry as target', () => {
     expect(lines).toHaveLength(2);
     expect(() => logPolicyEvents(registry, logger, { name: 'x' })).toThrow(TypeError);
   });
+
+  it('accepts a level for any event while the registry tracks nothing, and checks them against what it tracks otherwise', () => {
+    const registry = new MetricsRegistry();
+    const { logger, lines } = recordingLogger();
+    logPolicyEvents(registry, logger, { levels: { saturated: 'error' }, summaryInterval: 0 });
+    const { policy, emit } = describedPolicy({ kind: 'limit', name: 'l', logs: [SATURATED] });
+    registry.track(policy);
+    emit('saturated', { key: 'k' });
+    expect(lines).toEqual([['error', { policy: 'l', kind: 'limit', event: 'saturated', key: 'k' }, 'limit "l" saturated for key k']]);
+
+    const busy = new MetricsRegistry();
+    busy.track(new CircuitBreaker({ name: 'b' }));
+    expect(() => logPolicyEvents(busy, logger, { levels: { saturated: 'error' } })).toThrow(
+      new RangeError('logPolicyEvents levels: unknown event "saturated", expected one of "stateChange", "rejected", "giveUp", "retry", "timeout", "fallback"'),
+    );
+  });
 });
 
 describe('logPolicyEvents: unsubscribing and failures of the logger', () => {
@@ -303,6 +322,31 @@ describe('logPolicyEvents: unsubscribing and failures of the logger', () => {
     breaker.reset();
     await logClock.advance(5_000);
     expect(lines).toHaveLength(written);
+  });
+
+  it('writes no summary line when nothing repeated in the window it stops', async () => {
+    const { breaker, logClock, lines, stop } = openBreaker();
+    await breaker.execute(down).catch(() => undefined);
+    await breaker.execute(() => 'refused').catch(() => undefined);
+    expect(lines.map(([, fields]) => (fields as { event: string }).event)).toEqual(['stateChange', 'rejected']);
+    expect(logClock.armed).toBe(1);
+    stop();
+    expect(lines).toHaveLength(2);
+    expect(logClock.armed).toBe(0);
+  });
+
+  it('touches no timer of its clock when it stops with summaryInterval 0', async () => {
+    const breakerClock = manualClock();
+    const logClock = manualClock();
+    const breaker = new CircuitBreaker({ name: 'p', failureThreshold: 1, clock: breakerClock.clock });
+    const { logger, lines } = recordingLogger();
+    const stop = logPolicyEvents(breaker, logger, { summaryInterval: 0, clock: logClock.clock });
+    await breaker.execute(down).catch(() => undefined);
+    await breaker.execute(() => 'refused').catch(() => undefined);
+    expect(() => stop()).not.toThrow();
+    expect(lines).toHaveLength(2);
+    expect(logClock.setTimeout).not.toHaveBeenCalled();
+    expect(logClock.clearTimeout).not.toHaveBeenCalled();
   });
 
   it('unsubscribes every policy of a stack', () => {
@@ -342,6 +386,31 @@ describe('logPolicyEvents: unsubscribing and failures of the logger', () => {
     expect(clock.armed).toBe(1); // and the next interval is under way
   });
 
+  it.each(['object-first', 'message-first'] as const)('says on the console that the logger failed, when it throws or rejects (%s)', async (style) => {
+    vi.stubGlobal('reportError', undefined);
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const thrown = new Error('sink down');
+    const rejected = new Error('sink rejected');
+    const logger: PolicyLogger = {
+      info: () => Promise.reject(rejected),
+      warn: () => {
+        throw thrown;
+      },
+      error: () => undefined,
+    };
+    const fallback = withFallback('cached', { name: 'f' });
+    const breaker = new CircuitBreaker({ name: 'b' });
+    breaker.isolate();
+    const stack = compose(fallback, breaker);
+    logPolicyEvents(stack, logger, { style, summaryInterval: 0 });
+    await expect(stack.execute(() => 'never runs')).resolves.toBe('cached'); // rejected (warn), then answered (info)
+    await flush();
+    expect(printed.mock.calls).toEqual([
+      ['bulwark: the logger failed', thrown],
+      ['bulwark: the logger failed', rejected],
+    ]);
+  });
+
   it('does not let a pending summary keep a Node process alive', async () => {
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
     const bulkhead = new Bulkhead({ name: 'b', maxConcurrent: 1 });
@@ -363,11 +432,18 @@ describe('logPolicyEvents: bad input', () => {
   const { logger } = recordingLogger();
   it.each([
     ['a logger without error()', breaker, { info() {}, warn() {} }, undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got object'],
+    ['a logger without info()', breaker, { warn() {}, error() {} }, undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got object'],
+    ['a logger without warn()', breaker, { info() {}, error() {} }, undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got object'],
     ['no logger', breaker, null, undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got null'],
+    ['an undefined logger', breaker, undefined, undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got undefined'],
+    ['a string for a logger', breaker, 'console', undefined, TypeError, 'logPolicyEvents(target, logger): logger must have info(), warn() and error() methods, got string'],
+    ['a name with a registry', new MetricsRegistry(), logger, { name: 'x' }, TypeError, 'logPolicyEvents name cannot be given with a MetricsRegistry: its policies are logged under their registry names'],
     ['an unknown style', breaker, logger, { style: 'json' }, RangeError, 'logPolicyEvents style must be one of "object-first", "message-first", got "json"'],
     ['an unknown event', breaker, logger, { levels: { open: 'warn' } }, RangeError, 'logPolicyEvents levels: unknown event "open", expected one of "stateChange", "rejected", "giveUp", "retry", "timeout", "fallback"'],
     ['an unknown level', breaker, logger, { levels: { giveUp: 'loud' } }, RangeError, 'logPolicyEvents levels.giveUp must be one of "info", "warn", "error", "off", got "loud"'],
     ['levels not an object', breaker, logger, { levels: 'warn' }, TypeError, 'logPolicyEvents levels must be an object, got string'],
+    ['levels null', breaker, logger, { levels: null }, TypeError, 'logPolicyEvents levels must be an object, got null'],
+    ['levels an array', breaker, logger, { levels: ['warn'] }, TypeError, 'logPolicyEvents levels must be an object, got an array'],
     ['a negative summaryInterval', breaker, logger, { summaryInterval: -1 }, RangeError, 'logPolicyEvents summaryInterval must be a duration in ms from 0 to 2147483647, got -1'],
     ['a clock without timers', breaker, logger, { clock: { now: () => 0 } }, TypeError, 'logPolicyEvents clock must be a Clock with now(), setTimeout() and clearTimeout(), got an object'],
     ['options that are not an object', breaker, logger, 'loud', TypeError, 'logPolicyEvents options must be an object, got "loud"'],
@@ -375,6 +451,28 @@ describe('logPolicyEvents: bad input', () => {
     ['not a policy', {}, logger, undefined, TypeError, 'logPolicyEvents: expected a bulwark policy or a composed stack, got an object'],
   ])('%s', (_, target, badLogger, options, type, message) => {
     expect(() => logPolicyEvents(target as Policy, badLogger as PolicyLogger, options as LogPolicyEventsOptions)).toThrow(new type(message));
+  });
+});
+
+describe('logPolicyEvents: options that are accepted', () => {
+  it('takes a level left undefined as no level given', async () => {
+    const levels = { stateChange: undefined, rejected: 'error' } as unknown as LogPolicyEventsOptions['levels']; // as JavaScript allows
+    const { breaker, lines } = openBreaker({ levels });
+    await breaker.execute(down).catch(() => undefined);
+    await breaker.execute(() => 'refused').catch(() => undefined);
+    expect(lines.map(([level, fields]) => [level, (fields as { event: string }).event])).toEqual([
+      ['warn', 'stateChange'],
+      ['error', 'rejected'],
+    ]);
+  });
+
+  it('takes a logger that is a function with info(), warn() and error() methods', () => {
+    const { logger, lines } = recordingLogger();
+    const callable = Object.assign(() => undefined, logger);
+    const breaker = new CircuitBreaker({ name: 'b' });
+    logPolicyEvents(breaker, callable);
+    breaker.isolate();
+    expect(lines).toEqual([['warn', { policy: 'b', kind: 'circuit-breaker', event: 'stateChange', from: 'closed', to: 'isolated', reason: 'manual' }, 'circuit breaker "b" isolated (was closed, manual)']]);
   });
 });
 
@@ -409,5 +507,126 @@ describe('logPolicyEvents: logger types', () => {
       ['circuit breaker "b" isolated (was closed, manual)', { policy: 'b', kind: 'circuit-breaker', event: 'stateChange', from: 'closed', to: 'isolated', reason: 'manual' }],
     ]);
     for (const stop of stops) stop();
+  });
+});
+
+/**
+ * A policy of one's own that describes itself as the test says, and whose events the test
+ * emits by hand (`emit`): what logPolicyEvents reads of a kind it does not know.
+ */
+function describedPolicy(description: Omit<PolicyDescription, 'on'> & { on?: false }) {
+  const listeners = new Map<string, Set<(payload: unknown) => void>>();
+  const on = (event: string, listener: (payload: unknown) => void): (() => void) => {
+    const set = listeners.get(event) ?? new Set();
+    listeners.set(event, set);
+    set.add(listener);
+    return () => void set.delete(listener);
+  };
+  const { on: subscribable, ...rest } = description;
+  const full: PolicyDescription = subscribable === false ? rest : { ...rest, on };
+  class Described extends LayerPolicy<void> {
+    protected describe(): PolicyDescription {
+      return full;
+    }
+  }
+  return {
+    policy: new Described(),
+    emit: (event: string, payload: unknown = {}) => {
+      for (const listener of [...(listeners.get(event) ?? [])]) listener(payload);
+    },
+    listening: (event: string) => listeners.get(event)?.size ?? 0,
+  };
+}
+
+const SATURATED: LogDescription = {
+  event: 'saturated',
+  level: 'warn',
+  perCall: true,
+  message: ({ key }: { key: string }, label: string) => `${label} saturated for key ${key}`,
+  fields: ({ key }: { key: string }) => ({ key }),
+};
+
+describe('logPolicyEvents: a policy of your own', () => {
+  it('names it by its kind when it has no label, and counts its repeats as "<event> events" when it has no plural', async () => {
+    const { policy, emit } = describedPolicy({ kind: 'in-flight-limit', name: 'tenants', logs: [SATURATED] });
+    const clock = new CountingClock();
+    const { logger, lines } = recordingLogger();
+    logPolicyEvents(policy, logger, { clock, summaryInterval: 1_000 });
+    emit('saturated', { key: 'a' });
+    emit('saturated', { key: 'b' });
+    emit('saturated', { key: 'c' });
+    await clock.advance(1_000);
+    expect(lines).toEqual([
+      ['warn', { policy: 'tenants', kind: 'in-flight-limit', event: 'saturated', key: 'a' }, 'in-flight-limit "tenants" saturated for key a'],
+      ['warn', { policy: 'tenants', kind: 'in-flight-limit', event: 'saturated', repeated: 2, intervalMs: 1_000 }, 'in-flight-limit "tenants": 2 more saturated events in the last 1000 ms'],
+    ]);
+  });
+
+  it('reads the level of a per-call event from the first event of each window', async () => {
+    const { policy, emit } = describedPolicy({
+      kind: 'limit',
+      label: 'limit',
+      name: 'l',
+      logs: [{ ...SATURATED, level: ({ key }: { key: string }) => (key === 'loud' ? 'error' : 'info') }],
+    });
+    const clock = new CountingClock();
+    const { logger, lines } = recordingLogger();
+    logPolicyEvents(policy, logger, { clock, summaryInterval: 1_000 });
+    emit('saturated', { key: 'loud' });
+    emit('saturated', { key: 'quiet' });
+    await clock.advance(1_000);
+    expect(lines.map(([level, fields]) => [level, (fields as { key?: string; repeated?: number }).key ?? (fields as { repeated: number }).repeated])).toEqual([
+      ['error', 'loud'],
+      ['error', 1],
+    ]);
+  });
+
+  it('accepts a level for the events it describes, and still refuses an event no policy of the target has', () => {
+    const { policy, emit } = describedPolicy({ kind: 'limit', name: 'l', logs: [SATURATED] });
+    const { logger, lines } = recordingLogger();
+    logPolicyEvents(policy, logger, { levels: { saturated: 'error' }, summaryInterval: 0 });
+    emit('saturated', { key: 'k' });
+    expect(lines.map(([level]) => level)).toEqual(['error']);
+    expect(() => logPolicyEvents(policy, logger, { levels: { saturation: 'error' } })).toThrow(
+      new RangeError('logPolicyEvents levels: unknown event "saturation", expected one of "stateChange", "rejected", "giveUp", "retry", "timeout", "fallback", "saturated"'),
+    );
+  });
+
+  it('writes nothing, and throws nothing, for a policy that describes no logs or cannot be subscribed to', () => {
+    const { logger, lines } = recordingLogger();
+    const silent = describedPolicy({ kind: 'silent', name: 's' });
+    const deaf = describedPolicy({ kind: 'deaf', name: 'd', logs: [SATURATED], on: false });
+    const stops = [logPolicyEvents(silent.policy, logger), logPolicyEvents(deaf.policy, logger), logPolicyEvents(compose(silent.policy, deaf.policy), logger)];
+    silent.emit('saturated');
+    deaf.emit('saturated');
+    expect(lines).toEqual([]);
+    for (const stop of stops) stop();
+  });
+
+  it('a message or fields describer that throws is reported: the line is written with the rest', () => {
+    const reported = vi.fn();
+    vi.stubGlobal('reportError', undefined);
+    vi.spyOn(console, 'error').mockImplementation(reported);
+    const broken = new Error('describer broke');
+    const { policy, emit } = describedPolicy({
+      kind: 'limit',
+      name: 'l',
+      logs: [
+        { ...SATURATED, message: () => { throw broken; } },
+        { ...SATURATED, event: 'drained', fields: () => { throw broken; } },
+      ],
+    });
+    const { logger, lines } = recordingLogger();
+    logPolicyEvents(policy, logger, { summaryInterval: 0 });
+    emit('saturated', { key: 'a' });
+    emit('drained', { key: 'b' });
+    expect(lines).toEqual([
+      ['warn', { policy: 'l', kind: 'limit', event: 'saturated', key: 'a' }, 'limit "l": saturated'],
+      ['warn', { policy: 'l', kind: 'limit', event: 'drained' }, 'limit "l" saturated for key b'],
+    ]);
+    expect(reported.mock.calls).toEqual([
+      ['bulwark: the log message of a "saturated" event failed', broken],
+      ['bulwark: the log fields of a "drained" event failed', broken],
+    ]);
   });
 });

@@ -32,6 +32,7 @@ export interface LatencySnapshot {
  */
 export function bucketOf(bounds: readonly number[], ms: number): number {
   const count = bounds.length;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: for a latency the tracker passes (a number ≥ 0, never NaN) the linear scan and the binary search find the same bucket; the length only picks the faster.
   if (count <= 16) {
     let at = 0;
     while (at < count && ms > (bounds[at] as number)) at++;
@@ -57,11 +58,15 @@ export function estimateQuantile(q: number, bounds: readonly number[], cumulativ
   if (total === 0) return 0;
   const rank = q * total;
   let bucket = 0;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: the guard only stops at the +Infinity bucket, whose cumulative count (the total) is never below the rank.
   while (bucket < bounds.length && (cumulative[bucket] ?? 0) < rank) bucket++;
   if (bucket === bounds.length) return bounds[bounds.length - 1] ?? 0;
   const upper = bounds[bucket] ?? 0;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: only bounds[0] can be 0 (bounds are ≥ 0 and ascending), and there the interpolation from 0 to 0 gives 0 as well.
   if (bucket === 0 && upper <= 0) return upper;
+  // Stryker disable next-line ConditionalExpression: at bucket 0, `bounds[-1] ?? 0` is 0 too.
   const lower = bucket === 0 ? 0 : (bounds[bucket - 1] ?? 0);
+  // Stryker disable next-line ConditionalExpression: at bucket 0, `cumulative[-1] ?? 0` is 0 too.
   const below = bucket === 0 ? 0 : (cumulative[bucket - 1] ?? 0);
   const inBucket = (cumulative[bucket] ?? 0) - below;
   // Twelve significant digits: the interpolation's float noise (425.00000000000006) is not a

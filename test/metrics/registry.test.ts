@@ -4,6 +4,7 @@ import {
   BulkheadRejectedError,
   CircuitBreaker,
   CircuitOpenError,
+  LayerPolicy,
   MetricsRegistry,
   TimeoutError,
   compose,
@@ -13,6 +14,7 @@ import {
   type CallSample,
   type MetricsSnapshot,
   type Policy,
+  type PolicyDescription,
   type PolicyKind,
   type PolicyMetricsSnapshot,
 } from '../../src/index.js';
@@ -58,6 +60,22 @@ function observerOf(policy: object): CallObserver | undefined {
   return stepsOf(policy as PolicyBase<unknown>)[0]?.observer;
 }
 
+
+/** A policy of one's own that describes itself as the test says (its events are never emitted here). */
+function described(description: PolicyDescription): Policy {
+  class Described extends LayerPolicy<void> {
+    protected describe(): PolicyDescription {
+      return description;
+    }
+  }
+  return new Described();
+}
+
+/** Makes `console.error` the place where reported errors go (no `reportError`), and returns its spy. */
+function reportsOnConsole() {
+  vi.stubGlobal('reportError', undefined);
+  return vi.spyOn(console, 'error').mockImplementation(() => {});
+}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -248,6 +266,62 @@ describe('MetricsRegistry: latency histogram', () => {
     expect(buckets).toEqual(expected);
   });
 
+  it('counts a call whose start the clock could not read, with a latency of 0', async () => {
+    reportsOnConsole();
+    let reads = 0;
+    const registry = new MetricsRegistry({
+      now: () => {
+        if (++reads === 1) throw new Error('clock broke');
+        return 1_000;
+      },
+    });
+    const timeout = withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    await expect(timeout.execute(() => 'ok')).resolves.toBe('ok');
+    const t = entry(registry.snapshot(), 'timeout', 't');
+    expect(counters(t)).toEqual({ ...zero, calls: 1, successes: 1 });
+    expect([t.latency.count, t.latency.sum, t.latency.buckets[0]]).toEqual([1, 0, { le: 1, count: 1 }]);
+  });
+
+  it('counts a call whose clock read -Infinity at its start with a latency of 0, so the sum stays finite', async () => {
+    const readings = [-Infinity, 5, 10, 14];
+    const registry = new MetricsRegistry({ now: () => readings.shift() ?? NaN });
+    const timeout = withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    await timeout.execute(() => 1);
+    await timeout.execute(() => 2);
+    const { latency } = entry(registry.snapshot(), 'timeout', 't');
+    expect([latency.count, latency.sum]).toEqual([2, 4]);
+  });
+
+  it('uses performance.now by default, read again when fake timers replace Date', async () => {
+    let time = 0;
+    vi.useFakeTimers({ toFake: ['Date'] }); // Date changes: the registry looks performance up again
+    vi.stubGlobal('performance', { now: () => time });
+    const registry = new MetricsRegistry();
+    const timeout = withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    await timeout.execute(() => {
+      time += 7.25;
+    });
+    expect(entry(registry.snapshot(), 'timeout', 't').latency.sum).toBe(7.25);
+  });
+
+  it('uses Date.now where there is no performance', async () => {
+    vi.stubGlobal('performance', undefined);
+    vi.resetModules(); // a registry module that has not looked its default clock up yet
+    const fresh = await import('../../src/index.js');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(1_000);
+    const registry = new fresh.MetricsRegistry();
+    const timeout = fresh.withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    await timeout.execute(() => {
+      vi.setSystemTime(1_012);
+    });
+    expect(entry(registry.snapshot(), 'timeout', 't').latency.sum).toBe(12);
+  });
+
   it('reads a clock that steps back as a latency of 0, never negative', async () => {
     const time = handTime();
     const registry = new MetricsRegistry({ now: time.now });
@@ -368,6 +442,28 @@ describe('MetricsRegistry: gauges', () => {
     const idle = entry(registry.snapshot(), 'bulkhead', 'pool');
     expect([idle.active, idle.queued]).toEqual([0, 0]);
     expect(Object.keys(entry(registry.snapshot(), 'retry', 'pool'))).toEqual(['name', 'kind', 'calls', 'successes', 'failures', 'rejections', 'timeouts', 'retries', 'fallbacks', 'latency']);
+  });
+});
+
+describe('MetricsRegistry: gauges of a policy of your own', () => {
+  it('reports gauges that cannot be read, and takes the snapshot without them', () => {
+    const printed = reportsOnConsole();
+    const broken = new Error('gauges broke');
+    const registry = new MetricsRegistry();
+    registry.track(
+      described({
+        kind: 'pool',
+        name: 'p',
+        gauges: [{ field: 'idle', prometheus: 'pool_idle', otel: 'pool.idle', description: 'Idle.', unit: '{conn}', type: 'count' }],
+        readGauges: () => {
+          throw broken;
+        },
+      }),
+    );
+    const pool = entry(registry.snapshot(), 'pool', 'p');
+    expect(pool.idle).toBeUndefined();
+    expect(counters(pool)).toEqual(zero);
+    expect(printed.mock.calls).toEqual([['bulwark: the gauges of pool "p" failed', broken]]);
   });
 });
 
@@ -514,6 +610,42 @@ describe('MetricsRegistry: tracking and untracking', () => {
     }
   });
 
+  it('keeps counting in every registry that stays when one of three leaves', async () => {
+    const registries = [0, 1, 2].map(() => new MetricsRegistry({ now: handTime().now }));
+    const timeout = withTimeout(1_000, { name: 't' });
+    const untracks = registries.map((registry) => registry.track(timeout));
+    untracks[1]?.();
+    await timeout.execute(() => 1);
+    expect(registries.map((registry) => registry.snapshot().policies.map((policy) => policy.calls))).toEqual([[1], [], [1]]);
+    untracks[0]?.();
+    await timeout.execute(() => 1);
+    expect(registries.map((registry) => registry.snapshot().policies.map((policy) => policy.calls))).toEqual([[], [], [2]]);
+    untracks[2]?.();
+    expect(observerOf(timeout)).toBeUndefined();
+  });
+
+  it('gives two registries on one clock the same latency: the clock is read once per start and once per end', async () => {
+    let reads = 0;
+    const now = (): number => ++reads; // every read is 1 ms later
+    const first = new MetricsRegistry({ now });
+    const second = new MetricsRegistry({ now });
+    const timeout = withTimeout(1_000, { name: 't' });
+    first.track(timeout);
+    second.track(timeout);
+    await timeout.execute(() => 1);
+    expect(reads).toBe(2);
+    expect([first, second].map((registry) => entry(registry.snapshot(), 'timeout', 't').latency.sum)).toEqual([1, 1]);
+  });
+
+  it('tracks a policy composed twice into one stack once', async () => {
+    const registry = new MetricsRegistry({ now: handTime().now });
+    const timeout = withTimeout(1_000, { name: 't' });
+    const stack = compose(timeout, timeout);
+    registry.track(stack);
+    await stack.execute(() => 1);
+    expect(registry.snapshot().policies.map((policy) => `${policy.kind}:${policy.name}:${policy.calls}`)).toEqual(['timeout:t:2']);
+  });
+
   it('ignores a call that started before its policy was tracked', async () => {
     const registry = new MetricsRegistry({ now: handTime().now });
     const timeout = withTimeout(1_000, { name: 't' });
@@ -553,6 +685,7 @@ describe('MetricsRegistry: tracking and untracking', () => {
     await writes.execute(() => 2);
     expect(registry.snapshot().policies.map((policy) => `${policy.kind}:${policy.name}:${policy.calls}`)).toEqual(['timeout:reads:1', 'bulkhead:pool:2', 'timeout:writes:1']);
     untrackReads();
+    untrackReads(); // a second call does nothing: it does not take the writes' hold on the shared bulkhead
     expect(registry.snapshot().policies.map((policy) => `${policy.kind}:${policy.name}`)).toEqual(['bulkhead:pool', 'timeout:writes']);
     untrackWrites();
     expect(registry.snapshot().policies).toEqual([]);
@@ -670,6 +803,62 @@ describe('MetricsRegistry: onCall', () => {
     expect(counters(entry(registry.snapshot(), 'bulkhead', 'x'))).toEqual({ ...zero, calls: 1, successes: 1 });
   });
 
+  it('says on the console which callback failed: an onCall listener, an observer beside the registry', async () => {
+    const printed = reportsOnConsole();
+    const bulkhead = new Bulkhead({ name: 'x', maxConcurrent: 1 });
+    const thrownAtEnd = new Error('observer broke at the end');
+    setObserver(bulkhead, {
+      now: () => 0,
+      started: () => 1,
+      finished: () => {
+        throw thrownAtEnd;
+      },
+    });
+    const registry = new MetricsRegistry({ now: handTime().now });
+    registry.track(bulkhead);
+    const thrown = new Error('listener broke');
+    const rejected = new Error('async listener rejected');
+    registry.onCall(() => {
+      throw thrown;
+    });
+    registry.onCall(() => Promise.reject(rejected));
+    await expect(bulkhead.execute(() => 'ok')).resolves.toBe('ok');
+    await flushMicrotasks();
+    expect(printed.mock.calls).toEqual([
+      ['bulwark: a call observer failed', thrownAtEnd],
+      ['bulwark: an "onCall" listener failed', thrown],
+      ['bulwark: an "onCall" listener failed', rejected],
+    ]);
+    expect(counters(entry(registry.snapshot(), 'bulkhead', 'x'))).toEqual({ ...zero, calls: 1, successes: 1 });
+
+    const startsBroken = new Bulkhead({ name: 'y', maxConcurrent: 1 });
+    const thrownAtStart = new Error('observer broke at the start');
+    setObserver(startsBroken, {
+      now: () => 0,
+      started: () => {
+        throw thrownAtStart;
+      },
+      finished: () => undefined,
+    });
+    registry.track(startsBroken);
+    printed.mockClear();
+    await startsBroken.execute(() => 'ok');
+    expect(printed.mock.calls[0]).toEqual(['bulwark: a call observer failed', thrownAtStart]);
+  });
+
+  it('keeps the other listeners when one unsubscribes', async () => {
+    const registry = new MetricsRegistry({ now: handTime().now });
+    const timeout = withTimeout(1_000, { name: 't' });
+    registry.track(timeout);
+    const kept = vi.fn();
+    const dropped = vi.fn();
+    registry.onCall(kept);
+    const unsubscribe = registry.onCall(dropped);
+    unsubscribe();
+    await timeout.execute(() => 1);
+    expect([kept.mock.calls.length, dropped.mock.calls.length]).toEqual([1, 0]);
+  });
+
   it('a now() that throws is reported and the call goes on', async () => {
     const reported = vi.fn();
     vi.stubGlobal('reportError', reported);
@@ -707,8 +896,36 @@ describe('MetricsRegistry: bad input', () => {
     expect(() => registry.track(compose())).toThrow(/the stack has no named bulwark policy/);
     expect(() => registry.track(new CircuitBreaker(), { name: '' })).toThrow(new RangeError('track name must not be empty'));
     expect(() => registry.track(new CircuitBreaker(), { name: 5 as unknown as string })).toThrow(new TypeError('track name must be a string, got 5'));
-    expect(() => registry.track(new CircuitBreaker({ name: 'ok' }), 'name' as never)).toThrow(TypeError);
+    expect(() => registry.track(new CircuitBreaker({ name: 'ok' }), 'name' as never)).toThrow(new TypeError('track options must be an object, got "name"'));
+    // a name of '' is no name, nor one that is not a string (a policy of your own written in JavaScript)
+    expect(() => registry.track(described({ kind: 'pool', name: 7 as never }))).toThrow(new TypeError('track: the pool has no name; build it with { name } or pass { name } here'));
+    expect(() => registry.track(new CircuitBreaker({ name: '' }))).toThrow(new TypeError('track: the circuit-breaker has no name; build it with { name } or pass { name } here'));
+    expect(() => registry.track(compose(new CircuitBreaker({ name: '' })))).toThrow(new TypeError('track: the stack has no named bulwark policy; build its policies with { name } or pass { name } here'));
     expect(registry.snapshot().policies).toEqual([]);
+  });
+
+  const reserved = '"name", "kind", "calls", "successes", "failures", "rejections", "latency"';
+  const counter = (field: unknown) => ({ field, event: 'e', unit: '1', description: 'd' }) as never;
+  const gauge = (field: unknown) => ({ field, prometheus: 'g', otel: 'g', description: 'd', unit: '1', type: 'count' }) as never;
+  it.each([
+    ...['name', 'kind', 'calls', 'successes', 'failures', 'rejections', 'latency'].map((field) => [`a counter named ${field}`, { counters: [counter(field)] }, `"${field}"`] as const),
+    ['a gauge named latency', { gauges: [gauge('latency')] }, '"latency"'],
+    ['an empty field', { counters: [counter('')] }, '""'],
+    ['a field that is not a string', { gauges: [gauge(3)] }, '3'],
+    ['a counter and a gauge on one field', { counters: [counter('drops')], gauges: [gauge('drops')] }, '"drops"'],
+  ] as const)('refuses a policy whose description has %s, alone or in a stack', (_, metrics, shown) => {
+    const registry = new MetricsRegistry();
+    const message = `track: the pool describes a counter or gauge named ${shown}; each needs a field of its own, not one of ${reserved}`;
+    expect(() => registry.track(described({ kind: 'pool', name: 'p', ...metrics }))).toThrow(new TypeError(message));
+    expect(() => registry.track(compose(described({ kind: 'pool', name: 'p', ...metrics })))).toThrow(new TypeError(message));
+    expect(registry.snapshot().policies).toEqual([]);
+  });
+
+  it('tracks a policy whose counters and gauges each have a field of their own', () => {
+    const registry = new MetricsRegistry();
+    registry.track(described({ kind: 'pool', name: 'p', counters: [counter('drops')], gauges: [gauge('idle')], readGauges: () => ({ idle: 3 }) }));
+    const pool = entry(registry.snapshot(), 'pool', 'p');
+    expect([pool.drops, pool.idle]).toEqual([0, 3]);
   });
 
   it.each([
@@ -726,7 +943,7 @@ describe('MetricsRegistry: bad input', () => {
 
   it('refuses a now that is not a function, options that are not an object, and an onCall listener that is not a function', () => {
     expect(() => new MetricsRegistry({ now: 5 as unknown as () => number })).toThrow(new TypeError('MetricsRegistry now must be a function, got 5'));
-    expect(() => new MetricsRegistry('fast' as never)).toThrow(TypeError);
+    expect(() => new MetricsRegistry('fast' as never)).toThrow(new TypeError('MetricsRegistry options must be an object, got "fast"'));
     expect(() => new MetricsRegistry().onCall('x' as never)).toThrow(new TypeError('onCall listener must be a function, got "x"'));
   });
 

@@ -501,10 +501,45 @@ describe('renderPrometheus', () => {
   });
 
   it('writes non-finite gauge values the way Prometheus reads them', () => {
-    const text = renderPrometheus({ timestamp: 0, policies: [policySnapshot('b', 'circuit-breaker', { failureRate: NaN, slowCallRate: Infinity })] });
+    const text = renderPrometheus({ timestamp: 0, policies: [policySnapshot('b', 'circuit-breaker', { failureRate: NaN, slowCallRate: Infinity }), policySnapshot('c', 'circuit-breaker', { failureRate: -Infinity })] });
     expect(text).toContain('bulwark_circuit_failure_ratio{policy="b",kind="circuit-breaker"} NaN\n');
     expect(text).toContain('bulwark_circuit_slow_call_ratio{policy="b",kind="circuit-breaker"} +Inf\n');
+    expect(text).toContain('bulwark_circuit_failure_ratio{policy="c",kind="circuit-breaker"} -Inf\n');
     parseExposition(text);
+  });
+
+  it('writes the families a snapshot\'s own catalog describes: HELP escaped, one family for a field two kinds share, a state gauge\'s defaults', () => {
+    const drops = { field: 'drops', event: 'drop', unit: '{drop}', description: 'Calls dropped: a \\ b\nsecond line' };
+    const snapshot: MetricsSnapshot = {
+      timestamp: 0,
+      policies: [
+        { ...policySnapshot('a', 'shedder'), drops: 2, mode: 'draining', active: 9 },
+        { ...policySnapshot('b', 'limiter'), drops: 5 },
+      ],
+      kinds: {
+        shedder: {
+          refuses: false,
+          counters: [drops],
+          gauges: [
+            { field: 'mode', prometheus: 'shedder_mode', otel: 'shedder.mode', description: 'The mode.', unit: '1', type: 'state' },
+            { field: 'active', prometheus: 'shedder_active_calls', otel: 'shedder.active', description: 'Calls in it.', unit: '{call}', type: 'count' },
+          ],
+        },
+        limiter: { refuses: false, counters: [drops], gauges: [] },
+      },
+    };
+    const text = renderPrometheus(snapshot);
+    const lines = text.split('\n');
+    expect(lines.filter((line) => line.includes('drops_total'))).toEqual([
+      '# HELP bulwark_drops_total Calls dropped: a \\\\ b\\nsecond line',
+      '# TYPE bulwark_drops_total counter',
+      'bulwark_drops_total{policy="a",kind="shedder"} 2',
+      'bulwark_drops_total{policy="b",kind="limiter"} 5',
+    ]);
+    expect(lines.filter((line) => line.startsWith('bulwark_shedder_'))).toEqual(['bulwark_shedder_mode{policy="a",kind="shedder",state="draining"} 1', 'bulwark_shedder_active_calls{policy="a",kind="shedder"} 9']);
+    // the shedder's `active` is its own gauge, not a bulkhead's
+    expect(text).not.toContain('bulkhead_active_calls');
+    expect(parseExposition(text).get('bulwark_drops_total')?.help).toBe('Calls dropped: a \\ b\nsecond line');
   });
 
   it('refuses two policies of one kind and name: their series would collide', () => {
@@ -519,11 +554,19 @@ describe('renderPrometheus', () => {
     const broken = { ...policySnapshot('db', 'retry'), retries: '3' } as unknown as PolicyMetricsSnapshot;
     expect(() => renderPrometheus({ timestamp: 0, policies: [broken] })).toThrow(new TypeError('The snapshot\'s retries of policy 0 ("db") must be a number, got "3"'));
     const noName = { ...policySnapshot('db', 'retry'), name: 7 } as unknown as PolicyMetricsSnapshot;
-    expect(() => renderPrometheus({ timestamp: 0, policies: [noName] })).toThrow(TypeError);
+    expect(() => renderPrometheus({ timestamp: 0, policies: [noName] })).toThrow(new TypeError("The snapshot's name of policy 0 must be a string, got 7"));
+    const latency = (value: unknown): MetricsSnapshot => ({ timestamp: 0, policies: [policySnapshot('ok', 'retry'), { ...policySnapshot('db', 'retry'), latency: value } as unknown as PolicyMetricsSnapshot] });
+    expect(() => renderPrometheus(latency(null))).toThrow(new TypeError('The snapshot\'s latency of policy 1 ("db") must be an object with a buckets array, got null'));
+    expect(() => renderPrometheus(latency({ count: 1, sum: 1 }))).toThrow(new TypeError('The snapshot\'s latency of policy 1 ("db") must be an object with a buckets array, got an object'));
+    const good = policySnapshot('db', 'retry', {}, [3]).latency;
+    expect(() => renderPrometheus(latency({ ...good, count: '1' }))).toThrow(new TypeError('The snapshot\'s latency.count of policy 1 ("db") must be a number, got "1"'));
+    expect(() => renderPrometheus(latency({ ...good, sum: undefined }))).toThrow(new TypeError('The snapshot\'s latency.sum of policy 1 ("db") must be a number, got undefined'));
+    expect(() => renderPrometheus(latency({ ...good, buckets: [{ le: '5', count: 1 }] }))).toThrow(new TypeError('The snapshot\'s latency.buckets[].le of policy 1 ("db") must be a number, got "5"'));
+    expect(() => renderPrometheus(latency({ ...good, buckets: [{ le: 5, count: null }] }))).toThrow(new TypeError('The snapshot\'s latency.buckets[].count of policy 1 ("db") must be a number, got null'));
   });
 
   it.each([
-    [{ prefix: 42 }, TypeError, /prefix must be a string, got 42/],
+    [{ prefix: 42 }, TypeError, /^renderPrometheus\(\) prefix must be a string, got 42$/],
     [{ prefix: '1abc' }, RangeError, /prefix must match .* got "1abc"/],
     [{ prefix: 'a-b_' }, RangeError, /prefix must match/],
     [{ prefix: 'bulwark ' }, RangeError, /prefix must match/],
@@ -532,7 +575,7 @@ describe('renderPrometheus', () => {
     [{ constantLabels: { '1a': 'x' } }, RangeError, /label name must match .* got "1a"/],
     [{ constantLabels: { 'a-b': 'x' } }, RangeError, /label name must match/],
     [{ constantLabels: { a: 'x', __meta: 'x' } }, RangeError, /not start with "__", got "__meta"/],
-    [{ constantLabels: { policy: 'x' } }, RangeError, /"policy" is a label bulwark sets itself/],
+    [{ constantLabels: { policy: 'x' } }, RangeError, /^renderPrometheus\(\) constantLabels: "policy" is a label bulwark sets itself \(policy, kind, state, le\)$/],
     [{ constantLabels: { le: 'x' } }, RangeError, /"le" is a label bulwark sets itself/],
     [{ constantLabels: { state: 'x' } }, RangeError, /"state" is a label bulwark sets itself/],
     [{ constantLabels: { kind: 'x' } }, RangeError, /"kind" is a label bulwark sets itself/],
@@ -547,7 +590,7 @@ describe('renderPrometheus', () => {
 
   it.each([[null], [undefined], [42], [{}], [{ policies: 'none' }], [{ snapshot: 'not a function' }]])('refuses a source that is neither a registry nor a snapshot: %j', (source) => {
     expect(() => renderPrometheus(source as unknown as MetricsSnapshot)).toThrow(TypeError);
-    expect(() => renderPrometheus(source as unknown as MetricsSnapshot)).toThrow(/expected a MetricsRegistry/);
+    expect(() => renderPrometheus(source as unknown as MetricsSnapshot)).toThrow(/^renderPrometheus\(\): expected a MetricsRegistry \(an object with snapshot\(\)\) or a snapshot \(an object with policies\), got /);
   });
 });
 
@@ -662,7 +705,7 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     const url = await serve(prometheusHandler(registry));
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toBe(PROMETHEUS_CONTENT_TYPE);
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(response.headers.get('cache-control')).toBe('no-store');
     const body = await response.text();
     expect(response.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
@@ -689,8 +732,12 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     const post = await fetch(`${url}/metrics`, { method: 'POST', body: 'x' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(await post.text()).toBe('Method Not Allowed\n');
+    expect(post.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const other = await fetch(`${url}/metrics/extra`);
     expect(other.status).toBe(404);
+    expect(await other.text()).toBe('Not Found\n');
+    expect(other.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     // Every answer, not only the metrics: a cache must neither keep one nor serve it for another Accept.
     for (const answer of [post, other, await fetch(`${url}/metrics`)]) {
       expect([answer.headers.get('cache-control'), answer.headers.get('vary')]).toEqual(['no-store', 'Accept']);
@@ -778,6 +825,11 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     expect(answer({ url: '/metrics' })).toBe(200);
     expect(answer({ method: 'GET' })).toBe(404);
     expect(answer({ method: 'DELETE', url: '/metrics' })).toBe(405);
+    // without a url, the request is for "/"
+    const root = prometheusHandler({ snapshot: handMadeSnapshot }, { path: '/' });
+    const response = { statusCode: 0, setHeader: () => undefined, end: () => undefined };
+    root({ method: 'GET' }, response);
+    expect(response.statusCode).toBe(200);
   });
 
   it('checks its options when it is made, not at the first scrape', () => {
@@ -788,7 +840,8 @@ describe('prometheusHandler (node:http, Express, Connect)', () => {
     expect(() => prometheusHandler(registry, { prefix: '9' })).toThrow(/prometheusHandler\(\) prefix must match/);
     expect(() => prometheusHandler(registry, { route: '/m' } as never)).toThrow(/has no option "route"/);
     expect(() => prometheusHandler(handMadeSnapshot() as never)).toThrow(/expected a MetricsRegistry \(an object with snapshot\(\)\), got an object/);
-    expect(() => prometheusHandler(undefined as never)).toThrow(TypeError);
+    expect(() => prometheusHandler(undefined as never)).toThrow(new TypeError('prometheusHandler(): expected a MetricsRegistry (an object with snapshot()), got undefined'));
+    expect(() => prometheusHandler(Object.assign(() => undefined, { snapshot: handMadeSnapshot }) as never)).toThrow(new TypeError('prometheusHandler(): expected a MetricsRegistry (an object with snapshot()), got a function'));
   });
 });
 
@@ -815,6 +868,7 @@ describe('prometheusFetchHandler (fetch-style servers)', () => {
     const post = handler(new Request('http://localhost/metrics', { method: 'POST', body: 'x' }));
     expect(post?.status).toBe(405);
     expect(post?.headers.get('allow')).toBe('GET, HEAD');
+    expect(await post?.text()).toBe('Method Not Allowed\n');
   });
 
   it('chains with ?? in front of an application, with its own path and labels', async () => {
