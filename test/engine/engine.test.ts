@@ -147,6 +147,43 @@ describe('execute, wrap and compose refuse what they cannot use, with a TypeErro
 
   it.each<[unknown, string]>([
     [null, 'null'],
+    [5, 'number'],
+    ['fast', 'string'],
+    [true, 'boolean'],
+  ])('execute(fn, %s) rejects without running fn: options must be an object', async (options, got) => {
+    const fn = vi.fn(() => 'ran');
+    const run = withTimeout(100).execute(fn, options as never);
+    await expect(run).rejects.toThrow(new TypeError(`execute(fn, options): options must be an object, got ${got}`));
+    await expect(run).rejects.toBeInstanceOf(TypeError);
+    expect(fn).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('execute(fn, signal), the shape cockatiel uses, rejects without running fn and says to pass { signal }', async () => {
+    const fn = vi.fn(() => 'ran');
+    const run = compose(retryWithBackoff()).execute(fn, new AbortController().signal as never);
+    await expect(run).rejects.toThrow(new TypeError('execute(fn, options): got an AbortSignal; pass it as execute(fn, { signal })'));
+    await expect(run).rejects.toBeInstanceOf(TypeError);
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it('execute(fn, options) with a key other than signal rejects without running fn, even beside a signal', async () => {
+    const fn = vi.fn(() => 'ran');
+    const run = withTimeout(100).execute(fn, { signal: new AbortController().signal, timeout: 5 } as never);
+    await expect(run).rejects.toThrow(new TypeError('execute(fn, options) has no option "timeout"; known options: "signal"'));
+    await expect(run).rejects.toBeInstanceOf(TypeError);
+    expect(fn).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('execute(fn, {}) and execute(fn, { signal: undefined }) run fn as execute(fn) does', async () => {
+    const policy = withTimeout(100);
+    await expect(policy.execute(() => 'plain', {})).resolves.toBe('plain');
+    await expect(policy.execute(() => 'no signal', { signal: undefined })).resolves.toBe('no signal');
+  });
+
+  it.each<[unknown, string]>([
+    [null, 'null'],
     [42, 'number'],
     ['fn', 'string'],
   ])('execute(%s) rejects: fn must be a function', async (fn, got) => {

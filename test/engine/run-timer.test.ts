@@ -2,8 +2,9 @@
 // A timeout around it checks whether the call is still pending only after those hops, so a
 // call that answered at once arms no timer: a timer per call would cost more than the call.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LayerPolicy, compose, hedge, withTimeout, type LayerCall, type PolicyDescription } from '../../src/index.js';
+import { LayerPolicy, TimeoutError, compose, hedge, withTimeout, type LayerCall, type PolicyDescription } from '../../src/index.js';
 import { chaosFault } from '../../src/chaos/index.js';
+import { track } from '../fixtures/promises.js';
 
 class PassByRun extends LayerPolicy<void> {
   protected override run(call: LayerCall): Promise<unknown> {
@@ -54,5 +55,22 @@ describe('a timeout around a policy with its own run', () => {
     expect(settled).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(await outcome).toMatchObject({ name: 'TimeoutError', timeout: 50 });
+  });
+});
+
+describe('a timeout around the function itself', () => {
+  it('stamps its deadline one microtask after the function returned: synchronous work later in that turn does not push it back', async () => {
+    vi.useFakeTimers();
+    const outcome = track(withTimeout(50).execute(() => new Promise(() => {})));
+    // Two microtasks after the call started, the same turn runs 30 ms of synchronous work.
+    void Promise.resolve()
+      .then(() => {})
+      .then(() => vi.advanceTimersByTime(30));
+    await vi.advanceTimersByTimeAsync(19);
+    expect(outcome.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(outcome.error).toMatchObject({ timeout: 50, message: 'Operation timed out after 50 ms' });
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
