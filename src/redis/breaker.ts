@@ -341,16 +341,18 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     }
     const gen = typeof token === 'number' ? token : token.gen;
     if (gen !== this.view.gen) return; // admitted before a change: stale news
-    this.told(failed, error, isResult, this.view.state);
     // A success with no failure to reset and no window to fill is no news: reported later, it
     // would reset failures other replicas reported after it happened.
     if (failed || slow || !this.batch.noNews(this.view.shared)) {
-      if (this.batch.record(failed, slow, this.view.gen, this.view.shared)) {
+      const couldOpen = this.batch.record(failed, slow, this.view.gen, this.view.shared);
+      this.told(failed, error, isResult, this.view.state); // once counted: `failure` tells the count with it
+      if (couldOpen) {
         this.link.flush();
         return;
       }
-    } else if (this.view.pushing) {
-      return;
+    } else {
+      this.told(failed, error, isResult, this.view.state);
+      if (this.view.pushing) return;
     }
     // Without pushes the reports are also how this replica hears of changes: one per interval while it has calls.
     this.link.scheduleFlush();

@@ -19,6 +19,7 @@ export class StoreHealth {
   /** When Redis was last found down, or last asked while down (this replica's clock, ms). */
   lastProbe = 0;
   /** True while the probe's answer is awaited: other calls decide locally meanwhile. */
+  // Stryker disable next-line BooleanLiteral: read only while Redis is down, and the only way down is failed(), which sets it to false first
   private probing = false;
   private readonly probeInterval: number;
   private readonly signals: StoreSignals;
@@ -42,6 +43,7 @@ export class StoreHealth {
 
   /** Redis answered: `storeUp` if it was down. */
   answered(): void {
+    // Stryker disable next-line BooleanLiteral: after this call Redis is up, and while it is up probing is not read; failed() resets it on the way down
     this.probing = false;
     if (this.up) return;
     this.up = true;
@@ -52,6 +54,7 @@ export class StoreHealth {
   failed(error: RedisStoreError): void {
     this.probing = false;
     this.lastProbe = Date.now();
+    // Stryker disable next-line ConditionalExpression: the emitter returns at once when nobody listens; the guard only spares building the payload
     if (this.signals.has('storeError')) this.signals.emit('storeError', { error });
     if (!this.up) return;
     this.up = false;

@@ -249,6 +249,47 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(b.stats().failureRate).toBeGreaterThanOrEqual(0.5);
   });
 
+  it('a batch is reported at once when, with the shared window as last read, it reaches a rate that opens the circuit, and not before', async () => {
+    const name = `rate-now-${family}-${unique++}`;
+    const options = { failureThreshold: Infinity, failureRate: { threshold: 0.5, minimumCalls: 10, window: { calls: 10 } }, syncInterval: 60_000 };
+    const a = await replica(name, options);
+    for (let i = 0; i < 5; i++) await a.execute(ok);
+    await a.flush();
+    const counting = counted(await client(family));
+    const b = new RedisCircuitBreaker(counting.client, { name, ...options, subscriber: (await client(family)).client });
+    await settle(b.execute(boom)); // reads the shared window: 5 calls, no failure
+    await vi.waitFor(() => expect(counting.trips()).toBeGreaterThan(0));
+    await tick(20);
+    const read = counting.trips();
+    // 9 calls, 4 failures: below minimumCalls, and 4 of 10 below the threshold after one more success.
+    for (let i = 0; i < 3; i++) await settle(b.execute(boom));
+    await tick(20);
+    expect(counting.trips()).toBe(read);
+    expect(a.stats().state).toBe('closed');
+    // The 10th call, a failure: 5 of 10 = 0.5, the threshold; reported at once (syncInterval is a minute).
+    await settle(b.execute(boom));
+    await until(a, 'open');
+    expect(counting.trips()).toBe(read + 1);
+  });
+
+  it('slow calls: a batch is reported at once when its slow calls reach slowCall.rateThreshold with the shared window', async () => {
+    const name = `slow-now-${family}-${unique++}`;
+    const options = { failureThreshold: Infinity, failureRate: { threshold: 1, minimumCalls: 4, window: { calls: 10 } }, slowCall: { duration: 5, rateThreshold: 0.5 }, syncInterval: 60_000 };
+    const a = await replica(name, options);
+    await a.execute(ok);
+    await a.execute(ok);
+    await a.flush();
+    const b = await replica(name, options);
+    const changes: string[] = [];
+    a.on('stateChange', ({ from, to, reason }) => changes.push(`${from}→${to} ${reason}`));
+    await b.execute(() => tick(15)); // 3 calls, 1 slow: nothing to report yet
+    await tick(30);
+    expect(a.stats().state).toBe('closed');
+    await b.execute(() => tick(15)); // 4 calls, 2 slow: 0.5
+    await until(a, 'open');
+    expect(changes).toEqual(['closed→open slow-call-rate']);
+  });
+
   it('a failure rate over a shared time window, and slow calls counted across replicas', async () => {
     const name = `slow-${family}-${unique++}`;
     const options = { failureThreshold: Infinity, failureRate: { threshold: 1, minimumCalls: 4, window: { duration: 10_000, buckets: 5 } }, slowCall: { duration: 5, rateThreshold: 0.5 }, syncInterval: 20 };
@@ -353,6 +394,30 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(await raw.command('HGET', a.key, 'cf')).toBe('3');
     await a.flush(); // nothing pending: no round trip, no change
     expect(a.stats().consecutiveFailures).toBe(3);
+  });
+
+  it('the failure event counts consecutive failures across the fleet: the shared count plus this replica\'s since, reset by a success', async () => {
+    const name = `consecutive-${family}-${unique++}`;
+    const options = { syncInterval: 60_000, failureThreshold: 100 };
+    const a = await replica(name, options);
+    const counts: number[] = [];
+    a.on('failure', ({ consecutiveFailures }) => counts.push(consecutiveFailures));
+    await a.execute(ok);
+    await settle(a.execute(boom));
+    await settle(a.execute(boom));
+    await a.execute(ok);
+    await settle(a.execute(boom));
+    expect(counts).toEqual([1, 2, 1]);
+    await a.flush();
+    // A cold replica reads the shared count with its first call, and counts on from it.
+    const b = await replica(name, options);
+    const fromB: number[] = [];
+    b.on('failure', ({ consecutiveFailures }) => fromB.push(consecutiveFailures));
+    await settle(b.execute(boom));
+    await settle(b.execute(boom));
+    await b.execute(ok);
+    await settle(b.execute(boom));
+    expect(fromB).toEqual([2, 3, 1]);
   });
 
   it('close() waits for reports already sent: a trial\'s success reaches Redis before the connection may close', async () => {
@@ -518,6 +583,66 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
       expect(breaker.state).toBe('closed');
       expect(await breaker.execute(ok)).toBe('ran');
       expect(events).toEqual(['down', 'open failure-threshold', 'up', 'closed restored']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a cold replica whose Redis never answered: the local breaker decides from a closed circuit, and its changes are announced', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client(family, server.port);
+      await server.stop();
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'never-up', failureThreshold: 2, recoveryTimeout: 60_000, timeout: 50, probeInterval: 10_000 });
+      const changes: string[] = [];
+      breaker.on('stateChange', ({ from, to, reason }) => changes.push(`${from}→${to} ${reason}`));
+      expect(await breaker.execute(ok)).toBe('ran');
+      expect(breaker.storeUp).toBe(false);
+      await settle(breaker.execute(boom));
+      await settle(breaker.execute(boom));
+      expect(breaker.state).toBe('open');
+      expect(changes).toEqual(['closed→open failure-threshold']);
+      expect(await settle(breaker.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('Redis stopped while the circuit is open: the local breaker goes on open until the shared retryAt, quietly; isolate() and reset() apply to it', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client(family, server.port);
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'down-open', failureThreshold: 1, recoveryTimeout: 60_000, timeout: 50, probeInterval: 30, syncInterval: 20 });
+      await settle(breaker.execute(boom));
+      await vi.waitFor(() => expect(breaker.state).toBe('open'), { timeout: 2_000, interval: 2 });
+      const changes: string[] = [];
+      breaker.on('stateChange', ({ from, to, reason }) => changes.push(`${from}→${to} ${reason}`));
+      await server.stop();
+      await vi.waitFor(
+        async () => {
+          await settle(breaker.execute(ok));
+          expect(breaker.storeUp).toBe(false);
+        },
+        { timeout: 2_000, interval: 5 },
+      );
+      expect(breaker.state).toBe('open');
+      const ran = vi.fn(ok);
+      const refused = (await settle(breaker.execute(ran))) as { error: CircuitOpenError };
+      expect(ran).not.toHaveBeenCalled();
+      expect(refused.error).toBeInstanceOf(CircuitOpenError);
+      expect(refused.error.state).toBe('open');
+      expect(refused.error.retryAfter).toBeGreaterThan(55_000);
+      expect(refused.error.retryAfter).toBeLessThanOrEqual(60_000);
+      expect(changes).toEqual([]); // for the callers nothing changed
+      await breaker.isolate();
+      expect(breaker.state).toBe('isolated');
+      const isolated = (await settle(breaker.execute(ran))) as { error: CircuitOpenError };
+      expect(isolated.error).toBeInstanceOf(CircuitOpenError);
+      expect(isolated.error.state).toBe('isolated');
+      await breaker.reset();
+      expect(breaker.state).toBe('closed');
+      expect(await breaker.execute(ran)).toBe('ran');
+      expect(ran).toHaveBeenCalledTimes(1);
     } finally {
       await server.close();
     }

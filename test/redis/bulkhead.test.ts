@@ -69,6 +69,25 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisBulkhead with %s', (famil
     expect(await first).toBe('ran');
   });
 
+  it('a call running past leaseTime keeps its slot: its lease is renewed, so another replica is still refused; once it ends the slot is free', async () => {
+    const name = `renew-${family}-${unique++}`;
+    const c = await client(family);
+    const a = make(c, { name, maxConcurrent: 1, leaseTime: 60 });
+    const b = make(await client(family), { name, maxConcurrent: 1, leaseTime: 60 });
+    const g = gate();
+    const running = a.execute(g.work);
+    await eventually(() => a.active === 1);
+    await sleep(200); // more than three lease times
+    expect(await held(c, a)).toBe(1);
+    const refused = await settle(b.execute(() => 'no'));
+    expect((refused as { error: BulkheadRejectedError }).error).toBeInstanceOf(BulkheadRejectedError);
+    expect((refused as { error: BulkheadRejectedError }).error.reason).toBe('full');
+    g.end();
+    expect(await running).toBe('ran');
+    await eventually(async () => (await held(c, a)) === 0);
+    expect(await b.execute(() => 'ran')).toBe('ran');
+  });
+
   it('aborts free the slot: while asking, while queued, and while running (once the work ends)', async () => {
     const name = `abort-${family}-${unique++}`;
     const c = await client(family);
@@ -233,5 +252,41 @@ describe('RedisBulkhead observed and configured', () => {
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, failClosed: 1 as never })).toThrow(TypeError);
     expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, concurrency: 2 } as never)).toThrow(/concurrency.*"maxConcurrent"/s);
     expect(new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1e9, maxQueue: Infinity, queueTimeout: Infinity, leaseTime: 3 }).key).toBe('{bulwark:x}:slots');
+  });
+
+  const KNOWN = 'known options: "name", "maxConcurrent", "maxQueue", "queueTimeout", "retryInterval", "leaseTime", "timeout", "probeInterval", "failClosed"';
+  it('a misspelt option: a TypeError naming it, the nearest, and every option it has', () => {
+    expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurent: 1 } as never)).toThrow(
+      new TypeError(`RedisBulkhead has no option "maxConcurent" (did you mean "maxConcurrent"?); ${KNOWN}`),
+    );
+  });
+
+  it.each([
+    ['concurrency', 'maxConcurrent'],
+    ['limit', 'maxConcurrent'],
+    ['maxConcurrentCalls', 'maxConcurrent'],
+    ['permitLimit', 'maxConcurrent'],
+    ['maxConcurrentLeases', 'maxConcurrent'],
+    ['queueLimit', 'maxQueue'],
+    ['maxWait', 'queueTimeout'],
+    ['maxWaitDuration', 'queueTimeout'],
+    ['ttl', 'leaseTime'],
+    ['leaseDuration', 'leaseTime'],
+  ])('another library\'s option %s: a TypeError naming ours, %s', (peer, ours) => {
+    expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, [peer]: 1 } as never)).toThrow(
+      new TypeError(`RedisBulkhead has no option "${peer}" (another library's name: bulwark's is "${ours}"); ${KNOWN}`),
+    );
+  });
+
+  it('a clock option: a TypeError saying time is the Redis server\'s', () => {
+    expect(() => new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1, clock: {} } as never)).toThrow(
+      new TypeError(`RedisBulkhead has no option "clock" (another library's name: bulwark's is none: time is the Redis server's); ${KNOWN}`),
+    );
+  });
+
+  it('on() accepts its four events and names them for any other', () => {
+    const b = new RedisBulkhead(fake, { name: 'x', maxConcurrent: 1 });
+    for (const event of ['rejected', 'storeError', 'storeDown', 'storeUp'] as const) expect(b.on(event, () => {})).toBeTypeOf('function');
+    expect(() => b.on('delayed' as never, () => {})).toThrow(new TypeError('Unknown event "delayed": expected one of "rejected", "storeError", "storeDown", "storeUp"'));
   });
 });

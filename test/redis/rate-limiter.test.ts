@@ -3,7 +3,7 @@
  * iovalkey): the shared bucket, reservations within maxWait, and the store's failure modes
  * (stopped, paused with SIGSTOP, restarted with its script cache flushed).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MetricsRegistry, RateLimitedError, compose, isRateLimitedError, isRefusal, logPolicyEvents, retryWithBackoff, withTimeout, CircuitBreaker, type PolicyLogger } from '../../src/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
 import { RedisRateLimiter, RedisStoreError, type RedisRateLimiterOptions } from '../../src/redis/index.js';
@@ -227,6 +227,14 @@ describe('RedisRateLimiter options', () => {
     expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, failClosed: 'yes' as never })).toThrow(TypeError);
     expect(() => new RedisRateLimiter(fake, { name: '', rate: 1 })).toThrow();
   });
+  it.each(['interval', 'leaseTime'] as const)('%s: a TypeError for a value not a number, a RangeError for one not a finite duration > 0, each naming the value', (option) => {
+    const make = (value: unknown) => () => new RedisRateLimiter(fake, { name: 'x', rate: 1, [option]: value } as never);
+    expect(make('5')).toThrow(new TypeError(`RedisRateLimiter ${option} must be a number, got "5"`));
+    for (const value of [0, -1, -Infinity, Infinity, NaN]) {
+      expect(make(value)).toThrow(new RangeError(`RedisRateLimiter ${option} must be a finite duration in ms > 0, got ${value}`));
+    }
+    expect(new RedisRateLimiter(fake, { name: 'x', rate: 1, [option]: Number.MIN_VALUE })[option]).toBe(Number.MIN_VALUE);
+  });
   it('names ours for the peers\' option names', () => {
     expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, points: 5 } as never)).toThrow(/points.*"rate"/s);
     expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, reservoir: 5 } as never)).toThrow(/reservoir/);
@@ -234,5 +242,100 @@ describe('RedisRateLimiter options', () => {
   it('accepts the extremes', () => {
     expect(new RedisRateLimiter(fake, { name: 'x', rate: 1, interval: 1e-3, burst: 1, maxWait: 0 }).key).toBe('{bulwark:x}:rate');
     expect(new RedisRateLimiter(fake, { name: 'x', rate: 1e9, burst: 1e9, maxWait: 2_147_483_647, timeout: 1 }).rate).toBe(1e9);
+  });
+});
+
+/**
+ * The store's ups and downs with a scripted client (its script calls counted) and a mocked
+ * `Date`: exactly when a replica asks Redis again while it is down.
+ */
+describe('RedisRateLimiter while Redis is down: one probe per probeInterval', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function scripted() {
+    let trips = 0;
+    let answer: () => Promise<unknown> = () => Promise.reject(new Error('connection refused'));
+    const run = async () => {
+      trips++;
+      return answer();
+    };
+    return {
+      client: { evalsha: run, eval: run },
+      trips: () => trips,
+      answer: (next: () => Promise<unknown>) => (answer = next),
+    };
+  }
+
+  it('fail-open: the others decide locally; the next probe goes probeInterval after the last failure; storeDown and storeUp once, storeError per failure', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(1_000_000);
+    const redis = scripted();
+    const limiter = new RedisRateLimiter(redis.client, { name: 'probe', rate: 1_000, probeInterval: 1_000, timeout: 60_000 });
+    const seen: string[] = [];
+    limiter.on('storeError', ({ error }) => seen.push(`storeError ${error.message}`));
+    limiter.on('storeDown', ({ error }) => seen.push(`storeDown ${error.message}`));
+    limiter.on('storeUp', () => seen.push('storeUp'));
+    expect(await limiter.execute(ok)).toBe('ran'); // Redis failed: the local limiter let it in
+    expect(redis.trips()).toBe(1);
+    expect(seen).toEqual(['storeError RedisRateLimiter: Redis failed: connection refused', 'storeDown RedisRateLimiter: Redis failed: connection refused']);
+    expect(limiter.storeUp).toBe(false);
+    vi.setSystemTime(1_000_999);
+    expect(await limiter.execute(ok)).toBe('ran');
+    expect(redis.trips()).toBe(1);
+    // probeInterval after the failure: this call is the probe, and its answer is slow.
+    vi.setSystemTime(1_001_000);
+    let fail!: (error: Error) => void;
+    redis.answer(() => new Promise((_, reject) => (fail = reject)));
+    const probe = limiter.execute(ok);
+    await vi.waitFor(() => expect(redis.trips()).toBe(2));
+    // While its answer is awaited, no other call asks, even past another probeInterval.
+    vi.setSystemTime(1_002_100);
+    expect(await limiter.execute(ok)).toBe('ran');
+    expect(redis.trips()).toBe(2);
+    vi.setSystemTime(1_002_300);
+    fail(new Error('still down'));
+    expect(await probe).toBe('ran');
+    expect(seen.slice(2)).toEqual(['storeError RedisRateLimiter: Redis failed: still down']);
+    // The next probe is counted from that failure, not from when the probe asked.
+    vi.setSystemTime(1_003_299);
+    expect(await limiter.execute(ok)).toBe('ran');
+    expect(redis.trips()).toBe(2);
+    vi.setSystemTime(1_003_300);
+    redis.answer(async () => [1, 0, 0]);
+    expect(await limiter.execute(ok)).toBe('ran');
+    expect(redis.trips()).toBe(3);
+    expect(seen.slice(3)).toEqual(['storeUp']);
+    expect(limiter.storeUp).toBe(true);
+    // Shared again: every call asks Redis.
+    await limiter.execute(ok);
+    await limiter.execute(ok);
+    expect(redis.trips()).toBe(5);
+    expect(seen).toHaveLength(4);
+  });
+
+  it('failClosed: a call refused while the probe is out is told to retry when the next probe may go', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(2_000_000);
+    const redis = scripted();
+    const limiter = new RedisRateLimiter(redis.client, { name: 'probe-closed', rate: 1_000, probeInterval: 1_000, timeout: 60_000, failClosed: true });
+    const refusals: number[] = [];
+    limiter.on('rejected', ({ retryAfter }) => refusals.push(retryAfter));
+    expect(await settle(limiter.execute(ok))).toMatchObject({ error: expect.any(RedisStoreError) });
+    vi.setSystemTime(2_000_400);
+    const refused = await settle(limiter.execute(ok));
+    expect((refused as { error: RedisStoreError }).error).toEqual(new RedisStoreError('RedisRateLimiter: Redis is down and failClosed is set'));
+    // The probe asks at 2 001 000 and its answer is slow: a call 250 ms later waits 750 ms.
+    vi.setSystemTime(2_001_000);
+    let fail!: (error: Error) => void;
+    redis.answer(() => new Promise((_, reject) => (fail = reject)));
+    const probe = settle(limiter.execute(ok));
+    await vi.waitFor(() => expect(redis.trips()).toBe(2));
+    vi.setSystemTime(2_001_250);
+    await settle(limiter.execute(ok));
+    expect(refusals).toEqual([1_000, 600, 750]);
+    fail(new Error('still down'));
+    expect(await probe).toMatchObject({ error: expect.any(RedisStoreError) });
   });
 });
