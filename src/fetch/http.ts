@@ -46,11 +46,11 @@ export function isTransientStatus(status: number): boolean {
 
 /** True when `headers` (a `Headers`, an array of pairs, or a record) has a header `name` (lower case). */
 export function hasHeader(headers: unknown, name: string): boolean {
-  if (headers === undefined || headers === null || typeof headers !== 'object') return false;
-  if (typeof (headers as { has?: unknown }).has === 'function') return (headers as { has(name: string): boolean }).has(name);
-  if (Array.isArray(headers) || typeof (headers as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function') {
+  if (headers === null || typeof headers !== 'object') return false;
+  // Any iterable of pairs (a Headers yields its names in lower case; a Map's `has` would be case-sensitive).
+  if (typeof (headers as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function') {
     for (const pair of headers as Iterable<unknown>) {
-      if (Array.isArray(pair) && typeof pair[0] === 'string' && pair[0].toLowerCase() === name) return true;
+      if (Array.isArray(pair) && String(pair[0]).toLowerCase() === name) return true;
     }
     return false;
   }

@@ -18,7 +18,7 @@ import {
   type RetryOptions,
 } from 'bulwark';
 import * as validate from '../shared/validate.js';
-import type { FetchFunction, FetchResponse } from './http.js';
+import { isTransientStatus, type FetchFunction, type FetchResponse } from './http.js';
 import { isTransientResponse } from './transient.js';
 
 /** Retry options of a resilient fetch: those of `retryWithBackoff`, but for what it sets itself. */
@@ -254,6 +254,7 @@ function breakerGroup(options: FetchBreakerOptions | undefined, maxOrigins: numb
 }
 
 function transientOption(value: unknown): { isTransient: (response: FetchResponse) => boolean; custom: boolean } {
+  // Stryker disable next-line BooleanLiteral: checking a boolean answer for a promise returns it as it is
   if (value === undefined) return { isTransient: defaultTransient, custom: false };
   if (typeof value === 'function') return { isTransient: value as (response: FetchResponse) => boolean, custom: true };
   if (Array.isArray(value)) {
@@ -261,14 +262,14 @@ function transientOption(value: unknown): { isTransient: (response: FetchRespons
       if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`resilientFetch transient must list HTTP statuses (whole numbers from 100 to 999), got ${validate.show(status)}`);
     }
     const statuses = new Set<number>(value as number[]);
+    // Stryker disable next-line BooleanLiteral: checking a boolean answer for a promise returns it as it is
     return { isTransient: (response) => statuses.has(response.status), custom: false };
   }
   throw new TypeError(`resilientFetch transient must be a list of statuses or a function of the response, got ${validate.show(value)}`);
 }
 
 function defaultTransient(response: FetchResponse): boolean {
-  const status = response.status;
-  return status >= 500 ? status <= 599 : status === 408 || status === 429;
+  return isTransientStatus(response.status);
 }
 
 function nonEmpty(name: string): string {

@@ -82,6 +82,39 @@ describe('metrics', () => {
   });
 });
 
+describe('each origin\'s policies', () => {
+  const answer = async (_input: string): Promise<Response> => new Response('');
+  const stackOf = (options: Parameters<typeof resilientFetch>[0]): string[][] => {
+    const registry = new MetricsRegistry();
+    resilientFetch({ fetch: answer, ...options, metrics: registry }).policyOf('https://a.test/x');
+    return registry.snapshot().policies.map((policy) => [policy.name!, policy.kind]);
+  };
+
+  it('are composed outermost first: total timeout, bulkhead, retry, hedge, rate limit, breaker, attempt timeout', () => {
+    expect(stackOf({ name: 'api', hedge: { delay: 10 }, rateLimit: { rate: 5 }, bulkhead: { maxConcurrent: 2 } })).toEqual([
+      ['api:https://a.test', 'fetch'],
+      ['api:https://a.test:total', 'timeout'],
+      ['api:https://a.test', 'bulkhead'],
+      ['api:https://a.test', 'retry'],
+      ['api:https://a.test', 'hedge'],
+      ['api:https://a.test', 'rate-limiter'],
+      ['api:https://a.test', 'circuit-breaker'],
+      ['api:https://a.test:attempt', 'timeout'],
+    ]);
+  });
+
+  it('leave out what is turned off: no timeout of Infinity, no retry, no breaker', () => {
+    expect(stackOf({ totalTimeout: Infinity, attemptTimeout: Infinity, retry: false, breaker: false })).toEqual([['fetch:https://a.test', 'fetch']]);
+    expect(stackOf({})).toEqual([
+      ['fetch:https://a.test', 'fetch'],
+      ['fetch:https://a.test:total', 'timeout'],
+      ['fetch:https://a.test', 'retry'],
+      ['fetch:https://a.test', 'circuit-breaker'],
+      ['fetch:https://a.test:attempt', 'timeout'],
+    ]);
+  });
+});
+
 describe('logs', () => {
   it('write the method, origin and status of a failed request, never its path, query string or headers', async () => {
     handle.server.otherwise({ status: 503, body: 'no' });
@@ -113,6 +146,33 @@ describe('logs', () => {
     const failed = logger.lines.find((line) => line.fields['event'] === 'requestFailed');
     expect(failed?.fields).toMatchObject({ method: 'GET', origin: handle.server.origin, attempts: 2, error: { name: 'TypeError' } });
     expect(JSON.stringify(logger.lines)).not.toContain('secret');
+  });
+
+  it('write each line whole: a response at the level asked, a transient answer and a network failure after 1 attempt', async () => {
+    const answers = [200, 503, 0];
+    let made = 0;
+    const handMade = async (_input: string, _init?: RequestInit): Promise<Response> => {
+      const status = answers[made++]!;
+      if (status === 0) throw new TypeError('fetch failed');
+      return new Response('', { status });
+    };
+    const registry = new MetricsRegistry();
+    const logger = capture();
+    const stop = logPolicyEvents(registry, logger, { summaryInterval: 0, levels: { response: 'info' } });
+    const api = resilientFetch({ fetch: handMade, name: 'orders', retry: false, metrics: registry });
+    await api('https://a.test/1', { method: 'POST' });
+    await api('https://a.test/2');
+    const error = await api('https://a.test/3').catch((caught: unknown) => caught);
+    stop();
+    const policy = 'orders:https://a.test';
+    expect(logger.lines.filter((line) => line.fields['event'] !== 'stateChange').map(({ level, fields, message }) => ({ level, fields, message }))).toEqual([
+      { level: 'info', fields: expect.objectContaining({ event: 'response', method: 'POST', origin: 'https://a.test', status: 200, attempts: 1 }), message: `fetch "${policy}": POST https://a.test answered 200 (1 attempt)` },
+      { level: 'info', fields: expect.objectContaining({ event: 'response', method: 'GET', origin: 'https://a.test', status: 503, attempts: 1 }), message: `fetch "${policy}": GET https://a.test answered 503 (1 attempt)` },
+      { level: 'warn', fields: expect.objectContaining({ event: 'requestFailed', method: 'GET', origin: 'https://a.test', status: 503, attempts: 1 }), message: `fetch "${policy}": GET https://a.test answered 503 after 1 attempt` },
+      { level: 'warn', fields: expect.objectContaining({ event: 'requestFailed', method: 'GET', origin: 'https://a.test', attempts: 1, error: { name: 'TypeError', message: 'fetch failed' } }), message: `fetch "${policy}": GET https://a.test failed after 1 attempt: fetch failed` },
+    ]);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(logger.lines.find((line) => line.fields['event'] === 'requestFailed' && 'error' in line.fields)?.fields).not.toHaveProperty('status');
   });
 
   it('are not written for a caller\'s abort', async () => {
