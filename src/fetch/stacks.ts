@@ -123,7 +123,9 @@ function buildStack(settings: Settings, origin: string, breaker: CircuitBreaker 
   const hedging = settings.hedge === undefined ? undefined : hedge({ ...settings.hedge, hedgeOnResult: hedgeOnResult, ...timed });
   const inner = [limiter, breaker, attempt];
   const once = stack([policy, total, bulkhead, ...inner]);
+  // Stryker disable next-line ConditionalExpression: without a retry, stack() drops the undefined member: a second composition of the policies of `once`
   const retrying = retry === undefined ? once : stack([policy, total, bulkhead, retry, ...inner]);
+  // Stryker disable next-line ConditionalExpression: without hedging, the same policies as `retrying`, tracked as the same members
   const hedged = hedging === undefined ? undefined : stack([policy, total, bulkhead, retry, hedging, ...inner]);
   const built: OriginStack = { origin, policy, breaker, hedged, retrying, once, untrack: undefined };
   if (settings.metrics !== undefined) {
@@ -200,6 +202,7 @@ export class Origins {
       // Counts as a use of the origin, so the group forgets the least recently used ones.
       const breaker = breakers.get(origin);
       if (known !== undefined && known.breaker === breaker) return known;
+      // Stryker disable next-line ConditionalExpression: dropping an origin the client does not hold returns at once
       if (known !== undefined) this.drop(origin);
       const built = buildStack(this.settings, origin, breaker);
       this.stacks.set(origin, built);

@@ -1,7 +1,8 @@
 /**
  * Hedged reads: a slow GET is sent again, the first good answer wins, the loser is aborted
  * (its connection closes) and the body of a loser that answered is cancelled; writes are never
- * hedged; a transient response hedges at once unless it asks to wait.
+ * hedged; a transient response hedges at once unless it asks to wait (and its body is then
+ * cancelled); `policyOf` gives the hedged policies of a hedging client.
  */
 import { resilientFetch } from 'bulwark/fetch';
 import { describe, expect, it } from 'vitest';
@@ -61,5 +62,46 @@ describe('a losing hedge that answered anyway', () => {
     await until(() => cancelled.length === 1);
     expect(cancelled).toEqual([1]);
     expect(response.bodyUsed).toBe(false);
+  });
+});
+
+describe('transient responses that started the next hedge', () => {
+  it('have their bodies cancelled, every one of them, once a later hedge answers', async () => {
+    const cancelled: number[] = [];
+    let made = 0;
+    const twoUnavailable: typeof fetch = async () => {
+      const index = ++made;
+      const body = new ReadableStream({ pull: () => undefined, cancel: () => void cancelled.push(index) });
+      return new Response(body, { status: index <= 2 ? 503 : 200 });
+    };
+    const response = await resilientFetch({ fetch: twoUnavailable, clock, retry: false, hedge: { delay: 60_000, maxHedgedAttempts: 3 } })('https://example.test/');
+    expect(response.status).toBe(200);
+    expect(made).toBe(3);
+    await until(() => cancelled.length === 2);
+    expect(cancelled.sort()).toEqual([1, 2]);
+    expect(response.bodyUsed).toBe(false);
+  });
+});
+
+describe('policyOf', () => {
+  it('gives the hedged policies of a hedging client: a slow function is called again after the delay', async () => {
+    const api = resilientFetch({ fetch: async () => new Response(''), clock, hedge: { delay: 500 } });
+    let calls = 0;
+    const answer = await api.policyOf('https://example.test/x').execute(async ({ signal }) => {
+      calls++;
+      if (calls === 1) await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      return 'second';
+    });
+    expect([answer, calls]).toEqual(['second', 2]);
+  });
+
+  it('gives the retrying policies of a client that does not hedge', async () => {
+    const api = resilientFetch({ fetch: async () => new Response(''), clock, retry: { baseDelay: 10, jitter: 'none' } });
+    let calls = 0;
+    const answer = await api.policyOf('https://example.test/x').execute(async () => {
+      if (++calls === 1) throw new TypeError('fetch failed');
+      return 'again';
+    });
+    expect([answer, calls]).toEqual(['again', 2]);
   });
 });

@@ -6,7 +6,7 @@
 import { MetricsRegistry, isCircuitOpenError, logPolicyEvents, type PolicyLogger } from 'bulwark';
 import { resilientFetch } from 'bulwark/fetch';
 import { renderPrometheus } from 'bulwark/prometheus';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { clock, useServer } from './fixtures.js';
 import { startServer, type TestServer } from './server.js';
 
@@ -78,6 +78,25 @@ describe('metrics', () => {
       expect(reported).toHaveLength(1);
     } finally {
       globalThis.reportError = original;
+    }
+  });
+  it('writes what failed to console.error where there is no reportError: the client\'s name and origin, and the registry\'s error', async () => {
+    const registry = new MetricsRegistry();
+    const original = globalThis.reportError;
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    (globalThis as { reportError?: unknown }).reportError = undefined;
+    try {
+      const ok: typeof fetch = async () => new Response('ok');
+      await resilientFetch({ fetch: ok, name: 'billing', metrics: registry, clock })('https://a.test/');
+      expect((await resilientFetch({ fetch: ok, name: 'billing', metrics: registry, clock })('https://a.test/')).status).toBe(200);
+      expect(errors).toHaveBeenCalledTimes(1);
+      const [message, error] = errors.mock.calls[0]!;
+      expect(message).toBe('bulwark: tracking the policies of "billing:https://a.test" failed');
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toBe('track: another fetch named "billing:https://a.test" is already tracked; give each one its own name');
+    } finally {
+      globalThis.reportError = original;
+      errors.mockRestore();
     }
   });
 });
