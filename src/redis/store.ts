@@ -70,7 +70,7 @@ async function sha1(source: string): Promise<string> {
 }
 
 function isNoScript(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && String((error as { message?: unknown }).message).includes('NOSCRIPT');
+  return String((error as { message?: unknown } | null | undefined)?.message).includes('NOSCRIPT');
 }
 
 /**

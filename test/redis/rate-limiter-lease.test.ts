@@ -385,3 +385,160 @@ describe('RedisRateLimiter leaseSize and leaseTime options', () => {
     expect(make({ rate: 1e9, leaseSize: 1e9, leaseTime: 1e12 })().leaseSize).toBe(1e9);
   });
 });
+
+/**
+ * The lease's dealing of one answer, with a scripted client (each round trip answered by the test)
+ * and the limiter's clock mocked: which call gets which permit, what the replica then holds, and
+ * when it refuses calls itself.
+ */
+describe('RedisRateLimiter leaseSize with a scripted client', () => {
+  /** A client whose round trips wait for the test to answer them, their calls/spare arguments recorded. */
+  function scripted() {
+    const trips: { calls: string; spare: string; answer: (value: unknown) => void; fail: (error: Error) => void }[] = [];
+    const run = (...args: unknown[]) =>
+      new Promise((answer, fail) => trips.push({ calls: args.at(-2) as string, spare: args.at(-1) as string, answer, fail }));
+    return { client: { evalsha: run, eval: run }, trips };
+  }
+  async function until(check: () => boolean): Promise<void> {
+    for (let i = 0; !check(); i++) {
+      if (i > 1_000) throw new Error('never happened');
+      await tick();
+    }
+  }
+  const make = (client: ReturnType<typeof scripted>['client'], options: Partial<RedisRateLimiterOptions> = {}) =>
+    new RedisRateLimiter(client, { name: `scripted-${unique++}`, rate: 10, interval: 10_000, leaseSize: 3, timeout: 60_000, ...options });
+
+  it('calls that failed to catch the round trip in flight take what is free, or wait for the next round trip; calls aborted before it left are not counted', async () => {
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 4 });
+    const reason = new Error('gave up');
+    const early = new AbortController();
+    const first = [settle(l.execute(ok)), settle(l.execute(ok, { signal: early.signal })), settle(l.execute(ok))];
+    early.abort(reason);
+    await until(() => redis.trips.length === 1);
+    expect([redis.trips[0]?.calls, redis.trips[0]?.spare]).toEqual(['2', '3']);
+    // Two calls join while it is out: the answer's last free permit goes to the first of them.
+    const late = [settle(l.execute(ok)), settle(l.execute(ok))];
+    redis.trips[0]?.answer([3, 0, 0]);
+    expect(await Promise.all([...first, late[0]])).toEqual([{ value: 'ran' }, { error: reason }, { value: 'ran' }, { value: 'ran' }]);
+    expect(l.leased).toBe(0);
+    // The other goes on the next round trip, alone.
+    await until(() => redis.trips.length === 2);
+    expect([redis.trips[1]?.calls, redis.trips[1]?.spare]).toEqual(['1', '3']);
+    redis.trips[1]?.answer([2, 0, 0]);
+    expect(await late[1]).toEqual({ value: 'ran' });
+    expect(l.leased).toBe(1);
+  });
+
+  it('the permit of a call aborted in flight goes to the lease, and its reservation to the next call (in order)', async () => {
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 5, maxWait: 1_000 });
+    const delays: number[] = [];
+    l.on('delayed', ({ wait }) => delays.push(wait));
+    const reason = new Error('gave up');
+    const controller = new AbortController();
+    const calls = [settle(l.execute(ok, { signal: controller.signal })), settle(l.execute(ok))];
+    await until(() => redis.trips.length === 1);
+    controller.abort(reason);
+    redis.trips[0]?.answer([3, 0, 0]); // 3 free: the live call takes one, the lease keeps 2
+    expect(await Promise.all(calls)).toEqual([{ error: reason }, { value: 'ran' }]);
+    expect(l.leased).toBe(2);
+    await l.execute(ok);
+    await l.execute(ok);
+    const again = new AbortController();
+    const reserved = [settle(l.execute(ok, { signal: again.signal })), settle(l.execute(ok))];
+    await until(() => redis.trips.length === 2);
+    again.abort(reason);
+    redis.trips[1]?.answer([0, 0, 0, 100_000, 200_000]);
+    expect(await Promise.all(reserved)).toEqual([{ error: reason }, { value: 'ran' }]);
+    expect(delays).toEqual([100]);
+    expect(l.leased).toBe(0);
+  });
+
+  it('holds at most leaseSize − 1 spare permits, usable until exactly leaseTime after the round trip left', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(5_000_000);
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 3, leaseTime: 500 });
+    const call = l.execute(ok);
+    await until(() => redis.trips.length === 1);
+    vi.setSystemTime(5_000_200); // the answer comes 200 ms later: the lease counts from the round trip's start
+    redis.trips[0]?.answer([9, 0, 0]);
+    expect(await call).toBe('ran');
+    expect(l.leased).toBe(2);
+    vi.setSystemTime(5_000_499);
+    expect(l.leased).toBe(2);
+    vi.setSystemTime(5_000_500);
+    expect(l.leased).toBe(0);
+  });
+
+  it('after the server refuses, calls are refused here, with no round trip, until the next permit is within maxWait', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(6_000_000);
+    const redis = scripted();
+    const l = make(redis.client, { rate: 4, interval: 8_000, maxWait: 300 });
+    const rejected: number[] = [];
+    l.on('rejected', ({ retryAfter }) => rejected.push(retryAfter));
+    const asked = settle(l.execute(ok));
+    await until(() => redis.trips.length === 1);
+    // One more call joins while the round trip is out: it was not counted in it.
+    vi.setSystemTime(6_000_010);
+    const joined = settle(l.execute(ok));
+    vi.setSystemTime(6_000_040);
+    redis.trips[0]?.answer([0, 2_000_000, 0]); // the next permit 2 000 ms after the round trip left
+    expect(await asked).toEqual({ error: new RateLimitedError('limit', 2_000, 4, 8_000) });
+    // The bucket is known empty until 6 001 700 (the permit at 6 002 000 less maxWait): the late call is refused too.
+    expect(await joined).toEqual({ error: new RateLimitedError('limit', 1_960, 4, 8_000) });
+    vi.setSystemTime(6_001_699);
+    const here = await settle(l.execute(ok));
+    expect(here).toEqual({ error: new RateLimitedError('limit', 301, 4, 8_000) });
+    expect(redis.trips).toHaveLength(1);
+    expect(rejected).toEqual([2_000, 1_960, 301]);
+    vi.setSystemTime(6_001_700);
+    const next = settle(l.execute(ok));
+    await until(() => redis.trips.length === 2);
+    redis.trips[1]?.answer([0, 0, 0, 300_000]);
+    expect(await next).toEqual({ value: 'ran' });
+  });
+
+  it('a call aborted while its round trip is out, which then fails, takes no local permit and is not refused', async () => {
+    for (const failClosed of [false, true]) {
+      const redis = scripted();
+      const l = make(redis.client, { rate: 2, interval: 60_000, leaseSize: 2, probeInterval: 60_000, failClosed });
+      const rejected: unknown[] = [];
+      l.on('rejected', (event) => rejected.push(event));
+      const reason = new Error('gave up');
+      const controller = new AbortController();
+      const call = settle(l.execute(ok, { signal: controller.signal }));
+      await until(() => redis.trips.length === 1);
+      controller.abort(reason);
+      expect(await call).toEqual({ error: reason });
+      redis.trips[0]?.fail(new Error('connection lost'));
+      await until(() => !l.storeUp);
+      await tick();
+      expect(rejected).toEqual([]);
+      // Fail-open: the local bucket still has both its permits.
+      if (!failClosed) expect([await l.execute(ok), await l.execute(ok)]).toEqual(['ran', 'ran']);
+    }
+  });
+
+  it('while Redis is down, the lease round trip in flight is the probe: other calls decide locally, and a failure hands its callers to the local limiter', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(7_000_000);
+    const redis = scripted();
+    const l = make(redis.client, { rate: 2, interval: 60_000, probeInterval: 1_000, leaseSize: 2 });
+    const first = settle(l.execute(ok));
+    await until(() => redis.trips.length === 1);
+    redis.trips[0]?.fail(new Error('connection lost'));
+    expect(await first).toEqual({ value: 'ran' }); // local: 1 of 2
+    expect(l.storeUp).toBe(false);
+    vi.setSystemTime(7_001_000);
+    const probe = settle(l.execute(ok));
+    await until(() => redis.trips.length === 2);
+    // The probe is out: this call does not wait on it, the local limiter lets it in (2 of 2) at once.
+    expect(await settle(l.execute(ok))).toEqual({ value: 'ran' });
+    redis.trips[1]?.fail(new Error('still down'));
+    expect(await probe).toMatchObject({ error: expect.any(RateLimitedError) }); // the local bucket is spent
+    expect(redis.trips).toHaveLength(2);
+  });
+});

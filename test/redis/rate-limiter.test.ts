@@ -239,6 +239,35 @@ describe('RedisRateLimiter options', () => {
     expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, points: 5 } as never)).toThrow(/points.*"rate"/s);
     expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, reservoir: 5 } as never)).toThrow(/reservoir/);
   });
+  const KNOWN = 'known options: "name", "rate", "interval", "burst", "maxWait", "timeout", "probeInterval", "failClosed", "leaseSize", "leaseTime"';
+  it('a misspelt option: a TypeError naming it, the nearest, and every option it has', () => {
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, maxWiat: 5 } as never)).toThrow(
+      new TypeError(`RedisRateLimiter has no option "maxWiat" (did you mean "maxWait"?); ${KNOWN}`),
+    );
+  });
+  it.each([
+    ['points', '"rate"'],
+    ['duration', '"interval" (in ms, where duration is in seconds)'],
+    ['keyPrefix', '"name"'],
+    ['storeClient', 'the first argument (the client)'],
+    ['execEvenly', '"maxWait" (calls reserve their permit and wait for it)'],
+    ['insuranceLimiter', 'none: a local RateLimiter of the same options stands in while Redis is down ("failClosed": false)'],
+    ['reservoir', '"rate" (the permits of each "interval")'],
+    ['reservoirRefreshAmount', '"rate"'],
+    ['reservoirRefreshInterval', '"interval"'],
+    ['minTime', '"rate" and "interval" (minTime: 100 is rate: 1, interval: 100)'],
+    ['datastore', 'the first argument (the client)'],
+    ['clientOptions', 'the first argument (the client)'],
+    ['id', '"name"'],
+    ['highWater', 'none: calls wait at most "maxWait"'],
+    ['algorithm', 'none: the shared limiter is a token bucket'],
+    ['maxQueue', 'none: calls reserve their permit and wait at most "maxWait"'],
+    ['clock', 'none: time is the Redis server\'s'],
+  ])('another library\'s option %s: a TypeError naming ours, %s', (peer, ours) => {
+    expect(() => new RedisRateLimiter(fake, { name: 'x', rate: 1, [peer]: 1 } as never)).toThrow(
+      new TypeError(`RedisRateLimiter has no option "${peer}" (another library's name: bulwark's is ${ours}); ${KNOWN}`),
+    );
+  });
   it('accepts the extremes', () => {
     expect(new RedisRateLimiter(fake, { name: 'x', rate: 1, interval: 1e-3, burst: 1, maxWait: 0 }).key).toBe('{bulwark:x}:rate');
     expect(new RedisRateLimiter(fake, { name: 'x', rate: 1e9, burst: 1e9, maxWait: 2_147_483_647, timeout: 1 }).rate).toBe(1e9);
@@ -337,5 +366,219 @@ describe('RedisRateLimiter while Redis is down: one probe per probeInterval', ()
     expect(refusals).toEqual([1_000, 600, 750]);
     fail(new Error('still down'));
     expect(await probe).toMatchObject({ error: expect.any(RedisStoreError) });
+  });
+});
+
+/**
+ * The limiter's side of the protocol with a scripted client (no server): the script's arguments,
+ * how each answer is carried out, and what a call that left before the answer leaves behind.
+ */
+describe('RedisRateLimiter with a scripted client', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Waits (on real turns of the event loop, the fake clock left alone) until `check` passes. */
+  async function until(check: () => void): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        check();
+        return;
+      } catch (error) {
+        if (i > 1_000) throw error;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+
+  /** A client whose every script call is recorded and answered by `answer` (by default, granted at once). */
+  function recorded(answer: (args: unknown[]) => Promise<unknown> = async () => [1, 0, 0]) {
+    const calls: unknown[][] = [];
+    const run = (...args: unknown[]) => {
+      calls.push(args);
+      return answer(args);
+    };
+    return { client: { evalsha: run, eval: run }, calls };
+  }
+
+  it('options: name and rate are required, with messages saying why', () => {
+    const { client } = recorded();
+    expect(() => new RedisRateLimiter(client, undefined as never)).toThrow(new TypeError('RedisRateLimiter(client, options): options with name and rate are required, got undefined'));
+    expect(() => new RedisRateLimiter(client, null as never)).toThrow(new TypeError('RedisRateLimiter(client, options): options with name and rate are required, got null'));
+    expect(() => new RedisRateLimiter(client, { rate: 1 } as never)).toThrow(new TypeError('RedisRateLimiter name is required: every replica sharing the limit uses the same name'));
+    expect(() => new RedisRateLimiter(client, { name: 'x' } as never)).toThrow(new TypeError('RedisRateLimiter rate is required (permits per interval)'));
+    expect(() => new RedisRateLimiter(client, { name: '', rate: 1 })).toThrow(new RangeError('RedisRateLimiter name must be a non-empty string, got ""'));
+    expect(() => new RedisRateLimiter(client, { name: 'x', rate: 1, probeInterval: -1 })).toThrow(RangeError);
+  });
+
+  it('each option error names the option and the limiter', () => {
+    const { client } = recorded();
+    const make = (options: object) => () => new RedisRateLimiter(client, { name: 'x', rate: 1, ...options });
+    expect(() => new RedisRateLimiter(undefined as never, { name: 'x', rate: 1 })).toThrow(
+      new TypeError('RedisRateLimiter client must be an ioredis, iovalkey or node-redis (v4+) client or cluster (with evalsha/evalSha and eval), got undefined'),
+    );
+    expect(make({ name: 5 })).toThrow(new TypeError('RedisRateLimiter name must be a string, got 5'));
+    expect(make({ burst: 0 })).toThrow(new RangeError('RedisRateLimiter burst must be a whole number ≥ 1, got 0'));
+    expect(make({ maxWait: -1 })).toThrow(new RangeError('RedisRateLimiter maxWait must be a duration in ms from 0 to 2147483647, got -1'));
+    expect(make({ timeout: -1 })).toThrow(new RangeError('RedisRateLimiter timeout must be a duration in ms from 0 to 2147483647, got -1'));
+    expect(make({ timeout: 0 })).toThrow(new RangeError('RedisRateLimiter timeout must be a finite duration in ms > 0, got 0'));
+    expect(make({ probeInterval: -1 })).toThrow(new RangeError('RedisRateLimiter probeInterval must be a duration in ms from 0 to 2147483647, got -1'));
+    expect(make({ failClosed: 1 })).toThrow(new TypeError('RedisRateLimiter failClosed must be true or false, got 1'));
+  });
+
+  it('failClosed: a call whose round trip failed is refused with that failure, told to retry after probeInterval (with and without a lease)', async () => {
+    for (const leaseSize of [1, 2]) {
+      const { client } = recorded(() => Promise.reject(new Error('connection refused')));
+      const l = new RedisRateLimiter(client, { name: `closed-${leaseSize}`, rate: 2, probeInterval: 700, failClosed: true, leaseSize });
+      const rejected: unknown[] = [];
+      l.on('rejected', (event) => rejected.push(event));
+      const { error } = (await settle(l.execute(ok))) as { error: RedisStoreError };
+      expect(error).toEqual(new RedisStoreError('RedisRateLimiter: Redis failed: connection refused'));
+      expect(rejected).toEqual([{ error, retryAfter: 700 }]);
+    }
+  });
+
+  it('a lease round trip that does not answer within timeout: storeError names the limiter and the timeout', async () => {
+    const { client } = recorded(() => new Promise(() => {}));
+    const l = new RedisRateLimiter(client, { name: 'slow-lease', rate: 2, timeout: 30, leaseSize: 2 });
+    const errors: RedisStoreError[] = [];
+    l.on('storeError', ({ error }) => errors.push(error));
+    expect(await l.execute(ok)).toBe('ran');
+    expect(errors).toEqual([new RedisStoreError('RedisRateLimiter: Redis did not answer within 30 ms')]);
+  });
+
+  it('the defaults in force, and the script gets rate, interval, burst and maxWait on the limit\'s key', async () => {
+    const { client, calls } = recorded();
+    const plain = new RedisRateLimiter(client, { name: 'defaults', rate: 7 });
+    expect({ ...[plain].map(({ interval, burst, maxWait, timeout, probeInterval, failClosed, leaseSize, leaseTime, key }) => ({ interval, burst, maxWait, timeout, probeInterval, failClosed, leaseSize, leaseTime, key }))[0] }).toEqual({
+      interval: 1_000, burst: 7, maxWait: 0, timeout: 100, probeInterval: 1_000, failClosed: false, leaseSize: 1, leaseTime: 1_000, key: '{bulwark:defaults}:rate',
+    });
+    expect(await plain.execute(ok)).toBe('ran');
+    const set = new RedisRateLimiter(client, { name: 'set', rate: 5, interval: 2_000, burst: 9, maxWait: 300, timeout: 50, probeInterval: 20, failClosed: true });
+    expect([set.timeout, set.probeInterval, set.failClosed]).toEqual([50, 20, true]);
+    expect(await set.execute(ok)).toBe('ran');
+    expect(calls.map((args) => args.slice(1))).toEqual([
+      [1, '{bulwark:defaults}:rate', '7', '1000', '7', '0'],
+      [1, '{bulwark:set}:rate', '5', '2000', '9', '300'],
+    ]);
+  });
+
+  it('a lease round trip also gets how many calls wait and how many spare permits to take', async () => {
+    const { client, calls } = recorded(async () => [3, 0, 0]);
+    const l = new RedisRateLimiter(client, { name: 'lease-args', rate: 10, leaseSize: 4 });
+    expect(await Promise.all([l.execute(ok), l.execute(ok), l.execute(ok)])).toEqual(['ran', 'ran', 'ran']);
+    expect(calls.map((args) => args.slice(1))).toEqual([[1, '{bulwark:lease-args}:rate', '10', '1000', '10', '0', '3', '3']]);
+  });
+
+  it('a refusal from the server: RateLimitedError with its retryAfter (µs → ms), the rate and interval, and a rejected event', async () => {
+    const { client } = recorded(async () => [0, 2_500_000, 0]);
+    const l = new RedisRateLimiter(client, { name: 'refused', rate: 4, interval: 10_000 });
+    const rejected: unknown[] = [];
+    l.on('rejected', (event) => rejected.push(event));
+    const { error } = (await settle(l.execute(ok))) as { error: RateLimitedError };
+    expect(error).toEqual(new RateLimitedError('limit', 2_500, 4, 10_000));
+    expect(error.message).toBe('Rate limit of 4 per 10000 ms reached: the next permit is 2500 ms away');
+    expect([error.reason, error.retryAfter, error.rate, error.interval]).toEqual(['limit', 2_500, 4, 10_000]);
+    expect(rejected).toEqual([{ error, retryAfter: 2_500 }]);
+  });
+
+  it('a permit granted now starts the call with no delayed event; one reserved 40 ms away starts it exactly then', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let wait = 0;
+    const { client } = recorded(async () => [1, wait, 0]);
+    const l = new RedisRateLimiter(client, { name: 'granted', rate: 4, timeout: 10_000 });
+    const delayed: unknown[] = [];
+    l.on('delayed', (event) => delayed.push(event));
+    const now = l.execute(ok);
+    await until(() => expect(vi.getTimerCount()).toBe(0)); // the store's timeout goes with the answer
+    expect(await now).toBe('ran');
+    expect(delayed).toEqual([]);
+    wait = 40_000;
+    let started = false;
+    const later = l.execute(() => (started = true));
+    await until(() => expect(delayed).toEqual([{ wait: 40 }]));
+    await vi.advanceTimersByTimeAsync(39);
+    expect(started).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await later).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('aborted while it waits for its reserved permit: answered at once with the reason, its timer gone, the function never run', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { client } = recorded(async () => [1, 5_000_000, 0]);
+    const l = new RedisRateLimiter(client, { name: 'abort-reserved', rate: 4, timeout: 10_000 });
+    const controller = new AbortController();
+    let runs = 0;
+    const call = settle(l.execute(() => ++runs, { signal: controller.signal }));
+    await until(() => expect(vi.getTimerCount()).toBe(1)); // the reservation's timer
+    const reason = new Error('gave up waiting');
+    controller.abort(reason);
+    expect(await call).toEqual({ error: reason });
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(runs).toBe(0);
+  });
+
+  it('aborted while Redis is asked: the answer that comes later arms no timer and emits nothing', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const answers: ((value: unknown) => void)[] = [];
+    const { client } = recorded(() => new Promise((resolve) => answers.push(resolve)));
+    const l = new RedisRateLimiter(client, { name: 'abort-asked', rate: 4, timeout: 10_000 });
+    const events: string[] = [];
+    l.on('delayed', () => events.push('delayed'));
+    l.on('rejected', () => events.push('rejected'));
+    for (const answer of [[1, 5_000_000, 0], [0, 5_000_000, 0]]) {
+      const controller = new AbortController();
+      const call = settle(l.execute(ok, { signal: controller.signal }));
+      await until(() => expect(answers).toHaveLength(1));
+      const reason = new Error('gave up');
+      controller.abort(reason);
+      expect(await call).toEqual({ error: reason });
+      answers.shift()?.(answer);
+      await vi.advanceTimersByTimeAsync(0);
+      // Only the store's own timeout was armed, and the answer cleared it.
+      expect(vi.getTimerCount()).toBe(0);
+    }
+    expect(events).toEqual([]);
+  });
+
+  it('aborted while Redis is asked, which then fails: the local limiter\'s permit stays for the next call (fail-open), nothing is refused (failClosed)', async () => {
+    for (const failClosed of [false, true]) {
+      let fail!: (error: Error) => void;
+      const { client } = recorded(() => new Promise((_, reject) => (fail = reject)));
+      const l = new RedisRateLimiter(client, { name: `abort-failed-${failClosed}`, rate: 1, interval: 60_000, timeout: 10_000, probeInterval: 60_000, failClosed });
+      const rejected: unknown[] = [];
+      l.on('rejected', ({ error }) => rejected.push(error));
+      const controller = new AbortController();
+      const call = settle(l.execute(ok, { signal: controller.signal }));
+      await until(() => expect(fail).toBeTypeOf('function'));
+      const reason = new Error('gave up');
+      controller.abort(reason);
+      expect(await call).toEqual({ error: reason });
+      fail(new Error('connection lost'));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(l.storeUp).toBe(false);
+      expect(rejected).toEqual([]);
+      if (!failClosed) expect(await l.execute(ok)).toBe('ran'); // the local bucket's one permit
+    }
+  });
+
+  it('no answer within timeout: storeError names it, and the call is decided locally', async () => {
+    const { client } = recorded(() => new Promise(() => {}));
+    const l = new RedisRateLimiter(client, { name: 'slow', rate: 1, timeout: 30 });
+    const errors: RedisStoreError[] = [];
+    l.on('storeError', ({ error }) => errors.push(error));
+    expect(await l.execute(ok)).toBe('ran');
+    expect(errors).toEqual([new RedisStoreError('RedisRateLimiter: Redis did not answer within 30 ms')]);
+  });
+
+  it('the redisStoreUp gauge reads 1 while Redis answers', async () => {
+    const { client } = recorded();
+    const l = new RedisRateLimiter(client, { name: 'gauge', rate: 1 });
+    const registry = new MetricsRegistry();
+    registry.track(l);
+    await l.execute(ok);
+    expect(registry.snapshot().policies.find((policy) => policy.kind === 'shared-rate-limiter')).toMatchObject({ name: 'gauge', redisStoreUp: 1 });
   });
 });
