@@ -343,17 +343,14 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     if (gen !== this.view.gen) return; // admitted before a change: stale news
     // A success with no failure to reset and no window to fill is no news: reported later, it
     // would reset failures other replicas reported after it happened.
-    if (failed || slow || !this.batch.noNews(this.view.shared)) {
-      const couldOpen = this.batch.record(failed, slow, this.view.gen, this.view.shared);
-      this.told(failed, error, isResult, this.view.state); // once counted: `failure` tells the count with it
-      if (couldOpen) {
-        this.link.flush();
-        return;
-      }
-    } else {
-      this.told(failed, error, isResult, this.view.state);
-      if (this.view.pushing) return;
+    const news = failed || slow || !this.batch.noNews(this.view.shared);
+    const couldOpen = news && this.batch.record(failed, slow, this.view.gen, this.view.shared);
+    this.told(failed, error, isResult, this.view.state); // once counted: `failure` tells the count with it
+    if (couldOpen) {
+      this.link.flush();
+      return;
     }
+    if (!news && this.view.pushing) return;
     // Without pushes the reports are also how this replica hears of changes: one per interval while it has calls.
     this.link.scheduleFlush();
   }

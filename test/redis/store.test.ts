@@ -191,8 +191,9 @@ describe('runScript: failures and the timeout', () => {
         await vi.advanceTimersByTimeAsync(10);
         expect(await settled).toEqual(new RedisStoreError('Owner: Redis did not answer within 10 ms'));
         fail(new Error('late failure'));
+        // Node reports a rejection left unhandled once the microtasks drain, before the next macrotask.
         vi.useRealTimers();
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setImmediate(resolve));
         vi.useFakeTimers();
       }
       expect(unhandled).toEqual([]);
