@@ -43,10 +43,11 @@ export class OutcomeBatch {
     if (this.settings.windowKind === 'calls') {
       const codes = this.codes;
       codes.push((failed ? 1 : 0) + (slow ? 2 : 0));
-      // Older codes would leave the shared window at once: keep at most twice its size, cut to its size.
-      if (codes.length > 2 * this.settings.windowSize) codes.splice(0, codes.length - this.settings.windowSize);
+      // Older codes would leave the shared window at once: at twice its size, cut to its size.
+      if (codes.length === 2 * this.settings.windowSize) codes.splice(0, this.settings.windowSize);
     }
-    return (failed || slow) && this.couldOpen(shared);
+    // A success too: one that brings the calls to minimumCalls can open it by a rate.
+    return this.couldOpen(shared);
   }
 
   /** Consecutive failures across the fleet, as far as this replica knows. */
@@ -58,8 +59,9 @@ export class OutcomeBatch {
   couldOpen(shared: SharedState | undefined): boolean {
     if (this.calls === 0) return false;
     const settings = this.settings;
-    if (this.failures > 0 && this.consecutiveFailures(shared) >= settings.failureThreshold) return true;
-    if (settings.windowKind === 'none') return false;
+    // A batch with no failure holds a success: its consecutive failures are 0, under any threshold (≥ 1).
+    if (this.consecutiveFailures(shared) >= settings.failureThreshold) return true;
+    // Without a window both rate thresholds are Infinity: no rate below opens it.
     const calls = (shared?.calls ?? 0) + this.calls;
     if (calls < settings.minimumCalls) return false;
     return ((shared?.failures ?? 0) + this.failures) / calls >= settings.failureRateThreshold || ((shared?.slowCalls ?? 0) + this.slow) / calls >= settings.slowCallRateThreshold;

@@ -5,6 +5,7 @@
  * counts, opens, times slow calls and holds trial places exactly as the core does.
  */
 import { CircuitOpenError, type CircuitBreaker, type CircuitState, type CircuitStateChangeReason, type Admission } from 'bulwark';
+import { MAX_TIMER_DELAY } from '../shared/clock.js';
 import { reportUncaught } from '../shared/report.js';
 import type { SharedState } from './breaker-script.js';
 
@@ -55,6 +56,7 @@ export class LocalStandIn {
       .execute(
         () =>
           new Promise<void>((resolve, reject) => {
+            // Stryker disable next-line BooleanLiteral: released() reads it after onValue/onError settled the stand-in (outcome) or set it (notCounted); settle() on a settled stand-in does nothing
             token = { controller, abandoned: false, outcome: (fails) => (fails ? reject(failed) : resolve()), settle: () => resolve() };
             if (waiting.done) {
               // The caller left while the local breaker was deciding: not counted, nothing held.
@@ -62,13 +64,16 @@ export class LocalStandIn {
               resolve();
               return;
             }
+            // Stryker disable next-line BooleanLiteral: only the refusal path reads it after this, and the stand-in of an admitted call rejects with the failure marker or an abort, never a CircuitOpenError; the admission ignores a second answer
             waiting.done = true;
             waiting.admission.grant(token);
           }),
         { signal: controller.signal },
       )
       .catch((error: unknown) => {
-        if (token !== undefined || waiting.done) return;
+        // Answered already (admitted: its outcome goes by the token), or its caller left.
+        if (waiting.done) return;
+        // Stryker disable next-line BooleanLiteral: nothing answers a refused call again (it waits nowhere else); kept for the Waiting contract
         waiting.done = true;
         if (error instanceof CircuitOpenError) rejected(error);
         waiting.admission.refuse(error);
@@ -90,9 +95,10 @@ export class LocalStandIn {
         state,
         consecutiveFailures: shared.consecutiveFailures,
         consecutiveOpens: shared.consecutiveOpens,
+        // Stryker disable next-line ConditionalExpression: restore() drops a closed snapshot's openedAt (a closed breaker has none)
         openedAt: state === 'closed' ? null : openedAt,
         retryAt: state === 'open' ? retryAt : null,
-        breakDuration: opened ? Math.min(retryAt - openedAt, 2 ** 31 - 1) : null,
+        breakDuration: opened ? Math.min(retryAt - openedAt, MAX_TIMER_DELAY) : null,
         trialSuccesses: 0,
         slowCallDuration: null,
         window: null,
