@@ -541,4 +541,83 @@ describe('RedisRateLimiter leaseSize with a scripted client', () => {
     expect(await probe).toMatchObject({ error: expect.any(RateLimitedError) }); // the local bucket is spent
     expect(redis.trips).toHaveLength(2);
   });
+
+  it('reservations go to the waiting calls in order, each with its own wait; a call beyond them is refused with the server\'s retryAfter', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 3, maxWait: 250 });
+    const delays: number[] = [];
+    l.on('delayed', ({ wait }) => delays.push(wait));
+    const order: number[] = [];
+    const calls = [0, 1, 2].map((i) => settle(l.execute(() => order.push(i) && i)));
+    await until(() => redis.trips.length === 1);
+    expect([redis.trips[0]?.calls, redis.trips[0]?.spare]).toEqual(['3', '2']);
+    redis.trips[0]?.answer([0, 300_000, 0, 100_000, 200_000]);
+    expect(await calls[2]).toEqual({ error: new RateLimitedError('limit', 300, 10, 10_000) });
+    expect(delays).toEqual([100, 200]);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(order).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(order).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(order).toEqual([0, 1]);
+    expect(await Promise.all(calls.slice(0, 2))).toEqual([{ value: 0 }, { value: 1 }]);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(l.leased).toBe(0);
+  });
+
+  it('a call that joined after the round trip left is refused only while the next permit is beyond maxWait; from that instant it goes on the next round trip', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(8_000_000);
+    const redis = scripted();
+    const l = make(redis.client, { rate: 4, interval: 8_000, maxWait: 300 });
+    const asked = settle(l.execute(ok));
+    await until(() => redis.trips.length === 1);
+    const joined = settle(l.execute(ok));
+    // The answer comes exactly when the next permit (8 002 000) is maxWait away.
+    vi.setSystemTime(8_001_700);
+    redis.trips[0]?.answer([0, 2_000_000, 0]);
+    expect(await asked).toEqual({ error: new RateLimitedError('limit', 2_000, 4, 8_000) });
+    await until(() => redis.trips.length === 2);
+    expect(redis.trips[1]?.calls).toBe('1');
+    redis.trips[1]?.answer([0, 0, 0, 300_000]);
+    expect(await joined).toEqual({ value: 'ran' });
+  });
+
+  it('while the round trip started by an answer is out, a new call waits for it: never two round trips at once', async () => {
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 2 });
+    const first = settle(l.execute(ok));
+    await until(() => redis.trips.length === 1);
+    const late = settle(l.execute(ok)); // joins while the first round trip is out
+    redis.trips[0]?.answer([1, 0, 0]); // one free permit: the first call's; the late one goes on the next round trip
+    expect(await first).toEqual({ value: 'ran' });
+    await until(() => redis.trips.length === 2);
+    const later = settle(l.execute(ok));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(redis.trips).toHaveLength(2);
+    redis.trips[1]?.answer([2, 0, 0]); // two free: the late call's, and one for the call that joined it
+    expect(await Promise.all([late, later])).toEqual([{ value: 'ran' }, { value: 'ran' }]);
+    expect(redis.trips).toHaveLength(2);
+    expect(l.leased).toBe(0);
+  });
+
+  it('a rejected listener that cancels the rest of the batch: those calls answer with the reason, with no rejected event of their own', async () => {
+    const redis = scripted();
+    const l = make(redis.client, { leaseSize: 2 });
+    const batch = new AbortController();
+    const reason = new Error('batch cancelled');
+    const rejected: unknown[] = [];
+    l.on('rejected', ({ error }) => {
+      rejected.push(error);
+      batch.abort(reason);
+    });
+    // The first call is the batch's lead (its own signal); the two after it are cancelled with the batch.
+    const calls = [settle(l.execute(ok)), settle(l.execute(ok, { signal: batch.signal })), settle(l.execute(ok, { signal: batch.signal }))];
+    await until(() => redis.trips.length === 1);
+    redis.trips[0]?.answer([0, 500_000, 0]);
+    const refusal = new RateLimitedError('limit', 500, 10, 10_000);
+    expect(await Promise.all(calls)).toEqual([{ error: refusal }, { error: reason }, { error: reason }]);
+    expect(rejected).toEqual([refusal]);
+  });
 });

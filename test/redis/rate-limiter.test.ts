@@ -427,9 +427,10 @@ describe('RedisRateLimiter with a scripted client', () => {
   });
 
   it('failClosed: a call whose round trip failed is refused with that failure, told to retry after probeInterval (with and without a lease)', async () => {
+    // A generous timeout: the first call of a run hashes the script first, which a loaded machine may take 100 ms over.
     for (const leaseSize of [1, 2]) {
       const { client } = recorded(() => Promise.reject(new Error('connection refused')));
-      const l = new RedisRateLimiter(client, { name: `closed-${leaseSize}`, rate: 2, probeInterval: 700, failClosed: true, leaseSize });
+      const l = new RedisRateLimiter(client, { name: `closed-${leaseSize}`, rate: 2, probeInterval: 700, failClosed: true, leaseSize, timeout: 10_000 });
       const rejected: unknown[] = [];
       l.on('rejected', (event) => rejected.push(event));
       const { error } = (await settle(l.execute(ok))) as { error: RedisStoreError };
@@ -472,7 +473,7 @@ describe('RedisRateLimiter with a scripted client', () => {
 
   it('a refusal from the server: RateLimitedError with its retryAfter (µs → ms), the rate and interval, and a rejected event', async () => {
     const { client } = recorded(async () => [0, 2_500_000, 0]);
-    const l = new RedisRateLimiter(client, { name: 'refused', rate: 4, interval: 10_000 });
+    const l = new RedisRateLimiter(client, { name: 'refused', rate: 4, interval: 10_000, timeout: 10_000 });
     const rejected: unknown[] = [];
     l.on('rejected', (event) => rejected.push(event));
     const { error } = (await settle(l.execute(ok))) as { error: RateLimitedError };
@@ -508,10 +509,14 @@ describe('RedisRateLimiter with a scripted client', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { client } = recorded(async () => [1, 5_000_000, 0]);
     const l = new RedisRateLimiter(client, { name: 'abort-reserved', rate: 4, timeout: 10_000 });
+    const delayed: unknown[] = [];
+    l.on('delayed', (event) => delayed.push(event));
     const controller = new AbortController();
     let runs = 0;
     const call = settle(l.execute(() => ++runs, { signal: controller.signal }));
-    await until(() => expect(vi.getTimerCount()).toBe(1)); // the reservation's timer
+    // Redis answered (its timeout timer gone): the call waits for the permit it reserved 5 000 ms away.
+    await until(() => expect(delayed).toEqual([{ wait: 5_000 }]));
+    expect(vi.getTimerCount()).toBe(1); // the reservation's timer
     const reason = new Error('gave up waiting');
     controller.abort(reason);
     expect(await call).toEqual({ error: reason });
@@ -575,10 +580,61 @@ describe('RedisRateLimiter with a scripted client', () => {
 
   it('the redisStoreUp gauge reads 1 while Redis answers', async () => {
     const { client } = recorded();
-    const l = new RedisRateLimiter(client, { name: 'gauge', rate: 1 });
+    const l = new RedisRateLimiter(client, { name: 'gauge', rate: 1, timeout: 10_000 });
     const registry = new MetricsRegistry();
     registry.track(l);
     await l.execute(ok);
     expect(registry.snapshot().policies.find((policy) => policy.kind === 'shared-rate-limiter')).toMatchObject({ name: 'gauge', redisStoreUp: 1 });
+  });
+
+  it('aborted while it waits on the local limiter (Redis down): answered at once with the reason, no timer nor place left, no rejected event, and the permit goes to the next call', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(3_000_000);
+    const { client, calls } = recorded(() => Promise.reject(new Error('connection refused')));
+    const l = new RedisRateLimiter(client, { name: 'abort-local', rate: 1, interval: 1_000, maxWait: 5_000, probeInterval: 60_000 });
+    const rejected: unknown[] = [];
+    l.on('rejected', (event) => rejected.push(event));
+    expect(await l.execute(ok)).toBe('ran'); // Redis failed: the local bucket's one permit
+    const controller = new AbortController();
+    let runs = 0;
+    const waiting = settle(l.execute(() => ++runs, { signal: controller.signal }));
+    await until(() => expect(vi.getTimerCount()).toBe(1)); // the local limiter's timer, for the permit 1 000 ms away
+    const reason = new Error('gave up waiting');
+    controller.abort(reason);
+    expect(await waiting).toEqual({ error: reason });
+    expect(vi.getTimerCount()).toBe(0);
+    // The permit it waited for is the next call's, at once when it comes.
+    await vi.advanceTimersByTimeAsync(1_000);
+    let started = false;
+    const next = l.execute(() => (started = true));
+    await until(() => expect(started).toBe(true));
+    expect(await next).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(runs).toBe(0);
+    expect(rejected).toEqual([]);
+    expect(calls).toHaveLength(1); // Redis asked once: the others decided locally
+  });
+
+  it('observed: its log lines call it "shared rate limiter" by name, and Prometheus exports its rejections', async () => {
+    let answer: () => Promise<unknown> = async () => [0, 2_500_000, 0];
+    const { client } = recorded(() => answer());
+    const l = new RedisRateLimiter(client, { name: 'logged', rate: 4, interval: 10_000, probeInterval: 0, timeout: 10_000 });
+    const registry = new MetricsRegistry();
+    registry.track(l);
+    const lines: [string, unknown][] = [];
+    const write = (level: string) => (...args: unknown[]) => void lines.push([level, args.find((arg) => typeof arg === 'string')]);
+    const stop = logPolicyEvents(l, { info: write('info'), warn: write('warn'), error: write('error') }, { summaryInterval: 0 });
+    expect(await settle(l.execute(ok))).toEqual({ error: new RateLimitedError('limit', 2_500, 4, 10_000) });
+    answer = () => Promise.reject(new Error('connection refused'));
+    expect(await l.execute(ok)).toBe('ran'); // decided locally
+    answer = async () => [1, 0, 0];
+    expect(await l.execute(ok)).toBe('ran'); // the probe: Redis is back
+    stop();
+    expect(lines).toEqual([
+      ['warn', 'shared rate limiter "logged" rejected a call: Rate limit of 4 per 10000 ms reached: the next permit is 2500 ms away'],
+      ['error', 'shared rate limiter "logged": Redis is down, deciding locally: RedisRateLimiter: Redis failed: connection refused'],
+      ['info', 'shared rate limiter "logged": Redis is back, the limit is shared again'],
+    ]);
+    expect(renderPrometheus(registry)).toContain('bulwark_rejections_total{policy="logged",kind="shared-rate-limiter"} 1\n');
   });
 });
