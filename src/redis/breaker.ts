@@ -21,7 +21,7 @@ import {
 import { Emitter } from '../shared/emitter.js';
 import { synchronousAnswer } from '../shared/report.js';
 import { withoutStack } from '../shared/stack.js';
-import { breakerKeys } from './breaker-script.js';
+import { breakerKeys, type SharedState } from './breaker-script.js';
 import { sharedSettings, type RedisCircuitBreakerEvents, type RedisCircuitBreakerOptions, type SharedSettings } from './breaker-options.js';
 import { LocalStandIn, type LocalToken, type Waiting } from './breaker-local.js';
 import { describeSharedBreaker } from './description.js';
@@ -170,7 +170,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   private enterSlowly(call: LayerCall): unknown {
     if (!this.link.up || this.link.detached) return this.waitLocally(call);
     const now = Date.now();
-    if (this.view.shared === undefined || !(this.view.pushing || now - this.view.at < 2 * this.settings.syncInterval)) {
+    if (this.view.shared === undefined || !(this.view.pushing || now - this.view.at <= 2 * this.settings.syncInterval)) {
       // A cold replica, or a view nobody refreshed lately: the call waits for the shared state.
       call.trackWork();
       const waiting: Waiting = { admission: NOT_YET, done: false };
@@ -190,6 +190,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   }
 
   private closedToken(): Token {
+    // Stryker disable next-line BooleanLiteral: `released()` frees nothing for a token without a lease, abandoned or not.
     return this.batch.untimed ? this.view.gen : { gen: this.view.gen, lease: undefined, startedAt: Date.now(), abandoned: false };
   }
 
@@ -210,6 +211,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
 
   private refusal(retryAfter: number, state: 'open' | 'half-open' | 'isolated'): CircuitOpenError {
     const error = withoutStack(() => new CircuitOpenError(Math.max(0, retryAfter), state));
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
     if (this.events.has('rejected')) this.events.emit('rejected', { error });
     return error;
   }
@@ -226,11 +228,13 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
             return;
           }
           this.leases++;
+          // Stryker disable next-line BooleanLiteral: nothing reads `done` of a waiting once it is answered.
           waiting.done = true;
           waiting.admission.grant({ gen: answer.gen, lease, startedAt: Date.now(), abandoned: false } satisfies SharedToken);
           return;
         }
         if (waiting.done) return;
+        // Stryker disable next-line BooleanLiteral: nothing reads `done` of a waiting once it is answered.
         waiting.done = true;
         if (answer.granted === 2) {
           waiting.admission.grant(this.closedToken());
@@ -251,6 +255,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   }
 
   private readonly rejectedLocally = (error: CircuitOpenError): void => {
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
     if (this.events.has('rejected')) this.events.emit('rejected', { error });
   };
 
@@ -280,7 +285,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
       this.counted(token as Token, true, thrown, false);
       throw thrown;
     }
-    this.counted(token as Token, failed, failed ? undefined : value, failed);
+    this.counted(token as Token, failed, value, failed); // a failing value is the failure event's `value`
     return value;
   }
 
@@ -306,9 +311,8 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   protected override released(token: unknown): void {
     const given = token as Token;
     if (typeof given !== 'object' || !given.abandoned) return;
-    if ('settle' in given) {
-      given.settle();
-    } else if (given.lease !== undefined) {
+    if ('settle' in given) given.settle();
+    else if (given.lease !== undefined) {
       this.leases--;
       this.link.tell('done', [String(given.gen), given.lease, 'a']);
     }
@@ -326,15 +330,15 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     let slow = false;
     if (typeof token === 'object') {
       if ('settle' in token) {
-        token.outcome(failed);
-        this.told(failed, error, isResult, this.standIn.breaker.state);
+        token.outcome(failed); // counted a few ticks later: `failure` tells the local count plus this one
+        this.told(failed, error, isResult, this.standIn.breaker.state, LOCAL);
         return;
       }
       const limit = this.settings.slowCallDuration;
       slow = limit !== undefined && Date.now() - token.startedAt > limit;
       if (token.lease !== undefined) {
         this.leases--;
-        this.told(failed, error, isResult, 'half-open');
+        this.told(failed, error, isResult, 'half-open', TRIAL); // Redis counts it: `failure` tells the shared count plus this one
         this.link.tell('done', [String(token.gen), token.lease, failed ? 'f' : slow ? 'w' : 's']);
         return;
       }
@@ -345,7 +349,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     // would reset failures other replicas reported after it happened.
     const news = failed || slow || !this.batch.noNews(this.view.shared);
     const couldOpen = news && this.batch.record(failed, slow, this.view.gen, this.view.shared);
-    this.told(failed, error, isResult, this.view.state); // once counted: `failure` tells the count with it
+    this.told(failed, error, isResult, this.view.state, CLOSED); // once counted: `failure` tells the count with it
     if (couldOpen) {
       this.link.flush();
       return;
@@ -355,14 +359,17 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     this.link.scheduleFlush();
   }
 
-  private told(failed: boolean, error: unknown, isResult: boolean, state: CircuitState): void {
+  private told(failed: boolean, error: unknown, isResult: boolean, state: CircuitState, path: Path): void {
     const events = this.events;
     if (!failed) {
+      // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
       if (events.has('success')) events.emit('success', { state });
-    } else if (events.has('failure')) {
-      const consecutiveFailures = this.batch.consecutiveFailures(this.view.shared);
-      events.emit('failure', isResult ? { error: undefined, state, consecutiveFailures, value: error } : { error, state, consecutiveFailures });
+      return;
     }
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares counting and building the payload.
+    if (!events.has('failure')) return;
+    const consecutiveFailures = path === CLOSED ? this.batch.consecutiveFailures(this.view.shared) : 1 + (path === TRIAL ? (this.view.shared as SharedState).consecutiveFailures : this.standIn.breaker.stats().consecutiveFailures);
+    events.emit('failure', isResult ? { error: undefined, state, consecutiveFailures, value: error } : { error, state, consecutiveFailures });
   }
 
   private serveViewWaiters(): void {
@@ -374,6 +381,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
         this.askForTrial(waiting);
         continue;
       }
+      // Stryker disable next-line BooleanLiteral: nothing reads `done` of a waiting once it is answered.
       waiting.done = true;
       if (decision === CLOSED) waiting.admission.grant(this.closedToken());
       else waiting.admission.refuse(decision);
@@ -381,18 +389,18 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
   }
 
   private announce(from: CircuitState, to: CircuitState, reason: CircuitStateChangeReason): void {
+    // Stryker disable next-line ConditionalExpression: emit() with no listener returns at once; the guard only spares building the payload.
     if (this.events.has('stateChange')) this.events.emit('stateChange', { from, to, reason });
   }
 
   private async manual(to: 'isolated' | 'closed'): Promise<void> {
-    const now = Date.now();
-    const from = this.storeUp ? this.view.effective(now) : this.standIn.breaker.state;
+    const up = this.storeUp;
+    const from = up ? this.view.effective(Date.now()) : this.standIn.breaker.state;
     this.standIn.manual(to);
-    if (this.storeUp) {
-      this.view.manual(to);
-      if (from !== to) this.announce(from, to, 'manual');
-      await this.link.ask(to === 'isolated' ? 'isolate' : 'reset', []);
-    }
+    if (up) this.view.manual(to);
+    if (from !== to) this.announce(from, to, 'manual'); // with Redis down too, as the core breaker does: the state callers see changed
+    // Stryker disable next-line ArrayDeclaration: the script reads no argument after the options for `isolate` and `reset`.
+    if (up) await this.link.ask(to === 'isolated' ? 'isolate' : 'reset', []);
   }
 
   protected describe(): PolicyDescription {
@@ -402,6 +410,8 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
 
 const CLOSED = Symbol('closed');
 const TRIAL = Symbol('trial');
+const LOCAL = Symbol('local');
+type Path = typeof CLOSED | typeof TRIAL | typeof LOCAL; // which path counted an outcome: the shared batch, a trial lease, the local breaker
 const NOT_YET: Admission = { grant() {}, refuse() {} };
 
 function leave(_reason: unknown, waiting: Waiting): void {

@@ -34,7 +34,7 @@ describe('RedisCircuitBreaker against the core breaker, one replica', () => {
     await fc.assert(
       fc.asyncProperty(options, fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), async (given, outcomes) => {
         const local = new CircuitBreaker({ ...given, recoveryTimeout: 600_000 });
-        const shared = new RedisCircuitBreaker(c.client, { ...given, name: `model-${unique++}`, recoveryTimeout: 600_000, syncInterval: 60_000 });
+        const shared = new RedisCircuitBreaker(c.client, { ...given, name: `model-${unique++}`, recoveryTimeout: 600_000, syncInterval: 60_000, timeout: 2_000 });
         for (const fails of outcomes) {
           const work = fails ? () => Promise.reject(new Error('down')) : () => 'up';
           const [mine, theirs] = [await settle(local.execute(work)), await settle(shared.execute(work))];

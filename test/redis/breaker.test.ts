@@ -4,7 +4,7 @@
  * replicas, and the store's failure modes (stopped, paused with SIGSTOP, restarted).
  */
 import { describe, expect, it, vi } from 'vitest';
-import { CircuitOpenError, MetricsRegistry, compose, logPolicyEvents, Bulkhead, BulkheadRejectedError, type PolicyLogger } from '../../src/index.js';
+import { CircuitOpenError, MetricsRegistry, compose, logPolicyEvents, Bulkhead, BulkheadRejectedError, LayerPolicy, type PolicyDescription, type PolicyLogger } from '../../src/index.js';
 import { HealthMonitor } from '../../src/health/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
 import { RedisCircuitBreaker, type RedisCircuitBreakerOptions } from '../../src/redis/index.js';
@@ -16,6 +16,8 @@ let unique = 0;
 const boom = (): Promise<never> => Promise.reject(new Error('dependency down'));
 const ok = (): string => 'ran';
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A Redis timeout for replicas of tests where Redis never fails: the default 100 ms expires on a loaded machine, and the replica would decide locally. */
+const PATIENT = 2_000;
 
 /** The client, with its script calls counted (round trips to Redis). */
 function counted(c: TestClient): { client: never; trips: () => number } {
@@ -37,17 +39,50 @@ function counted(c: TestClient): { client: never; trips: () => number } {
   return { client: proxy as never, trips: () => trips };
 }
 
+/**
+ * An ioredis client whose script calls are counted by operation (`sync`, `trial`, `done`…), sent
+ * and answered, and whose next call of an operation can be made to fail (`failNext('trial')`),
+ * as a dropped connection would.
+ */
+function scripted(c: TestClient): { client: never; trips: (op: string) => number; answered: (op: string) => number; failNext: (op: string) => void } {
+  const trips = new Map<string, number>();
+  const answers = new Map<string, number>();
+  const failing = new Set<string>();
+  const target = c.client as unknown as Record<string, unknown>;
+  const proxy = new Proxy(target, {
+    get(object, property) {
+      const value = object[property as string];
+      if (typeof value !== 'function') return value;
+      if (property !== 'evalsha' && property !== 'eval') return (value as (...a: unknown[]) => unknown).bind(object);
+      return (...args: unknown[]) => {
+        const op = String(args[2 + Number(args[1])]);
+        trips.set(op, (trips.get(op) ?? 0) + 1);
+        if (failing.delete(op)) return Promise.reject(new Error(`${op} lost by the test`));
+        const sent = (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
+        const done = () => void answers.set(op, (answers.get(op) ?? 0) + 1);
+        sent.then(done, done);
+        return sent;
+      };
+    },
+  });
+  return { client: proxy as never, trips: (op) => trips.get(op) ?? 0, answered: (op) => answers.get(op) ?? 0, failNext: (op) => void failing.add(op) };
+}
+
 type Options = Partial<RedisCircuitBreakerOptions>;
 
 describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', (family) => {
   async function replica(name: string, options: Options = {}, push = true): Promise<RedisCircuitBreaker> {
     const subscriber = push ? (await client(family)).client : undefined;
-    const breaker = new RedisCircuitBreaker((await client(family)).client, { name, failureThreshold: 3, recoveryTimeout: 60_000, subscriber, ...options });
+    const breaker = new RedisCircuitBreaker((await client(family)).client, { name, failureThreshold: 3, recoveryTimeout: 60_000, subscriber, timeout: PATIENT, ...options });
     return breaker;
   }
   /** Waits until the breaker's view says `state` (pushed, or read by its own calls). */
   async function until(breaker: RedisCircuitBreaker, state: string): Promise<void> {
     await vi.waitFor(() => expect(breaker.state).toBe(state), { timeout: 2_000, interval: 2 });
+  }
+  /** Waits until the breaker's view has seen the circuit open: a break of a few ms may read half-open already on a loaded machine. */
+  async function opened(breaker: RedisCircuitBreaker): Promise<void> {
+    await vi.waitFor(() => expect(breaker.stats().consecutiveOpens).toBe(1), { timeout: 2_000, interval: 2 });
   }
 
   it('a cold replica learns an open circuit with its first call, and refuses it', async () => {
@@ -82,7 +117,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     const name = `push-${family}-${unique++}`;
     const a = await replica(name, { syncInterval: 10_000 });
     const bClient = counted(await client(family));
-    const b = new RedisCircuitBreaker(bClient.client, { name, failureThreshold: 3, subscriber: (await client(family)).client });
+    const b = new RedisCircuitBreaker(bClient.client, { name, failureThreshold: 3, subscriber: (await client(family)).client, timeout: PATIENT });
     await b.execute(ok); // reads the state once
     await vi.waitFor(() => expect(b.stats().state).toBe('closed'));
     await a.execute(ok);
@@ -113,7 +148,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
   it('successes on a closed circuit cost no round trip with pushes; failures are batched, at most one report per sync interval', async () => {
     const name = `batch-${family}-${unique++}`;
     const counting = counted(await client(family));
-    const breaker = new RedisCircuitBreaker(counting.client, { name, failureThreshold: 1_000, subscriber: (await client(family)).client, syncInterval: 50 });
+    const breaker = new RedisCircuitBreaker(counting.client, { name, failureThreshold: 1_000, subscriber: (await client(family)).client, syncInterval: 50, timeout: PATIENT });
     await breaker.execute(ok);
     // Pushes are live once the subscription is confirmed and a read follows it: from then on a
     // view older than two sync intervals is no reason to read again.
@@ -145,7 +180,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     const replicas = await Promise.all([0, 1, 2].map(() => replica(name, options)));
     await Promise.all(replicas.map((r) => r.execute(ok)));
     await settle(replicas[0]!.execute(boom));
-    for (const r of replicas) await until(r, 'open');
+    for (const r of replicas) await opened(r);
     await tick(40);
     let release!: () => void;
     const trialDone = new Promise<void>((resolve) => (release = resolve));
@@ -170,7 +205,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(await replicas[2]!.execute(ok)).toBe('ran');
   });
 
-  it('a failed trial opens the circuit again for all, for the next break of recoveryTimeout(opens)', async () => {
+  it('a failed trial opens the circuit again for all, for the next break of recoveryTimeout(opens); its failure event counts it, as Redis then does', async () => {
     const name = `retrial-${family}-${unique++}`;
     const opens: number[] = [];
     const recoveryTimeout = (n: number) => {
@@ -179,9 +214,11 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     };
     const a = await replica(name, { recoveryTimeout, failureThreshold: 1 });
     const b = await replica(name, { recoveryTimeout, failureThreshold: 1 });
+    const failures: string[] = [];
+    a.on('failure', ({ state, consecutiveFailures, error }) => failures.push(`${state} ${consecutiveFailures} ${(error as Error).message}`));
     await b.execute(ok);
     await settle(a.execute(boom));
-    await until(b, 'open');
+    await opened(b);
     await tick(40);
     expect(await settle(a.execute(boom))).toMatchObject({ error: { message: 'dependency down' } });
     await until(b, 'open');
@@ -189,15 +226,18 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(refused.error.retryAfter).toBeGreaterThan(45_000);
     expect(b.stats().consecutiveOpens).toBe(2);
     expect(opens).toContain(2);
+    // As the core breaker tells it: the trial's failure is the second in a row, and Redis counts it so.
+    expect(failures).toEqual(['closed 1 dependency down', 'half-open 2 dependency down']);
+    expect(await (await client(family)).command('HGET', a.key, 'cf')).toBe('2');
   });
 
-  it('a trial whose caller gave up keeps its lease until its work ends; then another replica may try', async () => {
+  it('a trial whose caller gave up keeps its lease until its work ends; then it is given back uncounted, and a new trial may go', async () => {
     const name = `abandon-${family}-${unique++}`;
     const a = await replica(name, { recoveryTimeout: 20, failureThreshold: 1 });
     const b = await replica(name, { recoveryTimeout: 20, failureThreshold: 1 });
     await b.execute(ok);
     await settle(a.execute(boom));
-    await until(b, 'open');
+    await opened(b);
     await tick(30);
     let finish!: () => void;
     const work = new Promise<void>((resolve) => (finish = resolve));
@@ -212,8 +252,11 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(await settle(b.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
     finish();
     await tick(120);
+    // Its place is free, and it was not counted: no new opening, and A itself may try again.
+    expect(a.stats().consecutiveOpens).toBe(1);
+    expect(await a.execute(ok)).toBe('ran');
+    await until(b, 'closed');
     expect(await b.execute(ok)).toBe('ran');
-    await until(a, 'closed');
   });
 
   it('a trial that never ends frees the fleet after halfOpenMaxWait: the circuit opens again and a new trial goes', async () => {
@@ -256,7 +299,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     for (let i = 0; i < 5; i++) await a.execute(ok);
     await a.flush();
     const counting = counted(await client(family));
-    const b = new RedisCircuitBreaker(counting.client, { name, ...options, subscriber: (await client(family)).client });
+    const b = new RedisCircuitBreaker(counting.client, { name, ...options, subscriber: (await client(family)).client, timeout: PATIENT });
     await settle(b.execute(boom)); // reads the shared window: 5 calls, no failure
     await vi.waitFor(() => expect(counting.trips()).toBeGreaterThan(0));
     await tick(20);
@@ -329,7 +372,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     await tick(30);
     expect(b.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
     expect(await b.execute(() => 503)).toBe(503);
-    const broken = new RedisCircuitBreaker((await client(family)).client, { name: `${name}-async`, isFailure: (async () => true) as never });
+    const broken = new RedisCircuitBreaker((await client(family)).client, { name: `${name}-async`, isFailure: (async () => true) as never, timeout: PATIENT });
     const answer = (await settle(broken.execute(boom))) as { error: unknown };
     expect(answer.error).toBeInstanceOf(TypeError);
     expect(String((answer.error as Error).message)).toMatch(/isFailure must return its answer synchronously/);
@@ -338,25 +381,35 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     expect(b.stats().consecutiveOpens).toBe(1);
   });
 
-  it('isolate() and reset() apply to the whole fleet', async () => {
+  it('isolate() and reset() apply to the whole fleet, announced once where they are called and where they are pushed', async () => {
     const name = `manual-${family}-${unique++}`;
     const a = await replica(name);
     const b = await replica(name);
     await b.execute(ok);
-    await a.isolate();
+    const changes: string[] = [];
+    a.on('stateChange', ({ from, to, reason }) => changes.push(`${from}→${to} ${reason}`));
+    const isolating = a.isolate();
+    expect(a.state).toBe('isolated'); // at once on this replica, before Redis answers
+    await isolating;
+    expect(changes).toEqual(['closed→isolated manual']);
+    await a.isolate(); // already isolated: no change to announce
+    expect(changes).toEqual(['closed→isolated manual']);
     await until(b, 'isolated');
     const refused = (await settle(b.execute(ok))) as { error: CircuitOpenError };
     expect(refused.error.state).toBe('isolated');
     expect(refused.error.retryAfter).toBe(Infinity);
     await b.reset();
     await until(a, 'closed');
+    expect(changes).toEqual(['closed→isolated manual', 'isolated→closed manual']);
+    await a.reset();
+    expect(changes).toEqual(['closed→isolated manual', 'isolated→closed manual']);
     expect(await a.execute(ok)).toBe('ran');
   });
 
   it('100 callers racing on a cold replica share one read of the state', async () => {
     const name = `race-${family}-${unique++}`;
     const counting = counted(await client(family));
-    const breaker = new RedisCircuitBreaker(counting.client, { name });
+    const breaker = new RedisCircuitBreaker(counting.client, { name, timeout: PATIENT });
     const answers = await Promise.all(Array.from({ length: 100 }, () => breaker.execute(ok)));
     expect(answers.every((answer) => answer === 'ran')).toBe(true);
     expect(counting.trips()).toBeLessThanOrEqual(2);
@@ -423,7 +476,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
   it('close() waits for reports already sent: a trial\'s success reaches Redis before the connection may close', async () => {
     const name = `close-trial-${family}-${unique++}`;
     const c = await client(family);
-    const a = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 50 });
+    const a = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 50, timeout: PATIENT });
     const b = await replica(name, { failureThreshold: 1, recoveryTimeout: 50 }, false);
     await a.execute(ok);
     await b.execute(ok);
@@ -440,7 +493,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
   it('close() reports what is pending, stops listening and arms nothing; later calls decide locally', async () => {
     const name = `close-${family}-${unique++}`;
     const a = await replica(name, { syncInterval: 60_000, failureThreshold: 5 });
-    const b = await replica(name);
+    const b = await replica(name, { syncInterval: 60_000 }); // its success is not reported during the test
     await a.execute(ok);
     for (let i = 0; i < 2; i++) await settle(a.execute(boom));
     await a.close();
@@ -461,7 +514,10 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker edges, wit
   it('an abort while waiting for the first read, or for a trial lease, answers at once; a lease granted after it is given back', async () => {
     const name = `aborts-${family}-${unique++}`;
     const c = await client(family);
-    const cold = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 20 });
+    const cold = new RedisCircuitBreaker(c.client, { name, failureThreshold: 1, recoveryTimeout: 20, timeout: PATIENT });
+    const events: string[] = [];
+    cold.on('stateChange', ({ from, to, reason }) => events.push(`${from}→${to} ${reason}`));
+    cold.on('storeError', ({ error }) => events.push(`storeError ${error.message}`));
     const early = new AbortController();
     const reason = new Error('caller gone');
     const ran = vi.fn(ok);
@@ -482,13 +538,16 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker edges, wit
     await vi.waitFor(async () => expect(await settle(cold.execute(ok))).toEqual({ value: 'ran' }), { timeout: 2_000, interval: 20 });
     // The trial's success closes the circuit once Redis has taken it.
     await vi.waitFor(() => expect(cold.state).toBe('closed'));
+    // The lease went back as abandoned: no outcome counted for it, nothing failed on the way.
+    expect(events).toEqual(['closed→open failure-threshold', 'open→half-open recovery-timeout', 'half-open→closed trial-success']);
+    expect(cold.storeUp).toBe(true);
   });
 
   it('100 callers racing at half-open on two replicas: halfOpenMaxCalls trials reach the dependency, every call settles once', async () => {
     const name = `herd-${family}-${unique++}`;
     const options = { failureThreshold: 1, recoveryTimeout: 20, halfOpenMaxCalls: 2, halfOpenSuccessThreshold: 2 };
-    const a = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client });
-    const b = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client });
+    const a = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client, timeout: PATIENT });
+    const b = new RedisCircuitBreaker((await client(family)).client, { name, ...options, subscriber: (await client(family)).client, timeout: PATIENT });
     await b.execute(ok);
     await settle(a.execute(boom));
     await vi.waitFor(() => expect(b.state).not.toBe('closed'));
@@ -549,12 +608,11 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker edges, wit
 
   it('a replica of a breaker that never opens on failures alone (failureThreshold: Infinity, no window) keeps every success and failure local', async () => {
     const counting = counted(await client(family));
-    const breaker = new RedisCircuitBreaker(counting.client, { name: `never-${family}-${unique++}`, failureThreshold: Infinity, subscriber: (await client(family)).client, syncInterval: 5 });
+    const breaker = new RedisCircuitBreaker(counting.client, { name: `never-${family}-${unique++}`, failureThreshold: Infinity, subscriber: (await client(family)).client, syncInterval: 5, timeout: PATIENT });
     await breaker.execute(ok);
     for (let i = 0; i < 50; i++) await settle(breaker.execute(boom));
-    await tick(30);
+    await vi.waitFor(() => expect(breaker.stats().consecutiveFailures).toBe(50)); // reported within a few sync intervals
     expect(breaker.state).toBe('closed');
-    expect(breaker.stats().consecutiveFailures).toBe(50);
   });
 });
 
@@ -568,6 +626,8 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
       breaker.on('storeDown', () => events.push('down'));
       breaker.on('storeUp', () => events.push('up'));
       breaker.on('stateChange', ({ to, reason }) => events.push(`${to} ${reason}`));
+      const failures: string[] = [];
+      breaker.on('failure', ({ state, consecutiveFailures }) => failures.push(`${state} ${consecutiveFailures}`));
       expect(await breaker.execute(ok)).toBe('ran');
       await server.stop();
       expect(await breaker.execute(ok)).toBe('ran');
@@ -576,6 +636,8 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
       await settle(breaker.execute(boom));
       await settle(breaker.execute(boom));
       expect(breaker.state).toBe('open');
+      // Counted by the local breaker: each failure event tells the count with it, as the core breaker's does.
+      expect(failures).toEqual(['closed 1', 'closed 2']);
       expect(await settle(breaker.execute(ok))).toMatchObject({ error: expect.any(CircuitOpenError) });
       await server.start();
       await vi.waitFor(() => expect(breaker.storeUp).toBe(true), { timeout: 5_000 });
@@ -608,7 +670,7 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
     }
   });
 
-  it('Redis stopped while the circuit is open: the local breaker goes on open until the shared retryAt, quietly; isolate() and reset() apply to it', async () => {
+  it('Redis stopped while the circuit is open: the local breaker goes on open until the shared retryAt, quietly; isolate() and reset() apply to it, announced', async () => {
     const server = await RedisServer.start();
     try {
       const c = await client(family, server.port);
@@ -626,8 +688,11 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
         { timeout: 2_000, interval: 5 },
       );
       expect(breaker.state).toBe('open');
+      const rejected: CircuitOpenError[] = [];
+      breaker.on('rejected', ({ error }) => rejected.push(error));
       const ran = vi.fn(ok);
       const refused = (await settle(breaker.execute(ran))) as { error: CircuitOpenError };
+      expect(rejected).toEqual([refused.error]);
       expect(ran).not.toHaveBeenCalled();
       expect(refused.error).toBeInstanceOf(CircuitOpenError);
       expect(refused.error.state).toBe('open');
@@ -636,11 +701,19 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
       expect(changes).toEqual([]); // for the callers nothing changed
       await breaker.isolate();
       expect(breaker.state).toBe('isolated');
+      // Announced as the core breaker announces them (logs, metrics and health read these events); once each.
+      expect(changes).toEqual(['open→isolated manual']);
+      await breaker.isolate();
+      expect(changes).toEqual(['open→isolated manual']);
       const isolated = (await settle(breaker.execute(ran))) as { error: CircuitOpenError };
       expect(isolated.error).toBeInstanceOf(CircuitOpenError);
       expect(isolated.error.state).toBe('isolated');
+      expect(rejected).toEqual([refused.error, isolated.error]);
       await breaker.reset();
       expect(breaker.state).toBe('closed');
+      expect(changes).toEqual(['open→isolated manual', 'isolated→closed manual']);
+      await breaker.reset();
+      expect(changes).toEqual(['open→isolated manual', 'isolated→closed manual']);
       expect(await breaker.execute(ran)).toBe('ran');
       expect(ran).toHaveBeenCalledTimes(1);
     } finally {
@@ -685,6 +758,396 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
   });
 });
 
+describe('RedisCircuitBreaker decisions, with ioredis', () => {
+  async function replica(name: string, options: Partial<RedisCircuitBreakerOptions> = {}, push = true) {
+    const subscriber = push ? (await client('ioredis')).client : undefined;
+    const link = scripted(await client('ioredis'));
+    const breaker = new RedisCircuitBreaker(link.client, { name, failureThreshold: 1, recoveryTimeout: 30, subscriber, timeout: PATIENT, ...options });
+    return Object.assign(link, { breaker });
+  }
+  async function opened(breaker: RedisCircuitBreaker, opens = 1): Promise<void> {
+    await vi.waitFor(() => expect(breaker.stats().consecutiveOpens).toBe(opens), { timeout: 2_000, interval: 2 });
+  }
+  const halfOpenRefusal = (answer: unknown) => {
+    const error = (answer as { error: CircuitOpenError }).error;
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect({ message: error.message, state: error.state, retryAfter: error.retryAfter }).toEqual({ message: 'Circuit is half-open and every trial slot is taken', state: 'half-open', retryAfter: 0 });
+  };
+
+  it('at half-open a replica asks Redis for one trial at a time: while its trial runs, or for a sync interval after Redis said every trial was taken, it refuses without a round trip', async () => {
+    const name = `one-ask-${unique++}`;
+    const a = await replica(name, { syncInterval: 300 });
+    const b = await replica(name, { syncInterval: 300 });
+    await a.breaker.execute(ok);
+    await b.breaker.execute(ok);
+    await settle(a.breaker.execute(boom));
+    await opened(a.breaker);
+    await opened(b.breaker);
+    await tick(40);
+    let fail!: (error: Error) => void;
+    const gate = new Promise<never>((_, reject) => (fail = reject));
+    let reached = 0;
+    const dependency = () => {
+      reached++;
+      return gate;
+    };
+    // Two calls at once on A: the first asks for the trial, the second is refused while that ask is on its way.
+    const asked = a.trips('trial');
+    const trial = settle(a.breaker.execute(dependency));
+    halfOpenRefusal(await settle(a.breaker.execute(dependency)));
+    await vi.waitFor(() => expect(reached).toBe(1));
+    halfOpenRefusal(await settle(a.breaker.execute(dependency))); // its own trial runs: refused here
+    expect(a.trips('trial')).toBe(asked + 1);
+    // B asks, and hears every trial is taken; a caller who left meanwhile hears nothing.
+    const rejected: CircuitOpenError[] = [];
+    b.breaker.on('rejected', ({ error }) => rejected.push(error));
+    const leaving = new AbortController();
+    const left = b.breaker.execute(dependency, { signal: leaving.signal });
+    leaving.abort(new Error('caller gone'));
+    expect(await settle(left)).toEqual({ error: new Error('caller gone') });
+    await vi.waitFor(() => expect(b.answered('trial')).toBe(1));
+    expect(rejected).toEqual([]);
+    const refused = await settle(b.breaker.execute(dependency));
+    halfOpenRefusal(refused);
+    expect(b.trips('trial')).toBe(2);
+    // For a sync interval, B refuses without asking again.
+    halfOpenRefusal(await settle(b.breaker.execute(dependency)));
+    expect(b.trips('trial')).toBe(2);
+    expect(rejected).toHaveLength(2);
+    expect(rejected[0]).toBe((refused as { error: unknown }).error);
+    // A's trial fails: open again; after the break, A's next call is the trial.
+    fail(new Error('still down'));
+    expect(await trial).toEqual({ error: new Error('still down') });
+    await opened(a.breaker, 2);
+    await tick(40);
+    // Its last trial's place is free again, and no more: one ask, the second call refused without one.
+    const again = a.trips('trial');
+    const next = a.breaker.execute(ok);
+    halfOpenRefusal(await settle(a.breaker.execute(ok)));
+    expect(await next).toBe('ran');
+    expect(a.trips('trial')).toBe(again + 1);
+    await vi.waitFor(() => expect(b.breaker.state).toBe('closed'));
+    expect(reached).toBe(1);
+  });
+
+  it('time edges on this replica\'s clock: a view exactly two sync intervals old is still fresh, one ms older is read again; a call exactly slowCall.duration long is not slow, one ms longer is', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] }); // only Date: Redis and its clients run on real timers
+    try {
+      const start = Date.now();
+      const options = { syncInterval: 60_000, failureThreshold: Infinity, failureRate: { threshold: 1, minimumCalls: 100, window: { calls: 100 } }, slowCall: { duration: 50, rateThreshold: 1 } };
+      const a = await replica(`edges-${unique++}`, options, false);
+      await a.breaker.execute(ok);
+      const reads = a.trips('sync');
+      vi.setSystemTime(start + 120_000);
+      await a.breaker.execute(ok);
+      expect(a.trips('sync')).toBe(reads);
+      vi.setSystemTime(start + 120_001);
+      await a.breaker.execute(ok);
+      expect(a.trips('sync')).toBe(reads + 1);
+      const lasting = (ms: number) => () => {
+        vi.setSystemTime(Date.now() + ms);
+        return 'done';
+      };
+      await a.breaker.execute(lasting(50));
+      await a.breaker.flush();
+      expect(a.breaker.stats()).toMatchObject({ calls: 4, slowCalls: 0 });
+      await a.breaker.execute(lasting(51));
+      await a.breaker.flush();
+      expect(a.breaker.stats()).toMatchObject({ calls: 5, slowCalls: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('after Redis said every trial was taken, a replica refuses half-open calls without asking for one sync interval, and asks again once it has passed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] }); // this replica's clock only: Redis runs on its own
+    try {
+      const name = `full-for-${unique++}`;
+      const a = await replica(name, { syncInterval: 300 });
+      const b = await replica(name, { syncInterval: 300 });
+      await a.breaker.execute(ok);
+      await b.breaker.execute(ok);
+      await settle(a.breaker.execute(boom));
+      await opened(a.breaker);
+      await opened(b.breaker);
+      await tick(40); // the break ends on the server's clock…
+      vi.setSystemTime(Date.now() + 5_000); // …and on the replicas'
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let running = false;
+      const trial = a.breaker.execute(() => {
+        running = true;
+        return gate;
+      });
+      await vi.waitFor(() => expect(running).toBe(true)); // A holds the only trial
+      halfOpenRefusal(await settle(b.breaker.execute(ok)));
+      expect(b.trips('trial')).toBe(1);
+      const refusedAt = Date.now();
+      vi.setSystemTime(refusedAt + 299);
+      halfOpenRefusal(await settle(b.breaker.execute(ok)));
+      expect(b.trips('trial')).toBe(1);
+      vi.setSystemTime(refusedAt + 300);
+      halfOpenRefusal(await settle(b.breaker.execute(ok)));
+      expect(b.trips('trial')).toBe(2);
+      release();
+      await trial;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a replica whose clock runs ahead of the server\'s: refused as open by Redis, it asks for a trial again as soon as its view turns half-open', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const name = `ahead-${unique++}`;
+      const a = await replica(name, { recoveryTimeout: 1_000, syncInterval: 60_000 });
+      await settle(a.breaker.execute(boom));
+      await opened(a.breaker);
+      vi.setSystemTime(Date.now() + 5_000); // half-open here, still open on the server
+      expect(a.breaker.state).toBe('half-open');
+      const refused = (await settle(a.breaker.execute(ok))) as { error: CircuitOpenError };
+      expect(refused.error).toBeInstanceOf(CircuitOpenError);
+      expect(refused.error.state).toBe('open');
+      expect(a.trips('trial')).toBe(1);
+      await tick(1_020); // the server's break ends
+      vi.setSystemTime(Date.now() + refused.error.retryAfter + 1);
+      expect(await a.breaker.execute(ok)).toBe('ran');
+      expect(a.trips('trial')).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an outcome of a call admitted before a change is stale news: no failure event, not counted', async () => {
+    const name = `stale-${unique++}`;
+    const a = await replica(name, { recoveryTimeout: 60_000, syncInterval: 20 });
+    const b = await replica(name, { recoveryTimeout: 60_000 });
+    await a.breaker.execute(ok);
+    await b.breaker.execute(ok);
+    const failures: number[] = [];
+    a.breaker.on('failure', ({ consecutiveFailures }) => failures.push(consecutiveFailures));
+    let fail!: (error: Error) => void;
+    const slow = settle(a.breaker.execute(() => new Promise((_, reject) => (fail = reject))));
+    await settle(b.breaker.execute(boom)); // opens it for the fleet
+    await opened(a.breaker);
+    await a.breaker.reset();
+    fail(new Error('late failure'));
+    expect(await slow).toEqual({ error: new Error('late failure') });
+    await tick(60);
+    expect(failures).toEqual([]);
+    expect(a.breaker.stats()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it('Redis lost while callers wait for a fresh view at half-open: the local breaker gives its trial to a caller who stayed, none to one who left', async () => {
+    const a = await replica(`stale-lost-${unique++}`, { syncInterval: 20 }, false);
+    await settle(a.breaker.execute(boom));
+    await opened(a.breaker);
+    await tick(50); // half-open, and the view older than two sync intervals
+    a.failNext('sync');
+    const early = new AbortController();
+    const ran = vi.fn(ok);
+    const gone = a.breaker.execute(ran, { signal: early.signal });
+    const stayed = a.breaker.execute(ran);
+    early.abort(new Error('caller gone'));
+    expect(await settle(gone)).toEqual({ error: new Error('caller gone') });
+    expect(await stayed).toBe('ran');
+    expect(ran).toHaveBeenCalledTimes(1);
+    expect(a.breaker.storeUp).toBe(false);
+  });
+
+  it('a replica that missed a change hears the fleet\'s answer when it asks for a trial: closed again runs the call, open again refuses with the new break, isolated refuses as isolated', async () => {
+    const name = `missed-${unique++}`;
+    const recoveryTimeout = (opens: number) => (opens === 2 ? 50_000 : 300); // long enough for a loaded machine to see it open
+    const a = await replica(name, { recoveryTimeout, syncInterval: 60_000 }, false); // polls, rarely
+    const b = await replica(name, { recoveryTimeout });
+    await a.breaker.execute(ok);
+    await b.breaker.execute(ok);
+    // B's trial closes the circuit; A still sees it half-open.
+    await settle(a.breaker.execute(boom));
+    await opened(b.breaker);
+    await tick(320);
+    expect(await b.breaker.execute(ok)).toBe('ran');
+    await vi.waitFor(() => expect(b.breaker.state).toBe('closed'));
+    expect(a.breaker.state).toBe('half-open');
+    expect(await a.breaker.execute(ok)).toBe('ran');
+    expect(a.breaker.state).toBe('closed');
+    // B's failed trial opens it again for 50 s while A's view turns half-open.
+    await settle(a.breaker.execute(boom));
+    await opened(b.breaker);
+    await tick(320);
+    await settle(b.breaker.execute(boom));
+    await opened(b.breaker, 2);
+    expect(a.breaker.state).toBe('half-open');
+    const open = (await settle(a.breaker.execute(ok))) as { error: CircuitOpenError };
+    expect(open.error).toBeInstanceOf(CircuitOpenError);
+    expect(open.error.state).toBe('open');
+    expect(open.error.retryAfter).toBeGreaterThan(45_000);
+    expect(open.error.retryAfter).toBeLessThanOrEqual(50_000);
+    expect(open.error.message).toBe(`Circuit is open: next trial in ${Math.ceil(open.error.retryAfter)} ms`);
+    // B isolates it while C's view turns half-open.
+    await b.breaker.reset();
+    await settle(b.breaker.execute(boom));
+    const c = await replica(name, { recoveryTimeout, syncInterval: 60_000 }, false);
+    expect(await settle(c.breaker.execute(ok))).toMatchObject({ error: { state: 'open' } });
+    await b.breaker.isolate();
+    await tick(320);
+    expect(c.breaker.state).toBe('half-open');
+    const isolated = (await settle(c.breaker.execute(ok))) as { error: CircuitOpenError };
+    expect(isolated.error).toBeInstanceOf(CircuitOpenError);
+    expect({ message: isolated.error.message, state: isolated.error.state, retryAfter: isolated.error.retryAfter }).toEqual({ message: 'Circuit is isolated: calls are refused until reset()', state: 'isolated', retryAfter: Infinity });
+  });
+
+  it('a cold replica whose first callers meet a half-open circuit: the one who stayed gets the trial, the one who left is neither refused nor given one', async () => {
+    const name = `cold-trial-${unique++}`;
+    const a = await replica(name, { recoveryTimeout: 400 });
+    await settle(a.breaker.execute(boom));
+    await opened(a.breaker);
+    // While open: the caller who stayed is refused, and only that refusal is told.
+    const b = await replica(name, { recoveryTimeout: 400 }, false);
+    const rejected: string[] = [];
+    b.breaker.on('rejected', ({ error }) => rejected.push(error.state));
+    const early = new AbortController();
+    const gone = b.breaker.execute(ok, { signal: early.signal });
+    const stayed = b.breaker.execute(ok);
+    early.abort(new Error('caller gone'));
+    expect(await settle(gone)).toEqual({ error: new Error('caller gone') });
+    expect(await settle(stayed)).toMatchObject({ error: { state: 'open' } });
+    expect(rejected).toEqual(['open']);
+    // Half-open, on a cold replica: the same.
+    await tick(420);
+    const c = await replica(name, { recoveryTimeout: 400 }, false);
+    c.breaker.on('rejected', ({ error }) => rejected.push(error.state));
+    const later = new AbortController();
+    const ran = vi.fn(ok);
+    const left = c.breaker.execute(ran, { signal: later.signal });
+    const trial = c.breaker.execute(ran);
+    later.abort(new Error('caller gone'));
+    expect(await settle(left)).toEqual({ error: new Error('caller gone') });
+    expect(await trial).toBe('ran');
+    expect(ran).toHaveBeenCalledTimes(1);
+    expect(rejected).toEqual(['open']);
+    expect(c.trips('trial')).toBe(1);
+    await vi.waitFor(() => expect(a.breaker.state).toBe('closed'));
+  });
+
+  it('without a subscriber, a view younger than two sync intervals decides calls with no round trip', async () => {
+    const a = await replica(`young-${unique++}`, { syncInterval: 60_000 }, false);
+    await a.breaker.execute(ok);
+    const reads = a.trips('sync');
+    for (let i = 0; i < 20; i++) expect(await a.breaker.execute(ok)).toBe('ran');
+    await tick(20);
+    expect(a.trips('sync')).toBe(reads);
+    expect(a.trips('trial')).toBe(0);
+  });
+
+  it('Redis lost while a half-open replica asks for a trial: the local breaker, started half-open, gives the call its trial; once Redis is back the replica asks again', async () => {
+    const name = `trial-lost-${unique++}`;
+    const a = await replica(name, { probeInterval: 20 });
+    const downs: string[] = [];
+    a.breaker.on('storeDown', ({ error }) => downs.push(error.message));
+    await settle(a.breaker.execute(boom));
+    await opened(a.breaker);
+    await tick(40);
+    a.failNext('trial');
+    const answer = await Promise.race([a.breaker.execute(ok), tick(1_000).then(() => 'no answer')]);
+    expect(answer).toBe('ran');
+    expect(downs).toEqual(['RedisCircuitBreaker: Redis failed: trial lost by the test']);
+    expect(a.breaker.storeUp).toBe(false);
+    await vi.waitFor(() => expect(a.breaker.storeUp).toBe(true));
+    // The shared circuit is still half-open (local outcomes are not reported): this replica asks for its trial.
+    expect(a.breaker.state).toBe('half-open');
+    const asked = a.trips('trial');
+    expect(await a.breaker.execute(ok)).toBe('ran');
+    expect(a.trips('trial')).toBe(asked + 1);
+    await vi.waitFor(() => expect(a.breaker.state).toBe('closed'));
+  });
+
+  it('isFailure and isFailureResult decide what the failure event carries: the error, the value, or what the predicate threw; an aborted caller\'s outcome is not counted', async () => {
+    const classifierBroke = new Error('isFailure broke');
+    const resultClassifierBroke = new Error('isFailureResult broke');
+    const a = await replica(`events-${unique++}`, {
+      failureThreshold: 100,
+      syncInterval: 60_000,
+      isFailure: (error) => {
+        if ((error as Error).message === 'weird') throw classifierBroke;
+        return (error as Error).message !== 'not found';
+      },
+      isFailureResult: (value) => {
+        if (value === 'crash') throw resultClassifierBroke;
+        return value === 503;
+      },
+    });
+    const events: unknown[] = [];
+    a.breaker.on('success', (payload) => events.push(payload));
+    a.breaker.on('failure', (payload) => events.push(payload));
+    const down = new Error('dependency down');
+    expect(await a.breaker.execute(ok)).toBe('ran');
+    expect(await settle(a.breaker.execute(() => Promise.reject(new Error('not found'))))).toEqual({ error: new Error('not found') });
+    expect(await settle(a.breaker.execute(() => Promise.reject(down)))).toEqual({ error: down });
+    expect(await a.breaker.execute(() => 503)).toBe(503);
+    expect(await settle(a.breaker.execute(() => Promise.reject(new Error('weird'))))).toEqual({ error: classifierBroke });
+    expect(await settle(a.breaker.execute(() => 'crash'))).toEqual({ error: resultClassifierBroke });
+    const controller = new AbortController();
+    const aborted = a.breaker.execute(() => tick(20).then(() => 503), { signal: controller.signal });
+    controller.abort(new Error('caller gone'));
+    expect(await settle(aborted)).toEqual({ error: new Error('caller gone') });
+    // A policy inside that answers with a value once the caller gave up (its own): not counted either.
+    class Substitute extends LayerPolicy {
+      protected override onError(): unknown {
+        return 503;
+      }
+      protected describe(): PolicyDescription {
+        return { kind: 'substitute', name: undefined };
+      }
+    }
+    const giving = new AbortController();
+    const substituted = compose(a.breaker, new Substitute()).execute(() => tick(20).then(() => 'late'), { signal: giving.signal });
+    giving.abort(new Error('caller gone'));
+    expect(await settle(substituted)).toEqual({ error: new Error('caller gone') });
+    await tick(40);
+    expect(events).toEqual([
+      { state: 'closed' },
+      { state: 'closed' },
+      { error: down, state: 'closed', consecutiveFailures: 1 },
+      { error: undefined, state: 'closed', consecutiveFailures: 2, value: 503 },
+      { error: classifierBroke, state: 'closed', consecutiveFailures: 3 },
+      { error: resultClassifierBroke, state: 'closed', consecutiveFailures: 4 },
+    ]);
+    await a.breaker.flush();
+    expect(a.breaker.stats().consecutiveFailures).toBe(4);
+    const late = new RedisCircuitBreaker((await client('ioredis')).client, { name: `late-${unique++}`, isFailureResult: (async () => true) as never, timeout: PATIENT });
+    const refused = (await settle(late.execute(ok))) as { error: Error };
+    expect(refused.error).toBeInstanceOf(TypeError);
+    expect(refused.error.message).toBe('RedisCircuitBreaker isFailureResult must return its answer synchronously, got a promise (an async function?)');
+  });
+
+  it('Redis down, a local trial whose caller gave up holds its place until its work ends; then the next call is the trial', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client('ioredis', server.port);
+      await server.stop();
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'local-abandon', failureThreshold: 1, recoveryTimeout: 30, timeout: 50, probeInterval: 10_000 });
+      await settle(breaker.execute(boom));
+      expect(breaker.storeUp).toBe(false);
+      await tick(40);
+      let finish!: () => void;
+      const work = new Promise<void>((resolve) => (finish = resolve));
+      const controller = new AbortController();
+      const stubborn = breaker.execute(() => work.then(() => 'late'), { signal: controller.signal });
+      await tick(5);
+      controller.abort(new Error('caller gone'));
+      expect(await settle(stubborn)).toEqual({ error: new Error('caller gone') });
+      expect((await settle(breaker.execute(ok))) as { error: CircuitOpenError }).toMatchObject({ error: { state: 'half-open' } });
+      finish();
+      await tick(5);
+      expect(await breaker.execute(ok)).toBe('ran');
+      expect(breaker.state).toBe('closed');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('RedisCircuitBreaker options', () => {
   const fake = { evalsha: async () => [], eval: async () => [] };
   it.each<[string, unknown, RegExp, ErrorConstructor]>([
@@ -705,6 +1168,15 @@ describe('RedisCircuitBreaker options', () => {
   });
 
   it('refuses a client of no known shape', () => {
-    expect(() => new RedisCircuitBreaker({} as never, { name: 'x' })).toThrow(/client must be an ioredis, iovalkey or node-redis/);
+    const refused = (() => {
+      try {
+        new RedisCircuitBreaker({} as never, { name: 'x' });
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(TypeError);
+    expect((refused as TypeError).message).toBe('RedisCircuitBreaker client must be an ioredis, iovalkey or node-redis (v4+) client or cluster (with evalsha/evalSha and eval), got an object');
   });
 });
