@@ -126,12 +126,12 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     return this.events.on(event, listener);
   }
 
-  /** Opens the circuit for the whole fleet until {@link RedisCircuitBreaker.reset}; resolves once Redis has it. */
+  /** Opens the circuit for the whole fleet until {@link RedisCircuitBreaker.reset}; resolves once Redis has it. Asks Redis also while it is down: when no answer comes, rejects with a {@link RedisStoreError}, and this replica alone is isolated until Redis's state returns. */
   isolate(): Promise<void> {
     return this.manual('isolated');
   }
 
-  /** Closes the circuit for the whole fleet and forgets its failures, window and openings; resolves once Redis has it. */
+  /** Closes the circuit for the whole fleet and forgets its failures, window and openings; resolves once Redis has it. Asks Redis also while it is down: when no answer comes, rejects with a {@link RedisStoreError}, and this replica alone is closed until Redis's state returns. */
   reset(): Promise<void> {
     return this.manual('closed');
   }
@@ -400,7 +400,7 @@ export class RedisCircuitBreaker extends LayerPolicy<unknown> {
     if (up) this.view.manual(to);
     if (from !== to) this.announce(from, to, 'manual'); // with Redis down too, as the core breaker does: the state callers see changed
     // Stryker disable next-line ArrayDeclaration: the script reads no argument after the options for `isolate` and `reset`.
-    if (up) await this.link.ask(to === 'isolated' ? 'isolate' : 'reset', []);
+    await this.link.ask(to === 'isolated' ? 'isolate' : 'reset', []); // while Redis is down too: its answer brings it back, with the change for the fleet
   }
 
   protected describe(): PolicyDescription {

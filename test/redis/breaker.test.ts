@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { CircuitOpenError, MetricsRegistry, compose, logPolicyEvents, Bulkhead, BulkheadRejectedError, LayerPolicy, type PolicyDescription, type PolicyLogger } from '../../src/index.js';
 import { HealthMonitor } from '../../src/health/index.js';
 import { renderPrometheus } from '../../src/prometheus/index.js';
-import { RedisCircuitBreaker, type RedisCircuitBreakerOptions } from '../../src/redis/index.js';
+import { RedisCircuitBreaker, RedisStoreError, type RedisCircuitBreakerOptions } from '../../src/redis/index.js';
 import { settle, useRedisServer, type Family, type TestClient } from './clients.js';
 import { RedisServer } from './server.js';
 
@@ -699,23 +699,62 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker when Redis
       expect(refused.error.retryAfter).toBeGreaterThan(55_000);
       expect(refused.error.retryAfter).toBeLessThanOrEqual(60_000);
       expect(changes).toEqual([]); // for the callers nothing changed
-      await breaker.isolate();
+      // The fleet does not have the change: Redis did not answer. This replica holds it meanwhile.
+      const notShared = async (change: Promise<void>) => {
+        const error = await change.then(() => 'resolved', (reason: unknown) => reason);
+        expect(error).toBeInstanceOf(RedisStoreError);
+        expect((error as Error).message).toMatch(/^RedisCircuitBreaker: Redis (did not answer within 50 ms|failed: .+)$/);
+      };
+      const isolating = breaker.isolate();
       expect(breaker.state).toBe('isolated');
       // Announced as the core breaker announces them (logs, metrics and health read these events); once each.
       expect(changes).toEqual(['open→isolated manual']);
-      await breaker.isolate();
+      await notShared(isolating);
+      await notShared(breaker.isolate());
       expect(changes).toEqual(['open→isolated manual']);
       const isolated = (await settle(breaker.execute(ran))) as { error: CircuitOpenError };
       expect(isolated.error).toBeInstanceOf(CircuitOpenError);
       expect(isolated.error.state).toBe('isolated');
       expect(rejected).toEqual([refused.error, isolated.error]);
-      await breaker.reset();
+      const resetting = breaker.reset();
       expect(breaker.state).toBe('closed');
       expect(changes).toEqual(['open→isolated manual', 'isolated→closed manual']);
-      await breaker.reset();
+      await notShared(resetting);
+      await notShared(breaker.reset());
       expect(changes).toEqual(['open→isolated manual', 'isolated→closed manual']);
       expect(await breaker.execute(ran)).toBe('ran');
       expect(ran).toHaveBeenCalledTimes(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('isolate() while Redis is down asks Redis all the same: back before the probe noticed, the fleet has it and the replica is shared again', async () => {
+    const server = await RedisServer.start();
+    try {
+      const c = await client(family, server.port);
+      const breaker = new RedisCircuitBreaker(c.client, { name: 'isolate-back', timeout: 200, probeInterval: 60_000 });
+      const events: string[] = [];
+      breaker.on('storeUp', () => events.push('up'));
+      breaker.on('stateChange', ({ from, to, reason }) => events.push(`${from}→${to} ${reason}`));
+      expect(await breaker.execute(ok)).toBe('ran');
+      await server.stop();
+      await vi.waitFor(
+        async () => {
+          await settle(breaker.execute(ok));
+          expect(breaker.storeUp).toBe(false);
+        },
+        { timeout: PATIENT, interval: 5 },
+      );
+      await server.start(); // the probe would look again only in a minute
+      await vi.waitFor(() => c.command('PING'), { timeout: PATIENT, interval: 10 });
+      await breaker.isolate();
+      expect(breaker.storeUp).toBe(true);
+      expect(breaker.state).toBe('isolated');
+      expect(events).toEqual(['closed→isolated manual', 'up']);
+      expect(await c.command('HGET', '{bulwark:isolate-back}:breaker', 'state')).toBe('isolated');
+      const other = new RedisCircuitBreaker((await client(family, server.port)).client, { name: 'isolate-back', timeout: PATIENT });
+      expect(((await settle(other.execute(ok))) as { error: CircuitOpenError }).error.state).toBe('isolated');
     } finally {
       await server.close();
     }
