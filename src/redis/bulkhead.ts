@@ -79,7 +79,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   private leases = 0;
   /** The ids of the leases this replica holds in Redis. */
   private readonly held = new Set<string>();
-  /** The calls refused a slot once that wait for another, first come first asked. */
+  /** The calls refused a slot once that wait for another, first come first asked; each leaves it as its wait ends. */
   private readonly waiters = new Set<Waiter>();
   private asking = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -111,8 +111,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     this.health = new StoreHealth(this.probeInterval, this.events);
     this.failClosed = opts.failClosed === undefined ? false : validate.boolean('RedisBulkhead failClosed', opts.failClosed);
     this.key = slotsKey(this.name);
-    const queueTimeout = this.queueTimeout === Infinity ? undefined : this.queueTimeout;
-    this.local = new Bulkhead({ maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue, queueTimeout, name: this.name });
+    this.local = new Bulkhead({ maxConcurrent: this.maxConcurrent, maxQueue: this.maxQueue, queueTimeout: this.queueTimeout, name: this.name });
   }
 
   /** True while Redis answers (the cap is shared); false while a local bulkhead stands in. */
@@ -161,7 +160,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
     this.retryTimer = void clearTimeout(this.retryTimer);
     for (const waiter of [...this.waiters]) {
       this.waiters.delete(waiter);
-      if (!waiter.done) this.decideLocally(waiter);
+      this.decideLocally(waiter);
     }
     while (this.held.size > 0 || this.inFlight.size > 0) {
       if (this.inFlight.size > 0) await Promise.all([...this.inFlight].map((sent) => sent.then(noop, noop)));
@@ -225,8 +224,9 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
         if (!first) this.asking = false;
         this.health.answered();
         const granted = Number((answer as [number])[0]) === 1;
-        if (waiter.done) {
-          if (granted) void this.giveBack(id); // aborted while asking: the slot goes back at once
+        // Aborted while asking, or moved to the local cap by close(): a slot granted goes back at once.
+        if (waiter.done || waiter.local !== undefined) {
+          if (granted) void this.giveBack(id);
         } else if (granted) {
           this.waiters.delete(waiter);
           this.held.add(id);
@@ -253,7 +253,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
         }
         for (const w of [...this.waiters]) {
           this.waiters.delete(w);
-          if (!w.done) this.decideLocally(w);
+          this.decideLocally(w);
         }
       },
     );
@@ -263,36 +263,33 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   private askForWaiters(): void {
     if (this.closed) return;
     const now = Date.now();
-    for (const waiter of this.waiters) {
-      if (waiter.done) this.waiters.delete(waiter);
-      else if (now >= waiter.deadline) this.refuse(waiter, 'queue-timeout');
-    }
+    for (const waiter of this.waiters) if (now >= waiter.deadline) this.refuse(waiter, 'queue-timeout');
     if (this.asking) return;
     const [first] = this.waiters;
     if (first === undefined) {
-      if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
+      this.retryTimer = void clearTimeout(this.retryTimer);
       return;
     }
     this.asking = true;
     this.ask(first, false);
   }
 
-  /** One timer per replica while calls wait for a slot another replica may free. */
+  /** One timer per replica while calls wait for a slot another replica may free; it fires at the first waiter's deadline if that comes sooner. */
   private armRetry(): void {
     if (this.retryTimer !== undefined) return;
+    const [first] = this.waiters as Set<Waiter | undefined>;
+    const untilDeadline = first === undefined ? Infinity : first.deadline - Date.now();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.askForWaiters();
       if (this.waiters.size > 0) this.armRetry();
-    }, this.retryInterval);
+    }, Math.min(this.retryInterval, untilDeadline));
   }
 
   /** One timer per replica while it holds leases: every `leaseTime / 3`, one script renews them all. */
   private startRenewing(): void {
     if (this.renewTimer !== undefined) return;
     this.renewTimer = setInterval(() => {
-      if (this.held.size === 0) return;
       runScript(this.runner, RENEW_SCRIPT, [this.key], [String(this.leaseTime), ...this.held], this.timeout, 'RedisBulkhead').then(
         () => this.health.answered(),
         (error: RedisStoreError) => this.health.failed(error),
@@ -301,8 +298,7 @@ export class RedisBulkhead extends LayerPolicy<Held | undefined> {
   }
 
   private stopRenewing(): void {
-    if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.renewTimer = void clearInterval(this.renewTimer);
   }
 
   /** Gives a lease back; a failure is reported and the lease expires on its own. */

@@ -1,6 +1,6 @@
 /** What observability reads of the shared policies: their counters, gauges and log lines. */
 import type { CircuitBreakerStats, CounterDescription, GaugeDescription, LogDescription, PolicyDescription } from 'bulwark';
-import { BREAKER_GAUGES, BREAKER_LOGS } from '../shared/metric-catalog.js';
+import { BREAKER_GAUGES, BREAKER_LOGS, BULKHEAD_GAUGES } from '../shared/metric-catalog.js';
 import type { RedisBulkheadEvents } from './bulkhead-options.js';
 import type { RedisRateLimiterEvents } from './limiter.js';
 
@@ -45,11 +45,8 @@ export const REDIS_RATE_LIMITER_LOGS: readonly LogDescription[] = [
 /** What observability reads of a fleet-wide bulkhead: this replica's slots and queue, the store's state. */
 export const REDIS_BULKHEAD_COUNTERS: readonly CounterDescription[] = [REDIS_RATE_LIMITER_COUNTERS[0] as CounterDescription];
 
-export const REDIS_BULKHEAD_GAUGES: readonly GaugeDescription[] = [
-  { field: 'active', prometheus: 'bulkhead_active_calls', otel: 'bulwark.bulkhead.call.active', description: 'Calls running in the bulkhead now.', unit: '{call}', type: 'count' },
-  { field: 'queued', prometheus: 'bulkhead_queued_calls', otel: 'bulwark.bulkhead.call.queued', description: 'Calls waiting in the bulkhead queue now.', unit: '{call}', type: 'count' },
-  ...REDIS_RATE_LIMITER_GAUGES,
-];
+/** A bulkhead's gauges (the same families: the exporters describe each once), and the store's. */
+export const REDIS_BULKHEAD_GAUGES: readonly GaugeDescription[] = [...BULKHEAD_GAUGES, ...REDIS_RATE_LIMITER_GAUGES];
 
 type BulkheadRejected = RedisBulkheadEvents['rejected'];
 
