@@ -276,6 +276,7 @@ export function parseAnswer(answer: unknown): SharedState {
     trialSuccesses: n(10),
     reason: String(answer[11]),
     granted: n(12),
+    // Stryker disable next-line EqualityOperator: openedAt is -1 (none) or a server time in ms, never 0: `<= 0` answers alike.
     openedAt: openedAt < 0 ? undefined : openedAt,
   };
 }

@@ -11,6 +11,7 @@ type Announce = (from: CircuitState, to: CircuitState, reason: CircuitStateChang
 export class SharedView {
   state: CircuitState = 'closed';
   /** The generation of the state seen (-1: none yet): outcomes of calls admitted in another are dropped. */
+  // Stryker disable next-line UnaryOperator: generations start at the server's time in ms, so none is ever 1 either.
   gen = -1;
   /** When the open circuit turns half-open, on this replica's clock. */
   retryAt = 0;
@@ -18,6 +19,7 @@ export class SharedView {
   /** The answer the view was last built from; `undefined` until the first. */
   shared: SharedState | undefined = undefined;
   /** When it was last built (this replica's clock). */
+  // Stryker disable next-line UnaryOperator: read only once an answer was taken, which sets it.
   at: number = -Infinity;
   /** The server's clock minus this replica's, from the last answer. */
   offset = 0;
@@ -27,6 +29,7 @@ export class SharedView {
   pushLiveSince: number | undefined = undefined;
   /** Until when this replica refuses half-open calls without asking (every trial was taken). */
   trialsFullUntil = 0;
+  // Stryker disable next-line UnaryOperator: compared only once the view took an answer, whose generation is a server time in ms, never 1.
   private halfOpenAnnounced = -1;
   private readonly announce: Announce;
 
@@ -70,7 +73,9 @@ export class SharedView {
         gen: Number(gen),
         state: state as SharedState['state'],
         retryAt: Number(retryAt),
+        // Stryker disable next-line ArithmeticOperator: a pushed state's `now` is never read (only an answer's sets the offset).
         now: now + this.offset,
+        // Stryker disable next-line StringLiteral: the script publishes six fields, the reason never missing.
         reason: reason ?? '',
         consecutiveFailures: closed ? 0 : shared.consecutiveFailures,
         consecutiveOpens: Number(opens),

@@ -134,6 +134,7 @@ export async function listen(owner: string, subscriber: RedisSubscriberLike, cha
     await connection.subscribing.get(channel);
   } catch (error) {
     listeners.delete(listener);
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: a channel's set leaves the map only once empty, so it is still there until its last listener's failure.
     if (listeners.size === 0 && connection.channels.get(channel) === listeners) {
       connection.channels.delete(channel);
       connection.channelListeners.delete(channel);
@@ -151,9 +152,4 @@ export async function listen(owner: string, subscriber: RedisSubscriberLike, cha
     if (connection.ioredisStyle) await (sub['unsubscribe'] as (channel: string) => Promise<unknown>).call(sub, channel);
     else await (sub['unsubscribe'] as (channel: string, listener: unknown) => Promise<unknown>).call(sub, channel, onMessage);
   };
-}
-
-/** Whether the connection is up as far as its events tell. */
-export function subscriberUp(subscriber: RedisSubscriberLike): boolean {
-  return connections.get(subscriber as object)?.up ?? true;
 }
