@@ -18,5 +18,6 @@ export default {
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
   timeoutMS: 10_000,
-  thresholds: { high: 95, low: 90, break: null },
+  // Every file of src/ at 95 % or more: Stryker fails the run under it, and scripts/mutation-score.mjs fails any file under it.
+  thresholds: { high: 95, low: 90, break: 95 },
 };

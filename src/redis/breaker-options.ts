@@ -24,7 +24,7 @@ export interface RedisCircuitBreakerOptions extends Omit<CircuitBreakerOptions, 
   subscriber?: RedisSubscriberLike | undefined;
   /**
    * How often, in ms, this replica reports the outcomes of its calls (one round trip for all of
-   * them). A failure that could open the circuit, by what this replica knows, is reported at once.
+   * them). An outcome that could open the circuit, by what this replica knows, is reported at once.
    * @default 100
    */
   syncInterval?: number | undefined;

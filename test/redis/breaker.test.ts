@@ -345,9 +345,14 @@ describe.each<Family>(['ioredis', 'node-redis'])('RedisCircuitBreaker with %s', 
     const raw = await client(family);
     // The shared window, as Redis holds it: both replicas' calls in one bucket.
     expect(await raw.command('HMGET', a.key, 'state', 'wc', 'wf', 'ws')).toEqual(['closed', '3', '0', '1']);
+    const reasons: string[] = [];
+    a.on('stateChange', ({ to, reason }) => reasons.push(`${to} ${reason}`));
     await b.execute(() => tick(15));
     await until(a, 'open');
-    expect(a.stats().slowCallRate).toBe(0.5);
+    // Opened by b's slow call, the second of four: a hears why (its counts are those of its last answer until it asks again).
+    expect(reasons).toEqual(['open slow-call-rate']);
+    // b's counts are those of the answer to its report, which may come after the push.
+    await vi.waitFor(() => expect(b.stats().slowCallRate).toBe(0.5), { timeout: PATIENT, interval: 2 });
   });
 
   it('sorts outcomes like the core breaker: isFailure, isFailureResult, refusals and aborts not counted, a predicate that throws or returns a promise', async () => {
