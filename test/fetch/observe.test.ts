@@ -216,9 +216,11 @@ describe('one breaker per origin', () => {
     const api = resilientFetch({ clock, retry: false, breaker: { failureRate: undefined, failureThreshold: 2, recoveryTimeout: 600_000 } });
     expect((await api(handle.server.origin)).status).toBe(503);
     expect((await api(handle.server.origin)).status).toBe(503);
+    // Counted from here: a request the previous test aborted may still reach the shared server late.
+    const sent = handle.server.requests.length;
     const refused = await api(handle.server.origin).catch((error: unknown) => error);
     expect(isCircuitOpenError(refused)).toBe(true);
-    expect(handle.server.requests).toHaveLength(2);
+    expect(handle.server.requests).toHaveLength(sent); // refused without a request
     expect((await api(other.origin)).status).toBe(200);
     expect(api.breakers?.peek(handle.server.origin)?.state).toBe('open');
     expect(api.breakers?.peek(other.origin)?.state).toBe('closed');
